@@ -1,0 +1,43 @@
+"""functional_dl: a deep-learning library in pure NumPy where everything is a pure function.
+
+Quick tour::
+
+    import functional_dl as fdl
+    from functional_dl import layers as L
+
+    net = fdl.serial(L.dense(20), L.relu(), L.dense(1))
+    out_shape, params = net.init(fdl.random.key(0), (None, 30))
+    logits, cache = net.forward(params, x)
+    loss, dlogits = fdl.losses.sigmoid_binary_cross_entropy(logits, y)
+    dx, grads = net.backward(params, cache, dlogits)
+    opt = fdl.optim.sgd(0.05)
+    state = opt.init(params)
+    state, params = opt.update(state, grads)
+"""
+
+from functional_dl import errors, initializers, layers, losses, optim, params, random, testing
+from functional_dl.combinators import serial
+from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, State
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EVAL",
+    "Array",
+    "Context",
+    "Key",
+    "Layer",
+    "Params",
+    "Shape",
+    "State",
+    "__version__",
+    "errors",
+    "initializers",
+    "layers",
+    "losses",
+    "optim",
+    "params",
+    "random",
+    "serial",
+    "testing",
+]

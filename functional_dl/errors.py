@@ -1,0 +1,88 @@
+"""The exceptions the library raises for bad input.
+
+Every error that concerns a layer carries the layer's *path* in the network (``"encoder.2.dense"``):
+the leaf layer raises with its own name and each combinator it sits in prefixes its own segment on the
+way out, so the message names exactly where the bad input met the network. The classes subclass the
+built-in ``ValueError``/``TypeError``/``KeyError`` that a NumPy user would expect to catch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+__all__ = [
+    "CheckpointError",
+    "DTypeError",
+    "DomainError",
+    "FunctionalDLError",
+    "LabelError",
+    "LayerError",
+    "ParamsError",
+    "ShapeError",
+    "describe_shape",
+]
+
+E = TypeVar("E", bound="LayerError")
+
+
+class FunctionalDLError(Exception):
+    """Base class of every error raised on purpose by functional_dl."""
+
+
+class LayerError(FunctionalDLError):
+    """An error located at a layer; ``str(err)`` is ``"<path>: <detail>"``.
+
+    Attributes:
+        path: dotted path of the layer in the network, ending with its kind (``"2.dense"``).
+        detail: what was expected and what was found.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[LayerError], tuple[str, str]]:
+        return (type(self), (self.path, self.detail))
+
+    def under(self: E, segment: str) -> E:
+        """The same error one level further out, with ``segment`` prefixed to the path."""
+        return type(self)(f"{segment}.{self.path}", self.detail)
+
+
+class ShapeError(LayerError, ValueError):
+    """An array reached a layer or loss with the wrong shape or rank."""
+
+
+class DTypeError(LayerError, TypeError):
+    """An array reached a layer or loss with the wrong dtype (integer, object, or mixed float)."""
+
+
+class ParamsError(LayerError, ValueError):
+    """A parameter (or state, or gradient) mapping does not have the structure that was expected."""
+
+
+class LabelError(LayerError, ValueError):
+    """Labels or targets are invalid: NaN, out of range, or not the values a loss accepts."""
+
+
+class DomainError(LayerError, ValueError):
+    """An input outside a function's domain (a probability outside ``[0, 1]``, a bad hyperparameter)."""
+
+
+class CheckpointError(FunctionalDLError, ValueError):
+    """A checkpoint file is corrupt, tampered with, or does not match what it is loaded into."""
+
+
+def describe_shape(shape: Iterable[int | None]) -> str:
+    """Render a shape for a message; ``None`` (the batch axis) prints as ``batch``.
+
+    Example:
+        >>> describe_shape((None, 30))
+        '(batch, 30)'
+        >>> describe_shape((5,))
+        '(5,)'
+    """
+    parts = ["batch" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"

@@ -1,0 +1,51 @@
+"""Cheap input validation shared by the layers.
+
+These run on every call, so each is a handful of attribute reads and comparisons; the message is
+only formatted once something is wrong. Errors name the layer by its kind; combinators prefix the
+path on the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+
+from functional_dl.errors import DTypeError, ParamsError, ShapeError, describe_shape
+from functional_dl.types import Array, Params
+
+__all__ = ["check_float", "check_keys", "check_same_dtype", "check_same_shape"]
+
+
+def check_keys(params: Params, expected: AbstractSet[str], layer: str) -> None:
+    """Raise :class:`ParamsError` unless ``params`` has exactly the keys ``expected``."""
+    if params.keys() != expected:
+        got = set(params.keys())
+        parts = []
+        if expected - got:
+            parts.append(f"missing {sorted(expected - got)}")
+        if got - expected:
+            parts.append(f"unexpected {sorted(got - expected)}")
+        raise ParamsError(layer, "parameter keys do not match: " + "; ".join(parts))
+
+
+def check_float(x: Array, layer: str, what: str = "input") -> None:
+    """Raise :class:`DTypeError` unless ``x`` is a floating-point ndarray."""
+    if x.dtype.kind != "f":
+        raise DTypeError(layer, f"expected a floating-point {what} (float32 or float64), got dtype {x.dtype}")
+
+
+def check_same_dtype(x: Array, expected: Array, layer: str, what: str = "input") -> None:
+    """Raise :class:`DTypeError` unless ``x.dtype == expected.dtype`` (no silent up- or downcast)."""
+    if x.dtype != expected.dtype:
+        raise DTypeError(
+            layer,
+            f"expected {what} of dtype {expected.dtype} (the parameters' dtype), got {x.dtype}; "
+            "cast the input or the parameters (functional_dl.params.cast)",
+        )
+
+
+def check_same_shape(dy: Array, shape: tuple[int, ...], layer: str, what: str = "dy") -> None:
+    """Raise :class:`ShapeError` unless ``dy.shape == shape`` (used on backward's incoming gradient)."""
+    if dy.shape != shape:
+        raise ShapeError(
+            layer, f"expected {what} of shape {describe_shape(shape)}, got {describe_shape(dy.shape)}"
+        )

@@ -1,0 +1,148 @@
+"""Dense (fully connected) layer: ``y = x @ w.T + b``.
+
+Weights are stored ``(n_out, n_in)`` as ``torch.nn.Linear`` stores them, so a PyTorch ``state_dict``
+maps onto these params by renaming ``weight``/``bias`` to ``w``/``b``.
+
+Shapes: ``x`` is ``(batch, n_in)`` (or ``(batch, ..., n_in)``), ``w`` is ``(n_out, n_in)``, ``b`` is
+``(n_out,)`` and ``y`` is ``(batch, ..., n_out)``.
+
+Gradients, with ``dy = dL/dy``::
+
+    dx = dy @ w            dw = dy^T x (summed over all leading axes)          db = sum(dy)
+
+In the column-per-sample notation of the classic courses, ``Z = W A + b`` with ``A`` of shape
+``(n_in, m)``; ours is its transpose, ``Z^T = A^T W^T + b``, with the batch first as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.errors import ShapeError, describe_shape
+from functional_dl.initializers import Initializer, he_normal, zeros
+from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl.params import adopt
+from functional_dl.random import split
+from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+
+__all__ = ["DenseCache", "backward", "dense", "forward", "init"]
+
+_WITH_BIAS = frozenset({"w", "b"})
+_NO_BIAS = frozenset({"w"})
+
+
+class DenseCache(NamedTuple):
+    """What backward needs from forward."""
+
+    x: Array  # (batch, ..., n_in)
+
+
+def init(
+    key: Key,
+    in_shape: Shape,
+    /,
+    *,
+    n_out: int,
+    use_bias: bool,
+    w_init: Initializer,
+    b_init: Initializer,
+    dtype: npt.DTypeLike,
+) -> tuple[Shape, Params]:
+    """Params ``{"w": (n_out, n_in), "b": (n_out,)}`` for inputs of shape ``(batch, ..., n_in)``."""
+    if len(in_shape) < 2 or in_shape[-1] is None:
+        raise ShapeError(
+            "dense", f"expected an input shape (batch, ..., n_in), got {describe_shape(in_shape)}"
+        )
+    n_in = in_shape[-1]
+    w_key, b_key = split(key, 2)
+    params = {"w": w_init(w_key, (n_out, n_in), dtype)}
+    if use_bias:
+        params["b"] = b_init(b_key, (n_out,), dtype)
+    return (*in_shape[:-1], n_out), adopt(params)
+
+
+def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, use_bias: bool) -> tuple[Array, DenseCache]:
+    """``y = x @ w.T + b``; ``x`` is ``(batch, ..., n_in)``, ``y`` is ``(batch, ..., n_out)``."""
+    check_keys(params, _WITH_BIAS if use_bias else _NO_BIAS, "dense")
+    w = params["w"]
+    if x.ndim < 2 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(
+            "dense", f"expected input of shape (batch, {w.shape[1]}), got {describe_shape(x.shape)}"
+        )
+    check_same_dtype(x, w, "dense")
+    y = x @ w.T
+    if use_bias:
+        b = params["b"]
+        if b.shape != (w.shape[0],):
+            raise ShapeError(
+                "dense", f"expected bias of shape ({w.shape[0]},), got {describe_shape(b.shape)}"
+            )
+        y += b  # y is our own fresh array, so adding in place is safe and saves a temporary
+    return y, DenseCache(x)
+
+
+def backward(params: Params, cache: DenseCache, dy: Array, /, *, use_bias: bool) -> tuple[Array, Params]:
+    """``dx = dy @ w``, ``dw = dy^T x``, ``db = sum(dy)`` over every axis but the last."""
+    w, x = params["w"], cache.x
+    check_same_shape(dy, (*x.shape[:-1], w.shape[0]), "dense")
+    check_float(dy, "dense", "dy")
+    dx = dy @ w
+    if x.ndim == 2:
+        dw = dy.T @ x
+    else:
+        lead = tuple(range(x.ndim - 1))
+        dw = np.tensordot(dy, x, axes=(lead, lead))
+    if use_bias:
+        return dx, {"w": dw, "b": dy.sum(axis=tuple(range(dy.ndim - 1)))}
+    return dx, {"w": dw}
+
+
+def dense(
+    n_out: int,
+    *,
+    use_bias: bool = True,
+    w_init: Initializer | None = None,
+    b_init: Initializer | None = None,
+    dtype: npt.DTypeLike = np.float32,
+) -> Layer[DenseCache]:
+    """A dense layer with ``n_out`` outputs.
+
+    Args:
+        n_out: number of output features.
+        use_bias: whether to add a bias ``b`` of shape ``(n_out,)``.
+        w_init: weight initializer; He normal (``N(0, 2 / n_in)``) by default, right for ReLU.
+        b_init: bias initializer; zeros by default.
+        dtype: dtype of the parameters (inputs must match it).
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl import random
+        >>> layer = dense(3)
+        >>> out_shape, params = layer.init(random.key(0), (None, 4))
+        >>> out_shape, params["w"].shape, params["b"].shape
+        ((None, 3), (3, 4), (3,))
+        >>> y, cache = layer.forward(params, np.ones((2, 4), np.float32))
+        >>> y.shape, y.dtype
+        ((2, 3), dtype('float32'))
+    """
+    if not isinstance(n_out, int) or n_out <= 0:
+        raise ValueError(f"dense: n_out must be a positive int, got {n_out!r}")
+    return Layer(
+        init_with_state=stateless(
+            partial(
+                init,
+                n_out=n_out,
+                use_bias=use_bias,
+                w_init=w_init if w_init is not None else he_normal(),
+                b_init=b_init if b_init is not None else zeros(),
+                dtype=np.dtype(dtype),
+            )
+        ),
+        forward=partial(forward, use_bias=use_bias),
+        backward=partial(backward, use_bias=use_bias),
+        name="dense",
+    )

@@ -1,0 +1,74 @@
+"""The machinery shared by elementwise layers (activations): one forward, one backward, one factory.
+
+An elementwise layer is a pair of array functions: ``value(x) -> y`` and
+``grad(x, y, dy) -> dx`` (the vector-Jacobian product, which may use the input, the output or both).
+It has no parameters, keeps the shape and dtype of its input, and caches ``x`` and ``y`` (references,
+not copies).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple, Protocol
+
+from functional_dl.layers._checks import check_float, check_keys, check_same_shape
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+
+__all__ = ["ElementwiseCache", "ElementwiseGrad", "ElementwiseValue", "elementwise", "same_shape_init"]
+
+_NO_PARAMS: frozenset[str] = frozenset()
+
+
+class ElementwiseValue(Protocol):
+    """``(x) -> y``, same shape and dtype."""
+
+    def __call__(self, x: Array, /) -> Array: ...
+
+
+class ElementwiseGrad(Protocol):
+    """``(x, y, dy) -> dx``: the vector-Jacobian product of an elementwise function."""
+
+    def __call__(self, x: Array, y: Array, dy: Array, /) -> Array: ...
+
+
+class ElementwiseCache(NamedTuple):
+    """Input and output of the forward pass, both of the input's shape."""
+
+    x: Array
+    y: Array
+
+
+def same_shape_init(key: Key, in_shape: Shape, /) -> tuple[Shape, Params]:
+    """Init of a parameter-free, shape-preserving layer."""
+    return in_shape, EMPTY
+
+
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, value: ElementwiseValue, name: str
+) -> tuple[Array, ElementwiseCache]:
+    if params:
+        check_keys(params, _NO_PARAMS, name)
+    check_float(x, name)
+    y = value(x)
+    return y, ElementwiseCache(x, y)
+
+
+def _backward(
+    params: Params, cache: ElementwiseCache, dy: Array, /, *, grad: ElementwiseGrad, name: str
+) -> tuple[Array, Params]:
+    check_same_shape(dy, cache.x.shape, name)
+    return grad(cache.x, cache.y, dy), EMPTY
+
+
+def elementwise(name: str, value: ElementwiseValue, grad: ElementwiseGrad) -> Layer[ElementwiseCache]:
+    """A parameter-free layer applying ``value`` elementwise, with ``grad`` as its backward.
+
+    ``value`` and ``grad`` must be module-level functions (or ``functools.partial`` of them) so the
+    layer pickles.
+    """
+    return Layer(
+        init_with_state=stateless(same_shape_init),
+        forward=partial(_forward, value=value, name=name),
+        backward=partial(_backward, grad=grad, name=name),
+        name=name,
+    )

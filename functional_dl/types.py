@@ -1,0 +1,199 @@
+"""The contracts every part of the library is written against.
+
+Everything here is data or a type: aliases for arrays, shapes, parameter mappings and keys, and the
+two contracts, :class:`Layer` and (in :mod:`functional_dl.optim.base`) the gradient transformation.
+A contract is a few pure functions grouped in a ``NamedTuple`` so they can be referred to by name; it
+has no hidden state and no behaviour of its own.
+
+The layer contract
+------------------
+A layer is a :class:`Layer` of pure functions::
+
+    init_with_state(key, in_shape) -> (out_shape, params, state)
+    forward(params, x, ctx=EVAL)   -> (y, cache)
+    backward(params, cache, dy)    -> (dx, grads)
+    state_of(cache)                -> state
+
+``Layer.init(key, in_shape) -> (out_shape, params)`` is the common case, for networks that carry no
+non-trained state. ``in_shape`` uses ``None`` for the batch axis: ``(None, 30)``.
+
+``grads`` has exactly the keys and shapes of ``params``; ``dx`` has the shape of ``x``.
+
+Design: keys, modes and non-trained state
+-----------------------------------------
+Dropout needs a key at training time and batch norm carries running statistics that are not trained.
+Both are *explicit values*, never hidden attributes, and they travel together in one :class:`Context`
+(``train``, ``key``, ``state``) that ``forward`` takes as its third argument. ``Context()`` (the
+default, :data:`EVAL`) means evaluation mode, no randomness, no state.
+
+* Non-trained state is a flat mapping with dotted keys, exactly like ``params`` but kept apart from
+  them, so optimizers and weight decay never see it (Flax's ``params``/``batch_stats`` split). It is
+  created together with the params by ``init_with_state``: one pass over the network infers every
+  shape once.
+* The *new* state computed in a training step is a pure function of the forward cache, read with
+  ``layer.state_of(cache)``. So ``forward`` keeps the ``(y, cache)`` form of every other layer, and
+  a stateless layer pays nothing (``state_of`` returns the empty mapping).
+* Combinators split ``ctx.key`` one child key per child (:func:`functional_dl.random.split`) and
+  route ``ctx.state`` by key prefix, so the user threads one context through the whole network.
+
+We chose this over Haiku's ``apply(params, state, rng, x) -> (y, state)`` because every layer here
+already returns a cache for its backward pass; putting the new state in that cache keeps a single
+forward signature for stateless and stateful layers alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "EMPTY",
+    "EVAL",
+    "Array",
+    "BackwardFn",
+    "Context",
+    "ForwardFn",
+    "InitFn",
+    "IntArray",
+    "Key",
+    "Layer",
+    "Params",
+    "Shape",
+    "State",
+    "StateOfFn",
+    "StatelessInitFn",
+    "no_state",
+    "stateless",
+]
+
+#: A floating-point NumPy array (float32 or float64 in practice).
+Array: TypeAlias = npt.NDArray[np.floating[Any]]
+#: An integer NumPy array (class labels, indices).
+IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
+#: An array shape; ``None`` marks the batch axis, which is unknown until data arrives.
+Shape: TypeAlias = tuple[int | None, ...]
+#: Trained parameters: a flat mapping from dotted names (``"0.w"``, ``"encoder.1.b"``) to arrays.
+Params: TypeAlias = Mapping[str, Array]
+#: Non-trained state (running statistics): same form as :data:`Params`, kept apart from them.
+State: TypeAlias = Mapping[str, Array]
+
+C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
+C_contra = TypeVar("C_contra", contravariant=True)
+
+#: The empty parameter or state mapping (shared; mappings are never mutated).
+EMPTY: Mapping[str, Array] = {}
+
+
+class Key(NamedTuple):
+    """A pure random key: the entropy of a ``numpy.random.SeedSequence`` and a spawn path.
+
+    Keys are plain values: hashable, picklable and equal across processes. Make one with
+    :func:`functional_dl.random.key` and derive children with :func:`functional_dl.random.split`.
+    """
+
+    entropy: int
+    path: tuple[int, ...] = ()
+
+
+class Context(NamedTuple):
+    """What a forward pass needs besides params and input.
+
+    Attributes:
+        train: training mode (dropout active, batch norm uses batch statistics).
+        key: randomness for this call; required by layers that sample (dropout) in training mode.
+        state: non-trained state (running statistics), a flat mapping with dotted keys.
+    """
+
+    train: bool = False
+    key: Key | None = None
+    state: State = EMPTY
+
+
+#: Evaluation mode with no randomness and no state: the default context.
+EVAL = Context()
+
+
+class InitFn(Protocol):
+    """``(key, in_shape) -> (out_shape, params, state)``: build a layer's parameters and state."""
+
+    def __call__(self, key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]: ...
+
+
+class StatelessInitFn(Protocol):
+    """``(key, in_shape) -> (out_shape, params)``: the init of a layer with no state."""
+
+    def __call__(self, key: Key, in_shape: Shape, /) -> tuple[Shape, Params]: ...
+
+
+class ForwardFn(Protocol[C_co]):
+    """``(params, x, ctx=EVAL) -> (y, cache)``: a pure forward pass."""
+
+    def __call__(self, params: Params, x: Array, ctx: Context = ..., /) -> tuple[Array, C_co]: ...
+
+
+class BackwardFn(Protocol[C_contra]):
+    """``(params, cache, dy) -> (dx, grads)``: a pure vector-Jacobian product."""
+
+    def __call__(self, params: Params, cache: C_contra, dy: Array, /) -> tuple[Array, Params]: ...
+
+
+class StateOfFn(Protocol[C_contra]):
+    """``(cache) -> state``: the non-trained state after a forward pass."""
+
+    def __call__(self, cache: C_contra, /) -> State: ...
+
+
+def no_state(cache: object, /) -> State:
+    """``state_of`` for layers without non-trained state: always the empty mapping."""
+    return EMPTY
+
+
+class Layer(NamedTuple, Generic[C]):
+    """A layer: pure functions grouped in a ``NamedTuple`` so they can be referred to by name.
+
+    ``C`` is the type of the cache that ``forward`` returns and ``backward`` consumes; a layer is
+    invariant in it, so a cache of one layer cannot be passed to another's backward.
+
+    Attributes:
+        init_with_state: ``(key, in_shape) -> (out_shape, params, state)``.
+        forward: ``(params, x, ctx=EVAL) -> (y, cache)``; returns new arrays, modifies nothing.
+        backward: ``(params, cache, dy) -> (dx, grads)``; ``grads`` has the keys and shapes of
+            ``params``, ``dx`` the shape of ``x``.
+        state_of: ``(cache) -> state``, the non-trained state after the forward pass that made
+            ``cache`` (the empty mapping for stateless layers).
+        name: the layer's kind, used in error messages (``"dense"``).
+    """
+
+    init_with_state: InitFn
+    forward: ForwardFn[C]
+    backward: BackwardFn[C]
+    state_of: StateOfFn[C] = no_state
+    name: str = "layer"
+
+    def init(self, key: Key, in_shape: Shape) -> tuple[Shape, Params]:
+        """``(key, in_shape) -> (out_shape, params)``, dropping any non-trained state."""
+        out_shape, params, _ = self.init_with_state(key, in_shape)
+        return out_shape, params
+
+
+def _stateless_init(init: StatelessInitFn, key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]:
+    out_shape, params = init(key, in_shape)
+    return out_shape, params, EMPTY
+
+
+def stateless(init: StatelessInitFn) -> InitFn:
+    """Lift ``(key, in_shape) -> (out_shape, params)`` to the ``init_with_state`` form.
+
+    Example:
+        >>> from functional_dl.types import stateless, Key
+        >>> def init(key, in_shape):
+        ...     return in_shape, {}
+        >>> stateless(init)(Key(0), (None, 3))
+        ((None, 3), {}, {})
+    """
+    return partial(_stateless_init, init)

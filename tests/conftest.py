@@ -1,0 +1,23 @@
+"""Test-suite configuration: hypothesis profiles.
+
+``ci`` (the default) keeps the suite fast on two cores; ``thorough`` (HYPOTHESIS_PROFILE=thorough)
+runs ten times more examples. Numeric tests have no deadline: BLAS timing varies.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=True,
+)
+settings.register_profile(
+    "thorough", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -1,0 +1,103 @@
+"""Contract tests run over every layer in the registry (``cases.py``).
+
+For each layer, on hypothesis-generated shapes and values:
+* the shape contract: ``forward``'s output matches ``init``'s ``out_shape``, ``dx`` matches ``x``,
+  ``grads`` has exactly the keys and shapes of ``params``;
+* dtypes: float32 in gives float32 out everywhere, and float64 likewise;
+* central finite differences in float64 for ``dx`` and every gradient;
+* purity: inputs unchanged, repeated calls bit-identical;
+* pickling: a layer survives a pickle round trip and computes the same thing.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import functional_dl as fdl
+from functional_dl.testing import check_gradients, check_purity
+from functional_dl.testing import strategies as fst
+from tests.layers.cases import LAYER_CASES, LayerCase
+
+ids = [c.id for c in LAYER_CASES]
+
+
+def _setup(
+    case: LayerCase, data: st.DataObject, dtype: Any
+) -> tuple[fdl.Layer[Any], fdl.Params, np.ndarray, fdl.Context, fdl.Shape]:
+    layer = case.make()
+    inp = data.draw(
+        fst.layer_inputs(
+            feature_shape=case.features, dtype=dtype, min_magnitude=case.min_magnitude, bound=case.bound
+        )
+    )
+    out_shape, params, state = layer.init_with_state(inp.key, inp.in_shape)
+    params = fdl.params.cast(params, dtype)
+    ctx = fdl.Context(train=case.train, key=fdl.random.split(inp.key)[1] if case.train else None, state=state)
+    return layer, params, inp.x, ctx, out_shape
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
+@given(data=st.data())
+def test_shape_contract(case: LayerCase, data: st.DataObject) -> None:
+    layer, params, x, ctx, out_shape = _setup(case, data, np.float32)
+    y, cache = layer.forward(params, x, ctx)
+    assert y.shape == (x.shape[0], *out_shape[1:])
+    assert out_shape[0] is None
+    dx, grads = layer.backward(params, cache, np.ones_like(y))
+    assert dx.shape == x.shape
+    assert grads.keys() == params.keys()
+    for k in params:
+        assert grads[k].shape == params[k].shape, k
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
+@given(data=st.data())
+def test_dtype_preserved(case: LayerCase, dtype: Any, data: st.DataObject) -> None:
+    layer, params, x, ctx, _ = _setup(case, data, dtype)
+    y, cache = layer.forward(params, x, ctx)
+    dx, grads = layer.backward(params, cache, np.ones_like(y))
+    assert y.dtype == dtype
+    assert dx.dtype == dtype
+    for k, g in grads.items():
+        assert g.dtype == dtype, k
+    for k, s in layer.state_of(cache).items():
+        assert s.dtype == dtype, k
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
+@given(data=st.data())
+def test_finite_differences(case: LayerCase, data: st.DataObject) -> None:
+    layer, params, x, ctx, _ = _setup(case, data, np.float64)
+    report = check_gradients(layer, params, x, ctx=ctx)
+    assert report.passed, report.describe()
+    assert report.checked == x.size + fdl.params.num_params(params)
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
+@given(data=st.data())
+def test_purity(case: LayerCase, data: st.DataObject) -> None:
+    layer, params, x, ctx, _ = _setup(case, data, np.float32)
+    check_purity(layer, params, x, ctx=ctx)
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
+def test_pickle_round_trip(case: LayerCase) -> None:
+    layer = case.make()
+    key = fdl.random.key(3)
+    in_shape = (None, 4) if case.id != "dense_3d_input" else (None, 2, 4)
+    _, params, state = layer.init_with_state(key, in_shape)
+    x = fdl.random.normal(fdl.random.key(4), (2, *in_shape[1:]), np.float32)
+    ctx = fdl.Context(train=case.train, key=key if case.train else None, state=state)
+    clone = pickle.loads(pickle.dumps(layer))
+    y1, _ = layer.forward(params, x, ctx)
+    y2, _ = clone.forward(pickle.loads(pickle.dumps(params)), x, ctx)
+    assert y1.tobytes() == y2.tobytes()
+    _, params2, _ = clone.init_with_state(key, in_shape)
+    assert fdl.params.allclose(params, params2, rtol=0)
