@@ -15,7 +15,18 @@ Quick tour::
     state, params = opt.update(state, grads)
 """
 
-from functional_dl import errors, initializers, layers, losses, optim, params, random, testing
+from functional_dl import (
+    checkpoint,
+    combinators,
+    errors,
+    initializers,
+    layers,
+    losses,
+    optim,
+    params,
+    random,
+    testing,
+)
 from functional_dl.combinators import serial
 from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, State
 
@@ -31,6 +42,8 @@ __all__ = [
     "Shape",
     "State",
     "__version__",
+    "checkpoint",
+    "combinators",
     "errors",
     "initializers",
     "layers",
