@@ -27,9 +27,10 @@ from functional_dl import (
     params,
     random,
     testing,
+    types,
 )
 from functional_dl.combinators import serial
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, State
+from functional_dl.types import EVAL, Array, Context, IntArray, Key, Layer, Params, Shape, State
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "EVAL",
     "Array",
     "Context",
+    "IntArray",
     "Key",
     "Layer",
     "Params",
@@ -55,4 +57,5 @@ __all__ = [
     "random",
     "serial",
     "testing",
+    "types",
 ]

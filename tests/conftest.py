@@ -21,3 +21,6 @@ settings.register_profile(
     "thorough", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Type-checking fixtures are read by mypy, never imported or collected (some fail on purpose).
+collect_ignore_glob = ["typing/fail/*.py", "typing/pass/*.py"]
