@@ -27,6 +27,7 @@ from functional_dl import (
     params,
     random,
     testing,
+    train,
     types,
 )
 from functional_dl.combinators import serial
@@ -57,5 +58,6 @@ __all__ = [
     "random",
     "serial",
     "testing",
+    "train",
     "types",
 ]

@@ -1,0 +1,68 @@
+"""Training: a pure step, reproducible mini-batches, ``fit`` as a fold, evaluation and callbacks.
+
+Typical use::
+
+    from functional_dl import train
+    ts = train.init_train_state(opt, params)
+    result = train.fit(net, loss, opt, ts, (x, y), key=key, epochs=10, batch_size=32,
+                       metrics={"accuracy": metrics.accuracy},
+                       callbacks=[train.validation(net, loss, (x_val, y_val)), train.early_stopping()])
+    result.history["val_loss"]
+
+The training state is one value (optimizer state with the params, non-trained state, step, epoch):
+save it with :func:`functional_dl.checkpoint.save` and resume bit-identically.
+"""
+
+from functional_dl.train.callbacks import (
+    Callback,
+    CallbackResult,
+    EarlyStoppingState,
+    EpochEnd,
+    early_stopping,
+    validation,
+)
+from functional_dl.train.data import minibatches, num_batches
+from functional_dl.train.evaluate import evaluate, predict
+from functional_dl.train.loop import FitResult, History, fit, history_of
+from functional_dl.train.progress import Progress, format_logs
+from functional_dl.train.step import (
+    Batch,
+    Logs,
+    Metric,
+    TrainState,
+    TrainStepFn,
+    ValueAndGrad,
+    ValueAndGradFn,
+    init_train_state,
+    train_step,
+    value_and_grad,
+)
+
+__all__ = [
+    "Batch",
+    "Callback",
+    "CallbackResult",
+    "EarlyStoppingState",
+    "EpochEnd",
+    "FitResult",
+    "History",
+    "Logs",
+    "Metric",
+    "Progress",
+    "TrainState",
+    "TrainStepFn",
+    "ValueAndGrad",
+    "ValueAndGradFn",
+    "early_stopping",
+    "evaluate",
+    "fit",
+    "format_logs",
+    "history_of",
+    "init_train_state",
+    "minibatches",
+    "num_batches",
+    "predict",
+    "train_step",
+    "validation",
+    "value_and_grad",
+]

@@ -1,0 +1,190 @@
+"""Callbacks for :func:`~functional_dl.train.fit`: pure functions of their own state, run after each epoch.
+
+A :class:`Callback` is a pair ``init() -> state`` and ``on_epoch_end(state, end) -> CallbackResult``,
+like an optimizer's transform: it keeps what it needs (the best loss so far, a patience counter) in
+a value that ``fit`` threads through, and it acts only through what it returns: more entries for the
+epoch's logs, a request to stop, or a training state to continue from (restoring the best one).
+Callbacks run in order, each seeing the logs of those before it, so put :func:`validation` before
+:func:`early_stopping` that watches ``"val_loss"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
+
+from functional_dl.losses import LossFn
+from functional_dl.train.evaluate import evaluate
+from functional_dl.train.step import Batch, Logs, Metric, TrainState
+from functional_dl.types import Layer
+
+__all__ = [
+    "Callback",
+    "CallbackResult",
+    "EarlyStoppingState",
+    "EpochEnd",
+    "early_stopping",
+    "validation",
+]
+
+C = TypeVar("C")
+C_contra = TypeVar("C_contra", contravariant=True)
+
+
+class EpochEnd(NamedTuple):
+    """What a callback sees after an epoch.
+
+    Attributes:
+        epoch: the index of the epoch just finished (0-based).
+        logs: the epoch's training logs plus entries added by earlier callbacks.
+        train_state: the training state after the epoch.
+    """
+
+    epoch: int
+    logs: Logs
+    train_state: TrainState[Any]
+
+
+class CallbackResult(NamedTuple, Generic[C]):
+    """What a callback returns.
+
+    Attributes:
+        state: its new state.
+        logs: entries to add to the epoch's logs (``{"val_loss": 0.4}``).
+        stop: ask ``fit`` to stop after this epoch.
+        train_state: a training state for ``fit`` to continue from (and return), or ``None``.
+    """
+
+    state: C
+    logs: Logs
+    stop: bool = False
+    train_state: TrainState[Any] | None = None
+
+
+class OnEpochEndFn(Protocol[C]):
+    """``(state, end) -> CallbackResult``."""
+
+    def __call__(self, state: C, end: EpochEnd, /) -> CallbackResult[C]: ...
+
+
+class Callback(NamedTuple, Generic[C]):
+    """A callback: ``init`` and ``on_epoch_end`` grouped so they can be named."""
+
+    init: Callable[[], C]
+    on_epoch_end: OnEpochEndFn[C]
+
+
+def _no_state() -> None:
+    return None
+
+
+def _validation_end(
+    state: None,
+    end: EpochEnd,
+    /,
+    *,
+    net: Layer[Any],
+    loss: LossFn,
+    data: Batch,
+    metrics: tuple[tuple[str, Metric], ...],
+    batch_size: int | None,
+    prefix: str,
+) -> CallbackResult[None]:
+    ts = end.train_state
+    logs = evaluate(net, loss, ts.params, data, state=ts.state, batch_size=batch_size, metrics=dict(metrics))
+    return CallbackResult(None, {prefix + k: v for k, v in logs.items()})
+
+
+def validation(
+    net: Layer[Any],
+    loss: LossFn,
+    data: Batch,
+    *,
+    metrics: Mapping[str, Metric] | None = None,
+    batch_size: int | None = None,
+    prefix: str = "val_",
+) -> Callback[None]:
+    """Evaluate on held-out ``data`` after each epoch; adds ``val_loss`` and ``val_<metric>`` to the logs."""
+    return Callback(
+        _no_state,
+        partial(
+            _validation_end,
+            net=net,
+            loss=loss,
+            data=data,
+            metrics=tuple((metrics or {}).items()),
+            batch_size=batch_size,
+            prefix=prefix,
+        ),
+    )
+
+
+class EarlyStoppingState(NamedTuple):
+    """Best value seen, when, how many epochs since, and the training state at the best epoch."""
+
+    best: float
+    best_epoch: int
+    wait: int
+    best_train_state: TrainState[Any] | None
+
+
+def _early_init() -> EarlyStoppingState:
+    return EarlyStoppingState(math.inf, -1, 0, None)
+
+
+def _early_end(
+    state: EarlyStoppingState,
+    end: EpochEnd,
+    /,
+    *,
+    monitor: str,
+    patience: int,
+    sign: float,
+    min_delta: float,
+    restore_best: bool,
+) -> CallbackResult[EarlyStoppingState]:
+    if monitor not in end.logs:
+        raise KeyError(
+            f"early_stopping: no {monitor!r} in the logs {sorted(end.logs)} (add validation() first?)"
+        )
+    value = sign * end.logs[monitor]  # minimise ``value`` whatever the mode
+    if value < state.best - min_delta:
+        kept = end.train_state if restore_best else None
+        return CallbackResult(EarlyStoppingState(value, end.epoch, 0, kept), {})
+    waited = state._replace(wait=state.wait + 1)
+    if waited.wait < patience:
+        return CallbackResult(waited, {})
+    return CallbackResult(waited, {}, stop=True, train_state=state.best_train_state)
+
+
+def early_stopping(
+    monitor: str = "val_loss",
+    *,
+    patience: int = 5,
+    mode: Literal["min", "max"] = "min",
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+) -> Callback[EarlyStoppingState]:
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Args:
+        monitor: the log entry to watch (``"val_loss"``, ``"val_accuracy"``, ``"loss"``).
+        patience: epochs without improvement before stopping.
+        mode: ``"min"`` if lower is better, ``"max"`` if higher is.
+        min_delta: the smallest change that counts as an improvement.
+        restore_best: on stopping, continue from (and return) the training state of the best epoch.
+    """
+    if patience < 1:
+        raise ValueError(f"early_stopping: patience must be >= 1, got {patience}")
+    sign = 1.0 if mode == "min" else -1.0
+    on_end = partial(
+        _early_end,
+        monitor=monitor,
+        patience=patience,
+        sign=sign,
+        min_delta=min_delta,
+        restore_best=restore_best,
+    )
+    return Callback(_early_init, on_end)

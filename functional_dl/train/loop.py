@@ -1,0 +1,132 @@
+"""``fit``: training as a fold of the pure step over the batches of each epoch.
+
+Randomness is derived, never carried: epoch ``e`` is shuffled by ``fold_in(k_shuffle, e)`` and step
+``s`` uses ``fold_in(k_step, s)``, where ``(k_shuffle, k_step) = split(key)``. Since the training
+state records ``epoch`` and ``step``, a run resumed from a checkpoint of its training state draws
+exactly the keys the uninterrupted run would have drawn, and ends bit-identical to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial, reduce
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from functional_dl.losses import LossFn
+from functional_dl.optim.base import Optimizer
+from functional_dl.random import fold_in, split
+from functional_dl.train.callbacks import Callback, EpochEnd
+from functional_dl.train.data import minibatches, num_batches
+from functional_dl.train.progress import Progress, Reporter, reporter
+from functional_dl.train.step import Batch, Logs, Metric, TrainState, TrainStepFn, train_step
+from functional_dl.types import Key, Layer
+
+__all__ = ["FitResult", "History", "fit", "history_of"]
+
+S = TypeVar("S")
+
+#: Per-epoch values of each log entry: ``history["loss"][e]`` is the mean training loss of epoch ``e``.
+History = Mapping[str, tuple[float, ...]]
+
+
+class FitResult(NamedTuple, Generic[S]):
+    """What :func:`fit` returns: the final training state and the per-epoch history."""
+
+    state: TrainState[S]
+    history: History
+
+
+class _EpochAcc(NamedTuple):
+    train_state: TrainState[Any]
+    sums: Mapping[str, float]  # sum over batches of batch_size * value
+    samples: int  # samples seen
+
+
+def _step_fold(step: TrainStepFn, step_key: Key, report: Reporter, acc: _EpochAcc, batch: Batch) -> _EpochAcc:
+    ts, logs = step(acc.train_state, batch, fold_in(step_key, acc.train_state.step))
+    report.batch(logs)
+    n = batch[0].shape[0]
+    sums = {k: acc.sums.get(k, 0.0) + n * v for k, v in logs.items()}
+    return _EpochAcc(ts, sums, acc.samples + n)
+
+
+def history_of(records: Sequence[Logs]) -> History:
+    """Per-epoch log records turned into one tuple of values per entry (missing values are NaN).
+
+    Example:
+        >>> history_of([{"loss": 1.0}, {"loss": 0.5, "val_loss": 0.7}])
+        {'loss': (1.0, 0.5), 'val_loss': (nan, 0.7)}
+    """
+    names = list(dict.fromkeys(k for r in records for k in r))
+    return {k: tuple(r.get(k, float("nan")) for r in records) for k in names}
+
+
+def fit(
+    net: Layer[Any],
+    loss: LossFn,
+    opt: Optimizer[S],
+    train_state: TrainState[S],
+    data: Batch,
+    *,
+    key: Key,
+    epochs: int,
+    batch_size: int,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    metrics: Mapping[str, Metric] | None = None,
+    callbacks: Sequence[Callback[Any]] = (),
+    progress: Progress = "auto",
+) -> FitResult[S]:
+    """Train for ``epochs`` more epochs from ``train_state``; return the final state and history.
+
+    Each epoch folds :func:`~functional_dl.train.train_step` over the mini-batches of ``data``,
+    then runs the callbacks (validation, early stopping) in order.
+
+    Args:
+        net: the network.
+        loss: ``(pred, target) -> (value, dpred)``, mean over the batch.
+        opt: the optimizer whose state ``train_state.opt_state`` holds.
+        train_state: where to start (:func:`~functional_dl.train.init_train_state`, or a checkpoint).
+        data: ``(x, y)`` training data.
+        key: the run's key; with the state's epoch and step it fixes every shuffle and dropout mask.
+        epochs: how many epochs to run from ``train_state.epoch``.
+        batch_size: samples per step.
+        shuffle: reshuffle every epoch.
+        drop_last: skip each epoch's final incomplete batch.
+        metrics: named ``(pred, target) -> float`` functions, averaged over each epoch's batches.
+        callbacks: run after each epoch, in order.
+        progress: ``"auto"`` (tqdm if installed, else lines), ``"bar"``, ``"lines"``, ``"none"``.
+
+    Returns:
+        ``FitResult(state, history)``; ``history[name][i]`` is the value of ``name`` in the i-th
+        epoch of this call (``"loss"``, each metric, and what callbacks added, like ``"val_loss"``).
+    """
+    step = train_step(net, loss, opt, metrics)
+    shuffle_key, step_key = split(key, 2)
+    report = reporter(progress)
+    cb_states = [cb.init() for cb in callbacks]
+    last = train_state.epoch + epochs
+    n_batches = num_batches(data[0].shape[0], batch_size, drop_last)
+    records: list[Logs] = []
+    ts = train_state
+    for _ in range(epochs):
+        epoch, started = ts.epoch, time.perf_counter()
+        report.start_epoch(epoch, last, n_batches)
+        batches = minibatches(fold_in(shuffle_key, epoch), data, batch_size, shuffle, drop_last)
+        acc = reduce(partial(_step_fold, step, step_key, report), batches, _EpochAcc(ts, {}, 0))
+        ts = acc.train_state._replace(epoch=epoch + 1)
+        logs: Logs = {k: v / max(acc.samples, 1) for k, v in acc.sums.items()}
+        stop = False
+        for i, cb in enumerate(callbacks):
+            result = cb.on_epoch_end(cb_states[i], EpochEnd(epoch, logs, ts))
+            cb_states[i] = result.state
+            logs = {**logs, **result.logs}
+            stop = stop or result.stop
+            if result.train_state is not None:
+                ts = result.train_state
+        records.append(logs)
+        report.end_epoch(epoch, last, logs, time.perf_counter() - started)
+        if stop:
+            break
+    return FitResult(ts, history_of(records))

@@ -1,0 +1,176 @@
+"""One training step as a pure function: forward, loss, backward, optimizer update.
+
+``value_and_grad(net, loss)`` gives ``(params, x, y, ctx) -> ValueAndGrad(loss, grads, state, pred)``;
+``train_step(net, loss, opt)`` gives ``(train_state, batch, key) -> (train_state, logs)``. Both are
+built from module-level functions with ``functools.partial``, so they pickle, and neither modifies
+its arguments: the same inputs give bit-identical outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.losses import LossFn
+from functional_dl.optim.base import Optimizer, OptimizerState
+from functional_dl.params import FrozenParams, freeze
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, State
+
+__all__ = [
+    "Batch",
+    "Logs",
+    "Metric",
+    "TrainState",
+    "TrainStepFn",
+    "ValueAndGrad",
+    "ValueAndGradFn",
+    "init_train_state",
+    "train_step",
+    "value_and_grad",
+]
+
+S = TypeVar("S")
+
+#: Targets: labels or regression values, any dtype the loss accepts.
+Target = npt.NDArray[np.generic]
+#: A mini-batch ``(x, y)``: inputs ``(batch, ...)`` and targets ``(batch, ...)``.
+Batch = tuple[Array, Target]
+#: A metric ``(pred, target) -> float`` (for example :func:`functional_dl.metrics.accuracy`).
+Metric = Callable[[Array, Target], float]
+#: Named scalar results of a step, an epoch or an evaluation (``{"loss": 0.31, "accuracy": 0.9}``).
+Logs = Mapping[str, float]
+
+
+class ValueAndGrad(NamedTuple):
+    """The result of one forward and backward pass.
+
+    Attributes:
+        loss: the loss value (``reduction="mean"`` over the batch, as the loss computes it).
+        grads: ``d loss / d params``, the keys and shapes of ``params``.
+        state: the non-trained state after this pass (``ctx.state`` updated by ``net.state_of``).
+        pred: the network's output ``(batch, ...)``, for metrics.
+    """
+
+    loss: float
+    grads: Params
+    state: State
+    pred: Array
+
+
+class ValueAndGradFn(Protocol):
+    """``(params, x, y, ctx=EVAL) -> ValueAndGrad``."""
+
+    def __call__(self, params: Params, x: Array, y: Target, ctx: Context = ..., /) -> ValueAndGrad: ...
+
+
+def merge_state(old: State, new: State) -> State:
+    """The state after a pass: ``old`` with the entries a forward pass recomputed replaced."""
+    if not new:
+        return old
+    if not old or new.keys() == old.keys():
+        return new
+    return FrozenParams({**old, **new})
+
+
+def _value_and_grad(
+    params: Params, x: Array, y: Target, ctx: Context = EVAL, /, *, net: Layer[Any], loss: LossFn
+) -> ValueAndGrad:
+    pred, cache = net.forward(params, x, ctx)
+    value, dpred = loss(pred, y)
+    _, grads = net.backward(params, cache, dpred)
+    return ValueAndGrad(float(value), grads, merge_state(ctx.state, net.state_of(cache)), pred)
+
+
+def value_and_grad(net: Layer[Any], loss: LossFn) -> ValueAndGradFn:
+    """The loss of ``net`` on a batch and its gradient with respect to the params.
+
+    Computes ``pred = net(params, x)``, ``(value, dpred) = loss(pred, y)`` and back-propagates
+    ``dpred``. Pass ``Context(train=True, key=..., state=...)`` for a training-mode pass.
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl import layers as L, losses, random, serial
+        >>> net = serial(L.dense(1))
+        >>> _, params = net.init(random.key(0), (None, 2))
+        >>> out = value_and_grad(net, losses.mean_squared_error)(params, np.ones((4, 2), np.float32),
+        ...                                                      np.zeros((4, 1), np.float32))
+        >>> sorted(out.grads) == sorted(params), out.pred.shape
+        (True, (4, 1))
+    """
+    return partial(_value_and_grad, net=net, loss=loss)
+
+
+class TrainState(NamedTuple, Generic[S]):
+    """Everything that changes during training, as one value (checkpoint it whole).
+
+    Attributes:
+        opt_state: the optimizer's state, which holds the current params (``.params``).
+        state: the network's non-trained state (running statistics); empty if it has none.
+        step: training steps taken; with the fit key it determines each step's random key.
+        epoch: complete epochs done; with the fit key it determines each epoch's shuffle.
+    """
+
+    opt_state: OptimizerState[S]
+    state: State
+    step: int
+    epoch: int
+
+    @property
+    def params(self) -> Params:
+        """The current params (those inside the optimizer state)."""
+        return self.opt_state.params
+
+
+def init_train_state(opt: Optimizer[S], params: Params, state: State = EMPTY) -> TrainState[S]:
+    """The training state at step 0: ``opt.init(params)``, the given non-trained state, epoch 0."""
+    return TrainState(opt.init(params), freeze(state) if state else EMPTY, 0, 0)
+
+
+class TrainStepFn(Protocol):
+    """``(train_state, batch, key) -> (train_state, logs)``."""
+
+    def __call__(
+        self, train_state: TrainState[Any], batch: Batch, key: Key, /
+    ) -> tuple[TrainState[Any], Logs]: ...
+
+
+def _train_step(
+    train_state: TrainState[Any],
+    batch: Batch,
+    key: Key,
+    /,
+    *,
+    net: Layer[Any],
+    loss: LossFn,
+    opt: Optimizer[Any],
+    metrics: tuple[tuple[str, Metric], ...],
+) -> tuple[TrainState[Any], Logs]:
+    x, y = batch
+    ctx = Context(train=True, key=key, state=train_state.state)
+    out = _value_and_grad(train_state.opt_state.params, x, y, ctx, net=net, loss=loss)
+    opt_state, _ = opt.update(train_state.opt_state, out.grads)
+    logs = {"loss": out.loss, **{name: float(fn(out.pred, y)) for name, fn in metrics}}
+    return TrainState(opt_state, out.state, train_state.step + 1, train_state.epoch), logs
+
+
+def train_step(
+    net: Layer[Any], loss: LossFn, opt: Optimizer[Any], metrics: Mapping[str, Metric] | None = None
+) -> TrainStepFn:
+    """A pure training step ``(train_state, (x, y), key) -> (train_state, logs)``.
+
+    The forward pass runs in training mode with ``key`` (dropout masks) and the state's
+    non-trained state (batch norm); then ``grads`` go through ``opt.update``. ``logs`` holds
+    ``"loss"`` and each of ``metrics`` evaluated on this batch's predictions. Nothing is modified:
+    the returned state is new and the input state stays valid.
+
+    Args:
+        net: the network.
+        loss: ``(pred, target) -> (value, dpred)``.
+        opt: the optimizer.
+        metrics: named ``(pred, target) -> float`` functions to report per batch.
+    """
+    return partial(_train_step, net=net, loss=loss, opt=opt, metrics=tuple((metrics or {}).items()))
