@@ -1,0 +1,306 @@
+"""Convolution layers ``conv1d`` (``NCL``) and ``conv2d`` (``NCHW``), as ``torch.nn.Conv1d/2d``.
+
+Shapes: ``x`` is ``(N, C, *S)``, ``w`` is ``(O, C / groups, *K)`` (PyTorch's layout, so a
+``state_dict`` maps over by renaming ``weight``/``bias`` to ``w``/``b``), ``b`` is ``(O,)`` and ``y``
+is ``(N, O, *Out)`` with ``Out = floor((S + pad_before + pad_after - d (K - 1) - 1) / s) + 1``.
+
+With ``xp`` the zero-padded input and ``g(o)`` the group of output channel ``o`` (this is a
+cross-correlation, as in every deep-learning library)::
+
+    y[n, o, p]  = b[o] + sum_{c, i} w[o, c, i] xp[n, g(o) C/G + c, p s + i d]
+    dw[o, c, i] = sum_{n, p} dy[n, o, p] xp[n, g(o) C/G + c, p s + i d]
+    db[o]       = sum_{n, p} dy[n, o, p]
+    dx          = the padding cropped from dxp[n, c, q] = sum_{o, i, p: p s + i d = q} w[o, c, i] dy[n, o, p]
+
+Forward is one GEMM on an im2col copy of a strided window view; backward loops over the kernel's
+offsets only and never builds an im2col-sized buffer (see :mod:`functional_dl.layers._conv_gemm`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NamedTuple, TypedDict, TypeVar, Unpack
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.errors import ShapeError, describe_shape
+from functional_dl.initializers import Initializer, he_normal, zeros
+from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl.layers._conv_gemm import channels_major, correlate, input_grad, weight_grad
+from functional_dl.layers._windows import (
+    PaddingSpec,
+    Pads,
+    check_fits,
+    crop,
+    out_sizes,
+    pad,
+    resolve_padding,
+    to_tuple,
+)
+from functional_dl.params import adopt
+from functional_dl.random import split
+from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+
+__all__ = [
+    "ConvCache",
+    "ConvOptions",
+    "ConvSpec",
+    "backward",
+    "check_channels",
+    "conv1d",
+    "conv2d",
+    "forward",
+    "init",
+    "weighted_layer",
+]
+
+C = TypeVar("C")
+
+_WITH_BIAS = frozenset({"w", "b"})
+_NO_BIAS = frozenset({"w"})
+
+
+class ConvSpec(NamedTuple):
+    """The hyperparameters of a convolution, normalised to one entry per spatial axis."""
+
+    name: str  # "conv1d" or "conv2d", used in error messages
+    out_channels: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    pads: Pads  # (before, after) per spatial axis
+    dilation: tuple[int, ...]
+    groups: int
+    use_bias: bool
+
+
+class ConvCache(NamedTuple):
+    """What backward needs from forward."""
+
+    x: Array  # (N, C, *S), the unpadded input
+
+
+def _layout(nd: int) -> str:
+    return "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+
+
+def init(
+    key: Key,
+    in_shape: Shape,
+    /,
+    *,
+    spec: ConvSpec,
+    w_init: Initializer,
+    b_init: Initializer,
+    dtype: npt.DTypeLike,
+) -> tuple[Shape, Params]:
+    """Params ``{"w": (O, C / groups, *K), "b": (O,)}`` for inputs of shape ``(batch, C, *S)``."""
+    nd = len(spec.kernel)
+    if len(in_shape) != nd + 2 or in_shape[1] is None:
+        raise ShapeError(spec.name, f"expected an input shape {_layout(nd)}, got {describe_shape(in_shape)}")
+    channels = in_shape[1]
+    if channels % spec.groups:
+        raise ShapeError(spec.name, f"{channels} input channels are not divisible by groups={spec.groups}")
+    spatial = in_shape[2:]
+    check_fits(spatial, spec.pads, spec.kernel, spec.dilation, spec.name)
+    padded = [None if n is None else n + lo + hi for n, (lo, hi) in zip(spatial, spec.pads, strict=True)]
+    out = tuple(
+        None if p is None else out_sizes((p,), (k,), (s,), (d,))[0]
+        for p, k, s, d in zip(padded, spec.kernel, spec.stride, spec.dilation, strict=True)
+    )
+    w_key, b_key = split(key, 2)
+    params = {"w": w_init(w_key, (spec.out_channels, channels // spec.groups, *spec.kernel), dtype)}
+    if spec.use_bias:
+        params["b"] = b_init(b_key, (spec.out_channels,), dtype)
+    return (in_shape[0], spec.out_channels, *out), adopt(params)
+
+
+def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
+    """Validate params and input (a few comparisons) and return the weight."""
+    check_keys(params, _WITH_BIAS if spec.use_bias else _NO_BIAS, spec.name)
+    w = params["w"]
+    nd = len(spec.kernel)
+    if x.ndim != nd + 2:
+        raise ShapeError(
+            spec.name, f"expected a {nd + 2}-D input {_layout(nd)}, got shape {describe_shape(x.shape)}"
+        )
+    if x.shape[1] != w.shape[1] * spec.groups:
+        raise ShapeError(
+            spec.name,
+            f"expected {w.shape[1] * spec.groups} input channels (weight {describe_shape(w.shape)}, "
+            f"groups={spec.groups}), got input of shape {describe_shape(x.shape)}",
+        )
+    check_same_dtype(x, w, spec.name)
+    check_fits(x.shape[2:], spec.pads, spec.kernel, spec.dilation, spec.name)
+    if spec.use_bias and params["b"].shape != (w.shape[0],):
+        raise ShapeError(
+            spec.name, f"expected bias of shape ({w.shape[0]},), got {describe_shape(params['b'].shape)}"
+        )
+    return w
+
+
+def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec) -> tuple[Array, ConvCache]:
+    """``y = conv(x, w) + b``; ``x`` is ``(N, C, *S)``, ``y`` is ``(N, O, *Out)``."""
+    w = _check_input(params, x, spec)
+    xp = pad(x, spec.pads)
+    y = correlate(
+        xp,
+        w,
+        stride=spec.stride,
+        dilation=spec.dilation,
+        groups=spec.groups,
+        bias=params["b"] if spec.use_bias else None,
+    )
+    return y, ConvCache(x)
+
+
+def backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> tuple[Array, Params]:
+    """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
+    w, x = params["w"], cache.x
+    xp = pad(x, spec.pads)
+    out = out_sizes(xp.shape[2:], spec.kernel, spec.stride, spec.dilation)
+    check_same_shape(dy, (x.shape[0], w.shape[0], *out), spec.name)
+    check_float(dy, spec.name, "dy")
+    dy_cm = channels_major(dy, spec.groups)  # (G, O/G, N * prod(out)), shared by both products
+    dw = weight_grad(xp, dy_cm, kernel=spec.kernel, stride=spec.stride, dilation=spec.dilation, out=out)
+    dxp = input_grad(
+        dy_cm, w, n=x.shape[0], padded=xp.shape[2:], stride=spec.stride, dilation=spec.dilation, out=out
+    )
+    dx = np.ascontiguousarray(crop(dxp, spec.pads))
+    if spec.use_bias:
+        return dx, {"w": dw, "b": dy_cm.sum(axis=2).reshape(-1)}
+    return dx, {"w": dw}
+
+
+class ConvOptions(TypedDict, total=False):
+    """Keyword options of :func:`conv1d` and :func:`conv2d`; see :func:`conv2d` for their meaning.
+
+    Defaults: ``stride=1, padding=0, dilation=1, groups=1, use_bias=True``, He normal weights,
+    zero biases, ``dtype=float32``.
+    """
+
+    stride: int | Sequence[int]
+    padding: PaddingSpec
+    dilation: int | Sequence[int]
+    groups: int
+    use_bias: bool
+    w_init: Initializer | None
+    b_init: Initializer | None
+    dtype: npt.DTypeLike
+
+
+def check_channels(name: str, out_channels: int, groups: int) -> None:
+    """Raise ``ValueError`` unless both are positive ints and ``groups`` divides ``out_channels``."""
+    if not isinstance(out_channels, int) or out_channels <= 0:
+        raise ValueError(f"{name}: out_channels must be a positive int, got {out_channels!r}")
+    if not isinstance(groups, int) or groups <= 0 or out_channels % groups:
+        raise ValueError(
+            f"{name}: groups must be a positive int dividing out_channels={out_channels}, got {groups!r}"
+        )
+
+
+def weighted_layer(
+    name: str,
+    spec: object,
+    parts: tuple[
+        Callable[..., tuple[Shape, Params]],
+        Callable[..., tuple[Array, C]],
+        Callable[..., tuple[Array, Params]],
+    ],
+    options: ConvOptions,
+) -> Layer[C]:
+    """A layer from module-level ``(init, forward, backward)`` functions taking ``spec=`` (picklable).
+
+    ``init`` also receives the initializers and dtype from ``options`` (He normal and zeros by
+    default).
+    """
+    init_fn, forward_fn, backward_fn = parts
+    w_init = options.get("w_init")
+    b_init = options.get("b_init")
+    return Layer(
+        init_with_state=stateless(
+            partial(
+                init_fn,
+                spec=spec,
+                w_init=w_init if w_init is not None else he_normal(),
+                b_init=b_init if b_init is not None else zeros(),
+                dtype=np.dtype(options.get("dtype", np.float32)),
+            )
+        ),
+        forward=partial(forward_fn, spec=spec),
+        backward=partial(backward_fn, spec=spec),
+        name=name,
+    )
+
+
+def _conv(
+    nd: int, out_channels: int, kernel_size: int | Sequence[int], options: ConvOptions
+) -> Layer[ConvCache]:
+    name = f"conv{nd}d"
+    groups = options.get("groups", 1)
+    check_channels(name, out_channels, groups)
+    kernel = to_tuple(kernel_size, nd, "kernel_size", name)
+    strides = to_tuple(options.get("stride", 1), nd, "stride", name)
+    dilations = to_tuple(options.get("dilation", 1), nd, "dilation", name)
+    pads = resolve_padding(options.get("padding", 0), kernel, dilations, strides, name)
+    use_bias = options.get("use_bias", True)
+    spec = ConvSpec(name, out_channels, kernel, strides, pads, dilations, groups, use_bias)
+    return weighted_layer(name, spec, (init, forward, backward), options)
+
+
+def conv1d(
+    out_channels: int, kernel_size: int | Sequence[int], **options: Unpack[ConvOptions]
+) -> Layer[ConvCache]:
+    """A 1-D convolution over ``(N, C, L)`` inputs; the arguments are those of :func:`conv2d`.
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl import random
+        >>> layer = conv1d(4, 3, stride=2, padding=1)
+        >>> out_shape, params = layer.init(random.key(0), (None, 2, 9))
+        >>> out_shape, params["w"].shape
+        ((None, 4, 5), (4, 2, 3))
+    """
+    return _conv(1, out_channels, kernel_size, options)
+
+
+def conv2d(
+    out_channels: int, kernel_size: int | Sequence[int], **options: Unpack[ConvOptions]
+) -> Layer[ConvCache]:
+    """A 2-D convolution over ``(N, C, H, W)`` inputs, as ``torch.nn.Conv2d``.
+
+    Args:
+        out_channels: ``O``, the number of output channels.
+        kernel_size: an int or ``(kh, kw)``.
+        **options: keyword-only (:class:`ConvOptions`):
+
+            * ``stride``: an int or ``(sh, sw)`` (default 1).
+            * ``padding``: zero padding: an int, ``(ph, pw)`` (both sides), ``((top, bottom),
+              (left, right))``, ``"valid"`` (none, the default 0) or ``"same"`` (output size =
+              input size; stride 1 only; an odd total puts the extra row/column after).
+            * ``dilation``: spacing between kernel taps, an int or ``(dh, dw)`` (default 1).
+            * ``groups``: split the channels into this many independent convolutions;
+              ``groups = C = O`` is a depthwise convolution (default 1).
+            * ``use_bias``: add a bias ``b`` of shape ``(O,)`` (default True).
+            * ``w_init``: weight initializer; He normal (``N(0, 2 / fan_in)``,
+              ``fan_in = C / groups * kh * kw``) by default.
+            * ``b_init``: bias initializer; zeros by default.
+            * ``dtype``: dtype of the parameters (inputs must match it); float32 by default.
+
+    Raises:
+        ShapeError: (at init or forward) input not 4-D, channel count not ``w.shape[1] * groups``,
+            or kernel larger than the padded input.
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl import random
+        >>> layer = conv2d(8, 3, padding="same")
+        >>> out_shape, params = layer.init(random.key(0), (None, 3, 5, 5))
+        >>> out_shape, params["w"].shape
+        ((None, 8, 5, 5), (8, 3, 3, 3))
+        >>> y, cache = layer.forward(params, np.ones((2, 3, 5, 5), np.float32))
+        >>> y.shape, y.dtype
+        ((2, 8, 5, 5), dtype('float32'))
+    """
+    return _conv(2, out_channels, kernel_size, options)
