@@ -5,8 +5,7 @@ import numpy as np
 from functional_dl import layers as L
 from functional_dl import random
 
-_, params = L.dense(2).init(random.key(0), (None, 2))
+key = random.key(0)
+_, params = L.dense(2).init(key, (None, 2))
 params["w"] = np.zeros((2, 2))  # E: Unsupported target for indexed assignment
-out_shape, params, extra = L.dense(2).init(
-    random.key(0), (None, 2)
-)  # E: Need more than 2 values to unpack (3 expected)
+out_shape, params, extra = L.dense(2).init(key, (None, 2))  # E: Need more than 2 values to unpack
