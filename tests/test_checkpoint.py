@@ -58,26 +58,45 @@ def _grads(params: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]
     }
 
 
+def _build(factory: Callable[..., Any]) -> object:
+    """Call an exported factory with the arguments its signature asks for, or return None."""
+    params = list(inspect.signature(factory).parameters.values())
+    required = [
+        p.name for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    first = params[0].name if params else ""
+    if first == "learning_rate" and required in ([], ["learning_rate"]):
+        return factory(0.01)
+    if required == []:
+        return factory()
+    if required == ["inner"]:
+        return factory(optim.adam(0.01).transform)
+    if required == ["inner", "every_k"]:
+        return factory(optim.adam(0.01).transform, 2)
+    return None
+
+
 def _all_optimizers() -> list[tuple[str, fdl.optim.Optimizer[Any]]]:
-    """Every exported optimizer factory that builds from a learning rate alone, plus a scheduled sgd."""
+    """Every exported optimizer, and every exported transform (as a descent step), buildable from
+    its signature alone; plus a scheduled sgd, momentum and injected hyperparameters."""
     found: list[tuple[str, fdl.optim.Optimizer[Any]]] = []
     for name in optim.__all__:
         factory = getattr(optim, name)
         if not inspect.isfunction(factory):
             continue
-        sig = inspect.signature(factory)
-        required = [
-            p for p in sig.parameters.values() if p.default is p.empty and p.kind is not p.VAR_POSITIONAL
-        ]
-        if [p.name for p in required] != ["learning_rate"]:
-            continue
         try:
-            built = factory(0.01)
+            built = _build(factory)
         except (TypeError, ValueError):
             continue
         if isinstance(built, optim.Optimizer):
             found.append((name, built))
+        elif isinstance(built, optim.GradientTransformation):
+            found.append((name, optim.optimizer(optim.chain(built, optim.scale(-0.01)))))
     found.append(("sgd_scheduled", optim.sgd(_halving)))
+    found.append(("sgd_momentum", optim.sgd(0.01, momentum=0.9, nesterov=True)))
+    inject = getattr(optim, "inject_hyperparams", None)
+    if inject is not None:
+        found.append(("inject_adam", optim.optimizer(inject(optim.adam, learning_rate=0.01))))
     return found
 
 
