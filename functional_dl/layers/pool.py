@@ -257,7 +257,9 @@ def _avg_layer(
 
 
 def max_pool1d(
-    kernel_size: int, stride: int | None = None, padding: int | Sequence[int] = 0
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] | Sequence[Sequence[int]] = 0,
 ) -> Layer[MaxPoolCache]:
     """Max pooling over ``(N, C, L)``; see :func:`max_pool2d`."""
     return _layer(
@@ -296,9 +298,9 @@ def max_pool2d(
 
 
 def avg_pool1d(
-    kernel_size: int,
-    stride: int | None = None,
-    padding: int | Sequence[int] = 0,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] | Sequence[Sequence[int]] = 0,
     count_include_pad: bool = True,
 ) -> Layer[AvgPoolCache]:
     """Average pooling over ``(N, C, L)``; see :func:`avg_pool2d`."""

@@ -122,6 +122,15 @@ class TransposeConfig(NamedTuple):
             dtype=np.float64,
         )
 
+    def params_and_input(self, seed: int) -> tuple[fdl.Params, np.ndarray]:
+        key = fdl.random.key(seed)
+        _, params = self.layer().init(key, (None, self.in_channels, *self.spatial))
+        params = {**params, "b": fdl.random.normal(fdl.random.fold_in(key, 1), params["b"].shape, np.float64)}
+        x = fdl.random.normal(
+            fdl.random.fold_in(key, 2), (self.batch, self.in_channels, *self.spatial), np.float64
+        )
+        return params, x
+
 
 @st.composite
 def transpose_configs(draw: st.DrawFn) -> TransposeConfig:
@@ -159,12 +168,8 @@ def test_conv_finite_differences(cfg: ConvConfig, seed: int) -> None:
 
 @given(cfg=transpose_configs(), seed=st.integers(0, 2**16))
 def test_conv_transpose_finite_differences(cfg: TransposeConfig, seed: int) -> None:
-    layer = cfg.layer()
-    key = fdl.random.key(seed)
-    _, params = layer.init(key, (None, cfg.in_channels, *cfg.spatial))
-    params = {**params, "b": fdl.random.normal(fdl.random.fold_in(key, 1), params["b"].shape, np.float64)}
-    x = fdl.random.normal(fdl.random.fold_in(key, 2), (cfg.batch, cfg.in_channels, *cfg.spatial), np.float64)
-    check_gradients(layer, params, x)
+    params, x = cfg.params_and_input(seed)
+    check_gradients(cfg.layer(), params, x)
 
 
 @given(cfg=conv_configs(), seed=st.integers(0, 2**16))
