@@ -2,19 +2,25 @@
 
 from functional_dl.layers.activations import identity, relu, sigmoid, tanh
 from functional_dl.layers.adaptive_pool import adaptive_avg_pool2d, global_avg_pool
+from functional_dl.layers.batch_norm import batch_norm, batch_norm1d, batch_norm2d
 from functional_dl.layers.conv import conv1d, conv2d
 from functional_dl.layers.conv_transpose import conv_transpose2d
 from functional_dl.layers.dense import dense
+from functional_dl.layers.dropout import dropout
 from functional_dl.layers.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 
 __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool1d",
     "avg_pool2d",
+    "batch_norm",
+    "batch_norm1d",
+    "batch_norm2d",
     "conv1d",
     "conv2d",
     "conv_transpose2d",
     "dense",
+    "dropout",
     "global_avg_pool",
     "identity",
     "max_pool1d",

@@ -27,6 +27,11 @@ class LayerCase(NamedTuple):
         min_magnitude: keep input entries at least this far from 0 (kinks at 0).
         train: run forward in training mode with a key (layers that sample).
         bound: inputs are drawn from ``[-bound, bound]``.
+        kinks: keep input entries at least ``1e-3`` away from these points (``hard_tanh`` at +-1).
+        min_batch: smallest batch to draw (batch norm in training needs two samples per channel).
+        random_state: replace the initial state with random positive values (batch norm in
+            evaluation mode, so the running statistics are not the trivial zeros and ones).
+        example_features: the non-batch input shape used by the pickling test.
     """
 
     id: str
@@ -35,10 +40,19 @@ class LayerCase(NamedTuple):
     min_magnitude: float = 0.0
     train: bool = False
     bound: float = 3.0
+    kinks: tuple[float, ...] = ()
+    min_batch: int = 1
+    random_state: bool = False
+    example_features: tuple[int, ...] = (4,)
 
 
 def _vector(max_side: int = 5) -> st.SearchStrategy[tuple[int, ...]]:
     return fst.shapes(min_dims=1, max_dims=1, max_side=max_side)
+
+
+def _image(max_side: int = 3) -> st.SearchStrategy[tuple[int, ...]]:
+    """``(C, H, W)`` feature shapes."""
+    return fst.shapes(min_dims=3, max_dims=3, max_side=max_side)
 
 
 def _mlp() -> fdl.Layer[Any]:
@@ -48,10 +62,38 @@ def _mlp() -> fdl.Layer[Any]:
 LAYER_CASES: list[LayerCase] = [
     LayerCase("dense", lambda: L.dense(3), _vector()),
     LayerCase("dense_no_bias", lambda: L.dense(2, use_bias=False), _vector()),
-    LayerCase("dense_3d_input", lambda: L.dense(2), fst.shapes(min_dims=2, max_dims=2, max_side=3)),
+    LayerCase(
+        "dense_3d_input",
+        lambda: L.dense(2),
+        fst.shapes(min_dims=2, max_dims=2, max_side=3),
+        example_features=(2, 4),
+    ),
     LayerCase("identity", L.identity, fst.shapes(max_dims=3)),
     LayerCase("relu", L.relu, fst.shapes(max_dims=3), min_magnitude=1e-3),
     LayerCase("sigmoid", L.sigmoid, fst.shapes(max_dims=3)),
     LayerCase("tanh", L.tanh, fst.shapes(max_dims=3)),
     LayerCase("serial_mlp", _mlp, _vector(), min_magnitude=1e-3),
+    LayerCase("dropout_train", lambda: L.dropout(0.3), fst.shapes(max_dims=3), train=True),
+    LayerCase("dropout_eval", lambda: L.dropout(0.3), fst.shapes(max_dims=3)),
+    LayerCase("batch_norm1d_train", L.batch_norm1d, _vector(), train=True, min_batch=2),
+    LayerCase("batch_norm1d_eval", L.batch_norm1d, _vector(), random_state=True),
+    LayerCase(
+        "batch_norm1d_ncl_train",
+        L.batch_norm1d,
+        fst.shapes(min_dims=2, max_dims=2, max_side=4),
+        train=True,
+        min_batch=2,
+        example_features=(3, 4),
+    ),
+    LayerCase(
+        "batch_norm2d_train", L.batch_norm2d, _image(), train=True, min_batch=2, example_features=(2, 3, 3)
+    ),
+    LayerCase("batch_norm2d_eval", L.batch_norm2d, _image(), random_state=True, example_features=(2, 3, 3)),
+    LayerCase(
+        "batch_norm_no_affine_train",
+        lambda: L.batch_norm(affine=False),
+        fst.shapes(min_dims=1, max_dims=3, max_side=3),
+        train=True,
+        min_batch=2,
+    ),
 ]

@@ -21,31 +21,16 @@ from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl.testing import check_gradients, check_purity
-from functional_dl.testing import strategies as fst
 from tests.layers.cases import LAYER_CASES, LayerCase
+from tests.layers.inputs import draw_case
 
 ids = [c.id for c in LAYER_CASES]
-
-
-def _setup(
-    case: LayerCase, data: st.DataObject, dtype: Any
-) -> tuple[fdl.Layer[Any], fdl.Params, np.ndarray, fdl.Context, fdl.Shape]:
-    layer = case.make()
-    inp = data.draw(
-        fst.layer_inputs(
-            feature_shape=case.features, dtype=dtype, min_magnitude=case.min_magnitude, bound=case.bound
-        )
-    )
-    out_shape, params, state = layer.init_with_state(inp.key, inp.in_shape)
-    params = fdl.params.cast(params, dtype)
-    ctx = fdl.Context(train=case.train, key=fdl.random.split(inp.key)[1] if case.train else None, state=state)
-    return layer, params, inp.x, ctx, out_shape
 
 
 @pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
 @given(data=st.data())
 def test_shape_contract(case: LayerCase, data: st.DataObject) -> None:
-    layer, params, x, ctx, out_shape = _setup(case, data, np.float32)
+    layer, params, x, ctx, out_shape = draw_case(case, data, np.float32)
     y, cache = layer.forward(params, x, ctx)
     assert y.shape == (x.shape[0], *out_shape[1:])
     assert out_shape[0] is None
@@ -60,7 +45,7 @@ def test_shape_contract(case: LayerCase, data: st.DataObject) -> None:
 @pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
 @given(data=st.data())
 def test_dtype_preserved(case: LayerCase, dtype: Any, data: st.DataObject) -> None:
-    layer, params, x, ctx, _ = _setup(case, data, dtype)
+    layer, params, x, ctx, _ = draw_case(case, data, dtype)
     y, cache = layer.forward(params, x, ctx)
     dx, grads = layer.backward(params, cache, np.ones_like(y))
     assert y.dtype == dtype
@@ -74,7 +59,7 @@ def test_dtype_preserved(case: LayerCase, dtype: Any, data: st.DataObject) -> No
 @pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
 @given(data=st.data())
 def test_finite_differences(case: LayerCase, data: st.DataObject) -> None:
-    layer, params, x, ctx, _ = _setup(case, data, np.float64)
+    layer, params, x, ctx, _ = draw_case(case, data, np.float64)
     report = check_gradients(layer, params, x, ctx=ctx)
     assert report.passed, report.describe()
     assert report.checked == x.size + fdl.params.num_params(params)
@@ -83,7 +68,7 @@ def test_finite_differences(case: LayerCase, data: st.DataObject) -> None:
 @pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
 @given(data=st.data())
 def test_purity(case: LayerCase, data: st.DataObject) -> None:
-    layer, params, x, ctx, _ = _setup(case, data, np.float32)
+    layer, params, x, ctx, _ = draw_case(case, data, np.float32)
     check_purity(layer, params, x, ctx=ctx)
 
 
@@ -91,9 +76,9 @@ def test_purity(case: LayerCase, data: st.DataObject) -> None:
 def test_pickle_round_trip(case: LayerCase) -> None:
     layer = case.make()
     key = fdl.random.key(3)
-    in_shape = (None, 4) if case.id != "dense_3d_input" else (None, 2, 4)
+    in_shape: fdl.Shape = (None, *case.example_features)
     _, params, state = layer.init_with_state(key, in_shape)
-    x = fdl.random.normal(fdl.random.key(4), (2, *in_shape[1:]), np.float32)
+    x = fdl.random.normal(fdl.random.key(4), (2, *case.example_features), np.float32)
     ctx = fdl.Context(train=case.train, key=key if case.train else None, state=state)
     clone = pickle.loads(pickle.dumps(layer))
     y1, _ = layer.forward(params, x, ctx)

@@ -1,0 +1,275 @@
+"""Batch normalisation over the channel axis 1, with running statistics as explicit state.
+
+Inputs are ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` (PyTorch's ``BatchNorm1d``/``BatchNorm2d``
+layouts). Statistics are per channel ``c``, over the ``n = N * L`` (or ``N * H * W``) entries of
+that channel. Params are ``scale`` and ``bias`` of shape ``(C,)`` (PyTorch's ``weight`` and
+``bias``); the state holds ``running_mean`` and ``running_var`` of shape ``(C,)`` (same names as in
+a PyTorch ``state_dict``), created by ``init_with_state`` and never seen by an optimizer.
+
+Training (``ctx.train``), with ``mu``, ``var`` the batch mean and *biased* variance::
+
+    xhat = (x - mu) / sqrt(var + eps)          y = scale * xhat + bias
+    running_mean' = (1 - m) running_mean + m mu
+    running_var'  = (1 - m) running_var  + m var * n / (n - 1)      (unbiased, as PyTorch)
+
+and the new state is ``layer.state_of(cache)``. Backward, with ``g = dy * scale``::
+
+    dbias = sum(dy)     dscale = sum(dy * xhat)
+    dx = scale / (n sqrt(var + eps)) * (n dy - dbias - xhat dscale)
+
+Evaluation uses the running statistics instead (``xhat = (x - running_mean) /
+sqrt(running_var + eps)``), so ``dx = dy * scale / sqrt(running_var + eps)``; ``state_of`` returns the
+state unchanged. ``m`` is PyTorch's ``momentum`` (0.1 by default).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple, TypedDict, Unpack
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.errors import ParamsError, ShapeError, describe_shape
+from functional_dl.initializers import Initializer, ones, zeros
+from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl.params import adopt
+from functional_dl.random import split
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, State
+
+__all__ = [
+    "BatchNormCache",
+    "BatchNormOptions",
+    "backward",
+    "batch_norm",
+    "batch_norm1d",
+    "batch_norm2d",
+    "forward",
+    "init",
+]
+
+_AFFINE = frozenset({"scale", "bias"})
+_NO_PARAMS: frozenset[str] = frozenset()
+_STATE = frozenset({"running_mean", "running_var"})
+
+
+class BatchNormCache(NamedTuple):
+    """What backward (and ``state_of``) need from forward."""
+
+    xhat: Array  # shape of x: the normalised input
+    inv_std: Array  # (C,): 1 / sqrt(var + eps), batch or running variance
+    train: bool  # whether batch statistics were used
+    state: State  # running statistics after this call (unchanged in evaluation)
+
+
+def _check_rank(ndim: int, ranks: tuple[int, ...], name: str, shape: Shape) -> None:
+    if ndim not in ranks:
+        layouts = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}
+        want = " or ".join(layouts.get(r, f"rank {r}") for r in ranks)
+        raise ShapeError(name, f"expected input of shape {want}, got {describe_shape(shape)}")
+
+
+def init(
+    key: Key,
+    in_shape: Shape,
+    /,
+    *,
+    ranks: tuple[int, ...],
+    name: str,
+    affine: bool,
+    scale_init: Initializer,
+    bias_init: Initializer,
+    dtype: npt.DTypeLike,
+) -> tuple[Shape, Params, State]:
+    """Params ``scale``, ``bias`` and state ``running_mean`` (zeros), ``running_var`` (ones), all ``(C,)``."""
+    _check_rank(len(in_shape), ranks, name, in_shape)
+    c = in_shape[1]
+    if c is None:
+        raise ShapeError(name, f"the channel axis 1 must be known, got {describe_shape(in_shape)}")
+    params: Params = EMPTY
+    if affine:
+        scale_key, bias_key = split(key, 2)
+        params = adopt(
+            {"scale": scale_init(scale_key, (c,), dtype), "bias": bias_init(bias_key, (c,), dtype)}
+        )
+    state = adopt({"running_mean": np.zeros(c, dtype), "running_var": np.ones(c, dtype)})
+    return in_shape, params, state
+
+
+def _channel(v: Array, ndim: int) -> Array:
+    """A ``(C,)`` vector shaped to broadcast against an ``(N, C, ...)`` array of rank ``ndim``."""
+    return v.reshape(v.shape + (1,) * (ndim - 2))
+
+
+def forward(
+    params: Params,
+    x: Array,
+    ctx: Context = EVAL,
+    /,
+    *,
+    ranks: tuple[int, ...],
+    name: str,
+    affine: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[Array, BatchNormCache]:
+    """Normalise ``x`` (``(N, C, ...)``) per channel with batch (train) or running (eval) statistics."""
+    check_keys(params, _AFFINE if affine else _NO_PARAMS, name)
+    check_float(x, name)
+    _check_rank(x.ndim, ranks, name, x.shape)
+    state = ctx.state
+    if state.keys() != _STATE:
+        raise ParamsError(
+            name,
+            f"expected state keys {sorted(_STATE)} in ctx.state, got {sorted(state)}; build the state "
+            "with layer.init_with_state and pass it as Context(state=...)",
+        )
+    running_mean, running_var = state["running_mean"], state["running_var"]
+    c = x.shape[1]
+    if running_mean.shape != (c,) or running_var.shape != (c,):
+        raise ShapeError(
+            name,
+            f"expected input with {running_mean.shape[0]} channels on axis 1, got {describe_shape(x.shape)}",
+        )
+    check_same_dtype(x, running_mean, name)
+    if affine:
+        check_same_dtype(x, params["scale"], name)
+    axes = (0, *range(2, x.ndim))
+    if ctx.train:
+        n = x.size // c
+        if n < 2:
+            raise ShapeError(
+                name, f"training needs more than one value per channel, got input {describe_shape(x.shape)}"
+            )
+        mean = x.mean(axis=axes)
+        xc = x - _channel(mean, x.ndim)
+        var = np.mean(xc * xc, axis=axes)
+        inv_std = 1.0 / np.sqrt(var + eps)
+        xhat = xc * _channel(inv_std, x.ndim)
+        keep = 1.0 - momentum
+        new_state: State = adopt(
+            {
+                "running_mean": keep * running_mean + momentum * mean,
+                "running_var": keep * running_var + (momentum * n / (n - 1)) * var,
+            }
+        )
+    else:
+        inv_std = 1.0 / np.sqrt(running_var + eps)
+        xhat = (x - _channel(running_mean, x.ndim)) * _channel(inv_std, x.ndim)
+        new_state = state
+    y = xhat * _channel(params["scale"], x.ndim) + _channel(params["bias"], x.ndim) if affine else xhat
+    return y, BatchNormCache(xhat, inv_std, ctx.train, new_state)
+
+
+def backward(
+    params: Params, cache: BatchNormCache, dy: Array, /, *, name: str, affine: bool
+) -> tuple[Array, Params]:
+    """Gradients of the batch (train) or running-statistics (eval) normalisation; see the module docstring."""
+    xhat = cache.xhat
+    check_same_shape(dy, xhat.shape, name)
+    axes = (0, *range(2, xhat.ndim))
+    dbias = dy.sum(axis=axes)
+    dscale = np.einsum("nc...,nc...->c", dy, xhat, optimize=True) if xhat.ndim > 2 else (dy * xhat).sum(0)
+    factor = cache.inv_std * params["scale"] if affine else cache.inv_std
+    if cache.train:
+        n = xhat.size // xhat.shape[1]
+        dx = _channel(factor / n, xhat.ndim) * (
+            n * dy - _channel(dbias, xhat.ndim) - xhat * _channel(dscale, xhat.ndim)
+        )
+    else:
+        dx = dy * _channel(factor, xhat.ndim)
+    grads: Params = {"scale": dscale, "bias": dbias} if affine else EMPTY
+    return dx, grads
+
+
+def _state_of(cache: BatchNormCache, /) -> State:
+    return cache.state
+
+
+class BatchNormOptions(TypedDict, total=False):
+    """Keyword arguments shared by the batch norm factories (all optional).
+
+    Attributes:
+        momentum: PyTorch's momentum ``m``: ``running = (1 - m) running + m batch`` (default 0.1).
+        eps: added to the variance before the square root (default 1e-5).
+        affine: learn ``scale`` and ``bias`` of shape ``(C,)`` (default True).
+        scale_init: initializer for ``scale`` (default ones).
+        bias_init: initializer for ``bias`` (default zeros).
+        dtype: dtype of params and state (default float32).
+    """
+
+    momentum: float
+    eps: float
+    affine: bool
+    scale_init: Initializer
+    bias_init: Initializer
+    dtype: npt.DTypeLike
+
+
+def _make(name: str, ranks: tuple[int, ...], options: BatchNormOptions) -> Layer[BatchNormCache]:
+    momentum = float(options.get("momentum", 0.1))
+    eps = float(options.get("eps", 1e-5))
+    affine = options.get("affine", True)
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
+    if not eps > 0.0:
+        raise ValueError(f"{name}: eps must be positive, got {eps!r}")
+    return Layer(
+        init_with_state=partial(
+            init,
+            ranks=ranks,
+            name=name,
+            affine=affine,
+            scale_init=options.get("scale_init", ones()),
+            bias_init=options.get("bias_init", zeros()),
+            dtype=np.dtype(options.get("dtype", np.float32)),
+        ),
+        forward=partial(forward, ranks=ranks, name=name, affine=affine, momentum=momentum, eps=eps),
+        backward=partial(backward, name=name, affine=affine),
+        state_of=_state_of,
+        name=name,
+    )
+
+
+def batch_norm(**options: Unpack[BatchNormOptions]) -> Layer[BatchNormCache]:
+    """Batch normalisation over axis 1 of inputs ``(N, C, *spatial)`` of any rank from 2 to 5.
+
+    Args:
+        **options: ``momentum``, ``eps``, ``affine``, ``scale_init``, ``bias_init``, ``dtype``
+            (see :class:`BatchNormOptions`).
+    """
+    return _make("batch_norm", (2, 3, 4, 5), options)
+
+
+def batch_norm1d(**options: Unpack[BatchNormOptions]) -> Layer[BatchNormCache]:
+    """``torch.nn.BatchNorm1d``: inputs ``(N, C)`` (after a dense layer) or ``(N, C, L)``.
+
+    The number of channels is inferred at ``init``.
+
+    Args:
+        **options: ``momentum``, ``eps``, ``affine``, ``scale_init``, ``bias_init``, ``dtype``
+            (see :class:`BatchNormOptions`).
+
+    Example:
+        >>> import numpy as np
+        >>> import functional_dl as fdl
+        >>> bn = batch_norm1d()
+        >>> _, params, state = bn.init_with_state(fdl.random.key(0), (None, 3))
+        >>> x = np.arange(12, dtype=np.float32).reshape(4, 3)
+        >>> y, cache = bn.forward(params, x, fdl.Context(train=True, state=state))
+        >>> y.mean(axis=0).round(6).tolist()
+        [0.0, 0.0, 0.0]
+        >>> bn.state_of(cache)["running_mean"].tolist()     # 0.9 * 0 + 0.1 * [4.5, 5.5, 6.5]
+        [0.45, 0.55, 0.65]
+    """
+    return _make("batch_norm1d", (2, 3), options)
+
+
+def batch_norm2d(**options: Unpack[BatchNormOptions]) -> Layer[BatchNormCache]:
+    """``torch.nn.BatchNorm2d``: images ``(N, C, H, W)``.
+
+    Args:
+        **options: ``momentum``, ``eps``, ``affine``, ``scale_init``, ``bias_init``, ``dtype``
+            (see :class:`BatchNormOptions`).
+    """
+    return _make("batch_norm2d", (4,), options)

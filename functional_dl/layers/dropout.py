@@ -1,0 +1,107 @@
+"""Dropout: zero each entry with probability ``rate`` at training time, identity at evaluation.
+
+``rate`` is the probability of *dropping* an entry, as in ``torch.nn.Dropout(p)`` (not the keep
+probability of some older libraries). Scaling is "inverted": kept entries are divided by
+``1 - rate`` during training, so the expected output equals the input and evaluation needs no
+rescaling::
+
+    train:  m_i ~ Bernoulli(1 - rate),  y = x * m / (1 - rate),   dx = dy * m / (1 - rate)
+    eval:   y = x,                                                dx = dy
+
+The mask is drawn from ``ctx.key`` (the key of this call, which combinators split per layer): the
+same key gives the same mask, bit for bit, whatever the dtype of ``x``. Training mode without a key
+is an error rather than a silent fallback to some hidden random state.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import numpy as np
+
+from functional_dl import random
+from functional_dl.errors import LayerError
+from functional_dl.layers._checks import check_float, check_keys, check_same_shape
+from functional_dl.layers.elementwise import same_shape_init
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, stateless
+
+__all__ = ["DropoutCache", "backward", "dropout", "forward"]
+
+_NO_PARAMS: frozenset[str] = frozenset()
+
+
+class DropoutCache(NamedTuple):
+    """What backward needs from forward."""
+
+    mask: Array | None  # shape of x: 0 or 1 / (1 - rate); None when the layer was the identity
+    shape: tuple[int, ...]  # shape of x, to check dy
+
+
+def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -> tuple[Array, DropoutCache]:
+    """``y = x * mask / (1 - rate)`` in training mode (mask drawn from ``ctx.key``), else ``y = x``.
+
+    Args:
+        params: must be empty.
+        x: input of any shape ``(batch, ...)``.
+        ctx: ``ctx.train`` selects training mode, which needs ``ctx.key``.
+        rate: probability of dropping each entry, in ``[0, 1]``.
+
+    Raises:
+        LayerError: training mode with ``ctx.key`` of ``None``.
+    """
+    if params:
+        check_keys(params, _NO_PARAMS, "dropout")
+    check_float(x, "dropout")
+    if not ctx.train or rate == 0.0:
+        return x, DropoutCache(None, x.shape)
+    if ctx.key is None:
+        raise LayerError(
+            "dropout",
+            "training mode needs a random key: pass Context(train=True, key=...) "
+            "(functional_dl.random.key), or use train=False for evaluation",
+        )
+    # Draw in float32 whatever the input dtype, so one key gives one mask for float32 and float64.
+    keep = random.uniform(ctx.key, x.shape, np.float32) >= np.float32(rate)
+    scale = 1.0 / (1.0 - rate) if rate < 1.0 else 0.0
+    mask: Array = keep.astype(x.dtype)
+    mask *= scale  # fresh array of x's dtype; the Python float keeps that dtype
+    return x * mask, DropoutCache(mask, x.shape)
+
+
+def backward(params: Params, cache: DropoutCache, dy: Array, /) -> tuple[Array, Params]:
+    """``dx = dy * mask / (1 - rate)`` (the same mask as forward), or ``dx = dy`` in evaluation."""
+    check_same_shape(dy, cache.shape, "dropout")
+    if cache.mask is None:
+        return dy, EMPTY
+    return dy * cache.mask, EMPTY
+
+
+def dropout(rate: float) -> Layer[DropoutCache]:
+    """Dropout with drop probability ``rate`` (as ``torch.nn.Dropout(p=rate)``).
+
+    Args:
+        rate: probability of zeroing each entry at training time, ``0 <= rate <= 1``; ``rate=1``
+            zeroes everything (as PyTorch does).
+
+    Example:
+        >>> import numpy as np
+        >>> import functional_dl as fdl
+        >>> layer = dropout(0.5)
+        >>> x = np.ones((2, 4), np.float32)
+        >>> y, _ = layer.forward({}, x)                      # evaluation: the identity
+        >>> bool((y == x).all())
+        True
+        >>> ctx = fdl.Context(train=True, key=fdl.random.key(0))
+        >>> y, _ = layer.forward({}, x, ctx)                 # training: zeros and 2.0s
+        >>> sorted(set(y.ravel().tolist())) == [0.0, 2.0]
+        True
+    """
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"dropout: rate (the drop probability) must be in [0, 1], got {rate!r}")
+    return Layer(
+        init_with_state=stateless(same_shape_init),
+        forward=partial(forward, rate=float(rate)),
+        backward=backward,
+        name="dropout",
+    )

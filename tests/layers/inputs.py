@@ -1,0 +1,56 @@
+"""Drawing a registry case's inputs: a layer, params, an input batch and a context.
+
+Shared by the contract tests and the PyTorch comparisons so both see the same kind of inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import functional_dl as fdl
+from functional_dl.testing import strategies as fst
+from tests.layers.cases import LayerCase
+
+
+def _elements(case: LayerCase) -> st.SearchStrategy[float]:
+    """Input entries in ``[-bound, bound]``, kept away from 0 (``min_magnitude``) and from kinks."""
+    elements = st.floats(-case.bound, case.bound, allow_nan=False, allow_infinity=False, width=32)
+    if case.min_magnitude > 0:
+        elements = elements.filter(lambda v: abs(v) >= case.min_magnitude)
+    if case.kinks:
+        elements = elements.filter(lambda v: all(abs(v - k) >= 1e-3 for k in case.kinks))
+    return elements
+
+
+def _random_state(state: fdl.State, key: fdl.Key) -> fdl.State:
+    """Positive random values in place of the initial state (running means and variances)."""
+    keys = fdl.random.split(key, len(state))
+    return fdl.params.freeze(
+        {
+            name: fdl.random.uniform(k, v.shape, np.float64, 0.5, 1.5).astype(v.dtype)
+            for k, (name, v) in zip(keys, sorted(state.items()), strict=True)
+        }
+    )
+
+
+def draw_case(
+    case: LayerCase, data: st.DataObject, dtype: Any
+) -> tuple[fdl.Layer[Any], fdl.Params, np.ndarray, fdl.Context, fdl.Shape]:
+    """Build ``case``'s layer and draw float ``dtype`` params, input and context for it."""
+    layer = case.make()
+    features = data.draw(case.features)
+    batch = data.draw(st.integers(case.min_batch, max(case.min_batch, 4)))
+    x = data.draw(hnp.arrays(np.dtype(dtype), (batch, *features), elements=_elements(case)))
+    key = data.draw(fst.keys())
+    init_key, ctx_key = fdl.random.split(key)
+    out_shape, params, state = layer.init_with_state(init_key, (None, *features))
+    if case.random_state:
+        state = _random_state(state, ctx_key)
+    params = fdl.params.cast(params, dtype)
+    state = fdl.params.cast(state, dtype)
+    ctx = fdl.Context(train=case.train, key=ctx_key if case.train else None, state=state)
+    return layer, params, x, ctx, out_shape

@@ -1,0 +1,84 @@
+"""PyTorch reference implementations of the registry's layers, keyed by case id.
+
+A reference takes our params and state converted to tensors *by key* (``"0.w"`` is the weight of
+the first ``nn.Linear``, ``"scale"`` a batch norm's ``weight``), the input, and the training flag,
+and returns the output. Batch norm references update the running-statistics tensors in place, as
+PyTorch does, so the test can compare them with ``layer.state_of(cache)``.
+
+Import only after ``pytest.importorskip("torch")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Tensors = dict[str, torch.Tensor]
+TorchRef = Callable[[Tensors, torch.Tensor, Tensors, bool], torch.Tensor]
+
+
+def to_torch(arrays: Mapping[str, np.ndarray], requires_grad: bool) -> Tensors:
+    """Float64 tensors with the same keys (copies, so torch may update them in place)."""
+    return {
+        k: torch.tensor(np.array(v, dtype=np.float64), requires_grad=requires_grad) for k, v in arrays.items()
+    }
+
+
+def rel_diff(ours: np.ndarray, theirs: np.ndarray, floor: float = 0.0) -> float:
+    """``max |ours - theirs| / max(max |theirs|, floor)`` (absolute when both scales are zero)."""
+    theirs = np.asarray(theirs, dtype=np.float64)
+    diff = float(np.max(np.abs(np.asarray(ours, dtype=np.float64) - theirs), initial=0.0))
+    scale = max(float(np.max(np.abs(theirs), initial=0.0)), floor)
+    return diff / scale if scale > 0 else diff
+
+
+def _linear(p: Tensors, x: torch.Tensor, prefix: str = "") -> torch.Tensor:
+    return F.linear(x, p[prefix + "w"], p.get(prefix + "b"))
+
+
+def _batch_norm(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
+    return F.batch_norm(
+        x,
+        s["running_mean"],
+        s["running_var"],
+        p.get("scale"),
+        p.get("bias"),
+        training=train,
+        momentum=0.1,
+        eps=1e-5,
+    )
+
+
+def _mlp(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
+    h = torch.relu(_linear(p, x, "0."))
+    h = torch.tanh(_linear(p, h, "2."))
+    return torch.sigmoid(_linear(p, h, "4."))
+
+
+#: Cases whose output is normalised to unit scale: a channel of equal values gives outputs that are
+#: pure rounding noise (``(x - mean) / sqrt(eps)``, about 1e-14), so their forward output is compared
+#: relative to ``max(max |torch|, 1)``, the scale a normalised output has.
+NORMALISED = frozenset(
+    {"batch_norm1d_train", "batch_norm1d_ncl_train", "batch_norm2d_train", "batch_norm_no_affine_train"}
+)
+
+TORCH_REFS: dict[str, TorchRef] = {
+    "dense": lambda p, x, s, t: _linear(p, x),
+    "dense_no_bias": lambda p, x, s, t: _linear(p, x),
+    "dense_3d_input": lambda p, x, s, t: _linear(p, x),
+    "identity": lambda p, x, s, t: x.clone(),
+    "relu": lambda p, x, s, t: torch.relu(x),
+    "sigmoid": lambda p, x, s, t: torch.sigmoid(x),
+    "tanh": lambda p, x, s, t: torch.tanh(x),
+    "serial_mlp": _mlp,
+    "dropout_eval": lambda p, x, s, t: F.dropout(x, 0.3, training=False),
+    "batch_norm1d_train": _batch_norm,
+    "batch_norm1d_eval": _batch_norm,
+    "batch_norm1d_ncl_train": _batch_norm,
+    "batch_norm2d_train": _batch_norm,
+    "batch_norm2d_eval": _batch_norm,
+    "batch_norm_no_affine_train": _batch_norm,
+}
