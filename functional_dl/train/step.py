@@ -82,7 +82,9 @@ def _value_and_grad(
     pred, cache = net.forward(params, x, ctx)
     value, dpred = loss(pred, y)
     _, grads = net.backward(params, cache, dpred)
-    return ValueAndGrad(float(value), grads, merge_state(ctx.state, net.state_of(cache)), pred)
+    # A network run without state has none to update; skipping state_of saves a walk of the caches.
+    state = merge_state(ctx.state, net.state_of(cache)) if ctx.state else ctx.state
+    return ValueAndGrad(float(value), grads, state, pred)
 
 
 def value_and_grad(net: Layer[Any], loss: LossFn) -> ValueAndGradFn:

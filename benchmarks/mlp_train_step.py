@@ -1,0 +1,286 @@
+"""Time one training step of a 40-100-100-10 MLP: functional_dl vs PyTorch CPU vs plain NumPy.
+
+One step is: forward, softmax cross-entropy (mean over the batch of 100), backward, Adam update
+(lr 1e-3), all in float32. Each framework runs in its own fresh subprocess (so imports, allocator
+state and peak memory are its own), the order rotates between repetitions, and every worker
+reports the median of its per-step times after a warm-up. The table shows, per framework, the
+median over repetitions, the ratio to functional_dl, and the worker's peak resident memory.
+
+    python benchmarks/mlp_train_step.py                 # 5 repetitions of 300 steps, 1 thread
+    python benchmarks/mlp_train_step.py --profile       # cProfile of the functional_dl step
+    python benchmarks/mlp_train_step.py --threads 2
+
+BLAS threads are pinned (``--threads``, default 1) in every worker, so all three frameworks use the
+same number of cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+BATCH, SIZES, LR = 100, (40, 100, 100, 10), 1e-3
+FRAMEWORKS = ("functional_dl", "torch", "numpy")
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], BATCH)
+    return x, y
+
+
+# ---- functional_dl ---------------------------------------------------------------------------
+
+
+def _softmax_ce_fallback(logits: Any, labels: Any) -> tuple[Any, Any]:
+    # Used only until functional_dl.losses.softmax_cross_entropy exists; same maths as torch's.
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = logits.shape[0]
+    grad = np.exp(log_probs)
+    grad[np.arange(n), labels] -= 1
+    return -log_probs[np.arange(n), labels].mean(), grad / logits.dtype.type(n)
+
+
+def _fdl_step() -> Callable[[], object]:
+    import functional_dl as fdl
+    from functional_dl import layers as L
+
+    x, y = _data()
+    loss = getattr(fdl.losses, "softmax_cross_entropy", _softmax_ce_fallback)
+    net = fdl.serial(L.dense(100), L.relu(), L.dense(100), L.relu(), L.dense(10))
+    _, params = net.init(fdl.random.key(0), (None, SIZES[0]))
+    opt = fdl.optim.adam(LR)
+    step = fdl.train.train_step(net, loss, opt)
+    box = [fdl.train.init_train_state(opt, params)]
+    key = fdl.random.key(1)
+
+    def run() -> object:
+        box[0], logs = step(box[0], (x, y), key)
+        return logs
+
+    return run
+
+
+# ---- PyTorch ---------------------------------------------------------------------------------
+
+
+def _torch_step() -> Callable[[], object]:
+    import torch
+
+    x_np, y_np = _data()
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(40, 100),
+        torch.nn.ReLU(),
+        torch.nn.Linear(100, 100),
+        torch.nn.ReLU(),
+        torch.nn.Linear(100, 10),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def run() -> object:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return run
+
+
+# ---- plain NumPy, as a competent NumPy user would write it -----------------------------------
+
+
+def _numpy_step() -> Callable[[], object]:
+    x, y = _data()
+    rng = np.random.default_rng(0)
+    ws = [
+        (rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32)
+        for i, o in itertools.pairwise(SIZES)
+    ]
+    bs = [np.zeros(o, np.float32) for o in SIZES[1:]]
+    params = [p for wb in zip(ws, bs, strict=True) for p in wb]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    rows = np.arange(BATCH)
+    t = [0]
+
+    def run() -> object:
+        w1, b1_, w2, b2_, w3, b3 = params
+        z1 = x @ w1.T + b1_
+        a1 = np.maximum(z1, 0)
+        z2 = a1 @ w2.T + b2_
+        a2 = np.maximum(z2, 0)
+        z3 = a2 @ w3.T + b3
+        z3 -= z3.max(axis=1, keepdims=True)
+        e = np.exp(z3)
+        s = e.sum(axis=1, keepdims=True)
+        loss = np.log(s[:, 0]).mean() - z3[rows, y].mean()
+        d3 = e / s
+        d3[rows, y] -= 1
+        d3 /= BATCH
+        d2 = (d3 @ w3) * (z2 > 0)
+        d1 = (d2 @ w2) * (z1 > 0)
+        grads = [d1.T @ x, d1.sum(0), d2.T @ a1, d2.sum(0), d3.T @ a2, d3.sum(0)]
+        t[0] += 1
+        c1, c2 = 1 - b1 ** t[0], 1 - b2 ** t[0]
+        for i, g in enumerate(grads):  # in place, as one would write it by hand
+            m[i] *= b1
+            m[i] += (1 - b1) * g
+            v[i] *= b2
+            v[i] += (1 - b2) * (g * g)
+            params[i] -= (LR / c1) * m[i] / (np.sqrt(v[i] / c2) + eps)
+        return loss
+
+    return run
+
+
+BUILDERS: dict[str, Callable[[], Callable[[], object]]] = {
+    "functional_dl": _fdl_step,
+    "torch": _torch_step,
+    "numpy": _numpy_step,
+}
+
+
+def worker(framework: str, steps: int, warmup: int, threads: int) -> dict[str, float]:
+    """Run in a subprocess: time ``steps`` steps after ``warmup`` and report median and peak RSS."""
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    run = BUILDERS[framework]()
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"median_s": statistics.median(times), "peak_rss_mb": peak_kb / 1024}
+
+
+def _spawn(framework: str, steps: int, warmup: int, threads: int) -> dict[str, float]:
+    env = {**os.environ}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    cmd = [sys.executable, __file__, "--worker", framework, "--steps", str(steps), "--warmup", str(warmup)]
+    out = subprocess.run(
+        [*cmd, "--threads", str(threads)], env=env, capture_output=True, text=True, check=True
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def profile(steps: int) -> None:
+    """cProfile of the functional_dl step: where its time goes, by own time."""
+    import cProfile
+    import pstats
+
+    run = _fdl_step()
+    for _ in range(20):
+        run()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(steps):
+        run()
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
+def breakdown(steps: int) -> None:
+    """Median time of each part of the functional_dl step, measured separately."""
+    import functional_dl as fdl
+    from functional_dl import layers as L
+
+    x, y = _data()
+    loss = getattr(fdl.losses, "softmax_cross_entropy", _softmax_ce_fallback)
+    net = fdl.serial(L.dense(100), L.relu(), L.dense(100), L.relu(), L.dense(10))
+    _, params = net.init(fdl.random.key(0), (None, SIZES[0]))
+    opt = fdl.optim.adam(LR)
+    state = opt.init(params)
+    logits, cache = net.forward(params, x)
+    _, dlogits = loss(logits, y)
+    _, grads = net.backward(params, cache, dlogits)
+    step = _fdl_step()
+    parts: dict[str, Callable[[], object]] = {
+        "forward": lambda: net.forward(params, x),
+        "loss": lambda: loss(logits, y),
+        "backward": lambda: net.backward(params, cache, dlogits),
+        "adam update": lambda: opt.update(state, grads),
+        "whole train_step": step,
+    }
+    for name, fn in parts.items():
+        for _ in range(20):
+            fn()
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        print(f"{name:<18}{statistics.median(times) * 1e6:>10.1f} us")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--worker", choices=FRAMEWORKS)
+    parser.add_argument("--profile", action="store_true", help="cProfile our step (pin threads yourself)")
+    parser.add_argument("--breakdown", action="store_true", help="time each part of our step")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.steps, args.warmup, args.threads)))
+        return
+    if args.profile:
+        profile(args.steps)
+        return
+    if args.breakdown:
+        breakdown(args.steps)
+        return
+    available = [f for f in FRAMEWORKS if f != "torch" or _has_torch()]
+    results: dict[str, list[dict[str, float]]] = {f: [] for f in available}
+    for rep in range(args.reps):
+        order = available[rep % len(available) :] + available[: rep % len(available)]
+        for framework in order:
+            results[framework].append(_spawn(framework, args.steps, args.warmup, args.threads))
+    ours = statistics.median(r["median_s"] for r in results["functional_dl"])
+    print(
+        f"MLP 40-100-100-10, batch {BATCH}, float32, softmax CE + Adam; "
+        f"{args.reps} reps x {args.steps} steps, {args.threads} thread(s)"
+    )
+    print(f"{'framework':<15}{'median step (us)':>18}{'vs functional_dl':>18}{'peak RSS (MB)':>15}")
+    for framework, runs in results.items():
+        med = statistics.median(r["median_s"] for r in runs)
+        rss = max(r["peak_rss_mb"] for r in runs)
+        print(f"{framework:<15}{med * 1e6:>18.1f}{med / ours:>17.2f}x{rss:>15.1f}")
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+if __name__ == "__main__":
+    main()
