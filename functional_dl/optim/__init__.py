@@ -1,6 +1,43 @@
-"""Optimizers as chains of small pure gradient transformations (see :mod:`.base`)."""
+"""Optimizers as chains of small pure gradient transformations (see :mod:`.base`).
 
-from functional_dl.optim.aliases import sgd
+* Contract and user surface: :mod:`.base` (``GradientTransformation``, ``optimizer``).
+* Building blocks: :mod:`.transforms` (scale, learning rate, momentum, weight decay, chain),
+  :mod:`.adam`, :mod:`.adaptive`, :mod:`.lion`, :mod:`.trust_ratio`, :mod:`.clipping`,
+  :mod:`.groups` (masks and partitions), :mod:`.wrappers` (skip non-finite steps, accumulate,
+  average, look ahead), :mod:`.plateau`.
+* Named optimizers (chains only): :mod:`.aliases`. Schedules: :mod:`.schedules`.
+* Reading and changing hyperparameters through the state: :mod:`.hyperparams`.
+"""
+
+from functional_dl.optim.adam import (
+    ScaleByAdamState,
+    ScaleByNadamState,
+    scale_by_adam,
+    scale_by_nadam,
+    scale_by_radam,
+)
+from functional_dl.optim.adaptive import (
+    ScaleByAdadeltaState,
+    ScaleByAdagradState,
+    ScaleByRmsState,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_rms,
+)
+from functional_dl.optim.aliases import (
+    adadelta,
+    adagrad,
+    adam,
+    adamw,
+    amsgrad,
+    lamb,
+    lars,
+    lion,
+    nadam,
+    radam,
+    rmsprop,
+    sgd,
+)
 from functional_dl.optim.base import (
     EmptyState,
     GradientTransformation,
@@ -10,19 +47,146 @@ from functional_dl.optim.base import (
     apply_updates,
     optimizer,
 )
-from functional_dl.optim.transforms import chain, scale, scale_by_learning_rate, scale_by_schedule
+from functional_dl.optim.clipping import clip, clip_by_block_norm, clip_by_global_norm
+from functional_dl.optim.groups import (
+    Labels,
+    Mask,
+    MaskedState,
+    PartitionState,
+    masked,
+    partition,
+    weights_only,
+)
+from functional_dl.optim.hyperparams import (
+    InjectHyperparamsState,
+    current_hyperparams,
+    current_learning_rate,
+    inject_hyperparams,
+    set_hyperparams,
+)
+from functional_dl.optim.lion import ScaleByLionState, scale_by_lion
+from functional_dl.optim.plateau import PlateauConfig, ReduceOnPlateauState, observe_loss, reduce_on_plateau
+from functional_dl.optim.schedules import (
+    constant_schedule,
+    cosine_decay,
+    cosine_restarts,
+    exponential_decay,
+    inverse_time_decay,
+    join_schedules,
+    linear_schedule,
+    one_cycle,
+    piecewise_constant,
+    polynomial_schedule,
+    sgdr,
+    warmup_constant,
+    warmup_cosine_decay,
+)
+from functional_dl.optim.transforms import (
+    ScaleByLearningRateState,
+    ScaleByScheduleState,
+    TraceState,
+    add_decayed_weights,
+    chain,
+    named_chain,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+    trace,
+)
+from functional_dl.optim.trust_ratio import scale_by_trust_ratio
+from functional_dl.optim.wrappers import (
+    AccumulateGradientsState,
+    ApplyIfFiniteState,
+    EmaParamsState,
+    LookaheadState,
+    accumulate_gradients,
+    apply_if_finite,
+    ema_params,
+    lookahead,
+)
 
 __all__ = [
+    "AccumulateGradientsState",
+    "ApplyIfFiniteState",
+    "EmaParamsState",
     "EmptyState",
     "GradientTransformation",
+    "InjectHyperparamsState",
+    "Labels",
+    "LookaheadState",
+    "Mask",
+    "MaskedState",
     "Optimizer",
     "OptimizerState",
+    "PartitionState",
+    "PlateauConfig",
+    "ReduceOnPlateauState",
+    "ScaleByAdadeltaState",
+    "ScaleByAdagradState",
+    "ScaleByAdamState",
+    "ScaleByLearningRateState",
+    "ScaleByLionState",
+    "ScaleByNadamState",
+    "ScaleByRmsState",
+    "ScaleByScheduleState",
     "Schedule",
+    "TraceState",
+    "accumulate_gradients",
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamw",
+    "add_decayed_weights",
+    "amsgrad",
+    "apply_if_finite",
     "apply_updates",
     "chain",
+    "clip",
+    "clip_by_block_norm",
+    "clip_by_global_norm",
+    "constant_schedule",
+    "cosine_decay",
+    "cosine_restarts",
+    "current_hyperparams",
+    "current_learning_rate",
+    "ema_params",
+    "exponential_decay",
+    "inject_hyperparams",
+    "inverse_time_decay",
+    "join_schedules",
+    "lamb",
+    "lars",
+    "linear_schedule",
+    "lion",
+    "lookahead",
+    "masked",
+    "nadam",
+    "named_chain",
+    "observe_loss",
+    "one_cycle",
     "optimizer",
+    "partition",
+    "piecewise_constant",
+    "polynomial_schedule",
+    "radam",
+    "reduce_on_plateau",
+    "rmsprop",
     "scale",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_nadam",
+    "scale_by_radam",
+    "scale_by_rms",
     "scale_by_schedule",
+    "scale_by_trust_ratio",
+    "set_hyperparams",
     "sgd",
+    "sgdr",
+    "trace",
+    "warmup_constant",
+    "warmup_cosine_decay",
+    "weights_only",
 ]

@@ -1,19 +1,327 @@
-"""Named optimizers. Each is a :func:`~functional_dl.optim.transforms.chain` and nothing more."""
+"""Named optimizers. Each is a :func:`~functional_dl.optim.transforms.chain` and nothing more.
+
+Defaults and the meaning of every argument follow ``torch.optim`` where PyTorch has the optimizer
+(``weight_decay`` of ``sgd``/``adam``/... is L2 added to the gradient, AdamW's is decoupled), so a
+PyTorch user gets the same trajectory with the same numbers. Each ``learning_rate`` is a number or a
+schedule (:mod:`functional_dl.optim.schedules`). In the update rules ``g`` is the gradient, ``p``
+the parameter, ``lr`` the learning rate and ``wd`` the weight decay.
+"""
 
 from __future__ import annotations
 
-from functional_dl.optim.base import Optimizer, Schedule, optimizer
-from functional_dl.optim.transforms import chain, scale_by_learning_rate
+from typing import Any
 
-__all__ = ["sgd"]
+from functional_dl.optim.adam import scale_by_adam, scale_by_nadam, scale_by_radam
+from functional_dl.optim.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
+from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule, optimizer
+from functional_dl.optim.groups import Mask
+from functional_dl.optim.lion import scale_by_lion
+from functional_dl.optim.schedules import inverse_time_decay
+from functional_dl.optim.transforms import add_decayed_weights, chain, scale_by_learning_rate, trace
+from functional_dl.optim.trust_ratio import scale_by_trust_ratio
+
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamw",
+    "amsgrad",
+    "lamb",
+    "lars",
+    "lion",
+    "nadam",
+    "radam",
+    "rmsprop",
+    "sgd",
+]
+
+LR = float | Schedule
+Chain = Optimizer[tuple[object, ...]]
 
 
-def sgd(learning_rate: float | Schedule) -> Optimizer[tuple[object, ...]]:
-    """Plain gradient descent.
+def _build(*parts: GradientTransformation[Any] | None) -> Chain:
+    return optimizer(chain(*(p for p in parts if p is not None)))
 
-    Update rule: ``p_t = p_{t-1} - lr_t * g_t``.
 
-    Args:
-        learning_rate: a number, or a schedule ``step -> lr``.
+def _l2(weight_decay: float) -> GradientTransformation[Any] | None:
+    # Zero decay adds no transformation at all: plain optimizers pay nothing for the option.
+    return add_decayed_weights(weight_decay) if weight_decay else None
+
+
+def sgd(
+    learning_rate: LR, *, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+) -> Chain:
+    """Stochastic gradient descent, with momentum as ``torch.optim.SGD`` defines it.
+
+    Update rule::
+
+        d_t = g_t + wd p_{t-1}
+        m_t = momentum m_{t-1} + d_t                    (m_0 = 0; momentum > 0 only)
+        p_t = p_{t-1} - lr (m_t, or d_t + momentum m_t with nesterov, or d_t without momentum)
+
+    Example:
+        >>> import numpy as np
+        >>> opt = sgd(0.1, momentum=0.9)
+        >>> state = opt.init({"w": np.array([1.0])})
+        >>> state, params = opt.update(state, {"w": np.array([1.0])})
+        >>> params["w"]
+        array([0.9])
     """
-    return optimizer(chain(scale_by_learning_rate(learning_rate)))
+    if nesterov and not momentum:
+        raise ValueError("sgd: nesterov momentum needs momentum > 0")
+    return _build(
+        _l2(weight_decay),
+        trace(momentum, nesterov) if momentum else None,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adam(
+    learning_rate: LR = 1e-3,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+) -> Chain:
+    """Adam (Kingma and Ba, 2015), as ``torch.optim.Adam``.
+
+    Update rule (``d_t = g_t + wd p_{t-1}``, ``m_0 = v_0 = 0``)::
+
+        m_t = b1 m_{t-1} + (1 - b1) d_t          v_t = b2 v_{t-1} + (1 - b2) d_t^2
+        p_t = p_{t-1} - lr (m_t / (1 - b1^t)) / (sqrt(v_t / (1 - b2^t) + eps_root) + eps)
+
+    With ``amsgrad``, ``v_t`` in the denominator is ``max(v_1, ..., v_t)``.
+    """
+    return _build(
+        _l2(weight_decay),
+        scale_by_adam(b1, b2, eps, eps_root, amsgrad),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def amsgrad(
+    learning_rate: LR = 1e-3,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> Chain:
+    """AMSGrad (Reddi et al., 2018): :func:`adam` with ``amsgrad=True``.
+
+    Update rule: Adam's, with ``v_t`` in the denominator replaced by ``max(v_1, ..., v_t)``.
+    """
+    return adam(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, amsgrad=True)
+
+
+def adamw(
+    learning_rate: LR = 1e-3,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    mask: Mask | None = None,
+    amsgrad: bool = False,
+) -> Chain:
+    """AdamW (Loshchilov and Hutter, 2019): Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    Update rule (Adam's ``m_t``, ``v_t`` on the raw gradient)::
+
+        p_t = p_{t-1} - lr (m_hat_t / (sqrt(v_hat_t) + eps) + wd p_{t-1})
+
+    ``mask`` chooses the parameters that decay (``weights_only`` spares biases and norm scales);
+    ``None`` decays all of them, as PyTorch does.
+    """
+    return _build(
+        scale_by_adam(b1, b2, eps, 0.0, amsgrad),
+        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def nadam(
+    learning_rate: LR = 2e-3,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+) -> Chain:
+    """NAdam (Dozat, 2016), as ``torch.optim.NAdam`` (with its momentum decay).
+
+    Update rule (``d_t = g_t + wd p_{t-1}``; ``m_t``, ``v_t`` as in Adam on ``d_t``)::
+
+        mu_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay))          P_t = mu_1 ... mu_t
+        p_t = p_{t-1} - lr [(1 - mu_t) / (1 - P_t) d_t + mu_{t+1} / (1 - P_t mu_{t+1}) m_t]
+                        / (sqrt(v_t / (1 - b2^t)) + eps)
+    """
+    return _build(
+        _l2(weight_decay), scale_by_nadam(b1, b2, eps, momentum_decay), scale_by_learning_rate(learning_rate)
+    )
+
+
+def radam(
+    learning_rate: LR = 1e-3,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> Chain:
+    """RAdam (Liu et al., 2020), as ``torch.optim.RAdam``.
+
+    Update rule (``m_t``, ``v_t`` as in Adam on ``d_t = g_t + wd p_{t-1}``)::
+
+        rho_inf = 2 / (1 - b2) - 1        rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+        p_t = p_{t-1} - lr m_t / (1 - b1^t)                                        if rho_t <= 5
+        p_t = p_{t-1} - lr r_t m_t / (1 - b1^t) sqrt(1 - b2^t) / (sqrt(v_t) + eps)  otherwise
+        r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+    """
+    return _build(_l2(weight_decay), scale_by_radam(b1, b2, eps), scale_by_learning_rate(learning_rate))
+
+
+def rmsprop(
+    learning_rate: LR = 1e-2,
+    *,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+) -> Chain:
+    """RMSprop (Hinton, 2012), as ``torch.optim.RMSprop``.
+
+    Update rule (``d_t = g_t + wd p_{t-1}``, ``v_0 = a_0 = b_0 = 0``)::
+
+        v_t = alpha v_{t-1} + (1 - alpha) d_t^2
+        a_t = alpha a_{t-1} + (1 - alpha) d_t                 (centered only)
+        s_t = d_t / (sqrt(v_t - a_t^2 if centered else v_t) + eps)
+        b_t = momentum b_{t-1} + s_t                         (momentum > 0 only, else b_t = s_t)
+        p_t = p_{t-1} - lr b_t
+    """
+    return _build(
+        _l2(weight_decay),
+        scale_by_rms(alpha, eps, centered),
+        trace(momentum) if momentum else None,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adagrad(
+    learning_rate: LR = 1e-2,
+    *,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    initial_accumulator_value: float = 0.0,
+    eps: float = 1e-10,
+) -> Chain:
+    """Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad``.
+
+    Update rule (``d_t = g_t + wd p_{t-1}``, ``s_0 = initial_accumulator_value``)::
+
+        s_t = s_{t-1} + d_t^2
+        p_t = p_{t-1} - lr / (1 + (t - 1) lr_decay) * d_t / (sqrt(s_t) + eps)
+
+    ``lr_decay`` needs a numeric ``learning_rate`` (it is :func:`inverse_time_decay`).
+    """
+    lr: LR = learning_rate
+    if lr_decay:
+        if callable(learning_rate):
+            raise ValueError("adagrad: lr_decay needs a numeric learning_rate; compose the schedule yourself")
+        lr = inverse_time_decay(learning_rate, lr_decay)
+    return _build(
+        _l2(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(lr)
+    )
+
+
+def adadelta(
+    learning_rate: LR = 1.0, *, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
+) -> Chain:
+    """Adadelta (Zeiler, 2012), as ``torch.optim.Adadelta``.
+
+    Update rule (``d_t = g_t + wd p_{t-1}``, ``v_0 = a_0 = 0``)::
+
+        v_t = rho v_{t-1} + (1 - rho) d_t^2
+        s_t = sqrt(a_{t-1} + eps) / sqrt(v_t + eps) * d_t
+        a_t = rho a_{t-1} + (1 - rho) s_t^2
+        p_t = p_{t-1} - lr s_t
+    """
+    return _build(_l2(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))
+
+
+def lion(
+    learning_rate: LR = 1e-4,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.99,
+    weight_decay: float = 0.0,
+    mask: Mask | None = None,
+) -> Chain:
+    """Lion (Chen et al., 2023), with decoupled weight decay.
+
+    Update rule (``m_0 = 0``)::
+
+        p_t = p_{t-1} - lr (sign(b1 m_{t-1} + (1 - b1) g_t) + wd p_{t-1})
+        m_t = b2 m_{t-1} + (1 - b2) g_t
+    """
+    return _build(
+        scale_by_lion(b1, b2),
+        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def lamb(
+    learning_rate: LR = 1e-3,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    mask: Mask | None = None,
+) -> Chain:
+    """LAMB (You et al., 2020): Adam's step with decoupled decay, rescaled per layer by a trust ratio.
+
+    Update rule, per parameter array (``m_hat``, ``v_hat`` Adam's bias-corrected moments)::
+
+        r_t = m_hat_t / (sqrt(v_hat_t) + eps) + wd p_{t-1}
+        p_t = p_{t-1} - lr ||p_{t-1}|| / ||r_t|| r_t          (ratio 1 when either norm is 0)
+    """
+    return _build(
+        scale_by_adam(b1, b2, eps),
+        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        scale_by_trust_ratio(),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def lars(
+    learning_rate: LR,
+    *,
+    weight_decay: float = 0.0,
+    mask: Mask | None = None,
+    trust_coefficient: float = 1e-3,
+    eps: float = 0.0,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+) -> Chain:
+    """LARS (You et al., 2017): momentum SGD on per-layer trust-ratio-scaled gradients.
+
+    Update rule, per parameter array (``eta = trust_coefficient``)::
+
+        d_t = g_t + wd p_{t-1}
+        s_t = eta ||p_{t-1}|| / (||d_t|| + eps) d_t            (ratio 1 when either norm is 0)
+        m_t = momentum m_{t-1} + s_t                           (m_0 = 0; nesterov as in sgd)
+        p_t = p_{t-1} - lr m_t
+    """
+    return _build(
+        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        scale_by_trust_ratio(trust_coefficient, eps),
+        trace(momentum, nesterov) if momentum else None,
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,22 +1,43 @@
-"""Gradient transformations: small pure maps from updates to updates, each with its own state.
+"""Basic gradient transformations: scaling, learning rates, momentum, weight decay and composition.
 
 Each factory returns a :class:`~functional_dl.optim.base.GradientTransformation`. Update rules are
 written with ``g`` the incoming update (the gradient at the start of a chain), ``u`` the outgoing
-update, ``t`` the 1-based step and ``lr`` the learning rate.
+update, ``p`` the current parameter, ``t`` the 1-based step and ``lr`` the learning rate. All
+updates are new arrays; nothing passed in is modified.
+
+Scalars are kept as Python floats so that float32 updates stay float32 (NumPy treats a Python
+float as weakly typed, a ``np.float64`` as float64).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from functional_dl.optim.base import EmptyState, GradientTransformation, Schedule
-from functional_dl.types import Params
+from functional_dl.optim.groups import Mask, selected_keys
+from functional_dl.types import Array, Params
 
-__all__ = ["ScaleByScheduleState", "chain", "scale", "scale_by_learning_rate", "scale_by_schedule"]
+__all__ = [
+    "ScaleByLearningRateState",
+    "ScaleByScheduleState",
+    "TraceState",
+    "add_decayed_weights",
+    "chain",
+    "empty_init",
+    "named_chain",
+    "scale",
+    "scale_by_learning_rate",
+    "scale_by_schedule",
+    "trace",
+]
 
 
-def _empty_init(params: Params, /) -> EmptyState:
+def empty_init(params: Params, /) -> EmptyState:
+    """``init`` of a transformation that keeps no state."""
     return EmptyState()
 
 
@@ -27,12 +48,19 @@ def _scale_update(
 
 
 def scale(factor: float) -> GradientTransformation[EmptyState]:
-    """``u = factor * g``."""
-    return GradientTransformation(_empty_init, partial(_scale_update, factor=float(factor)))
+    """``u = factor * g``.
+
+    Example:
+        >>> import numpy as np
+        >>> t = scale(0.5)
+        >>> t.update({"w": np.array([2.0])}, t.init({}), {})[0]["w"]
+        array([1.])
+    """
+    return GradientTransformation(empty_init, partial(_scale_update, factor=float(factor)))
 
 
 class ScaleByScheduleState(NamedTuple):
-    """Steps taken so far, at which the schedule is evaluated at."""
+    """Steps taken so far, at which the schedule is evaluated."""
 
     step: int
 
@@ -42,26 +70,138 @@ def _schedule_init(params: Params, /) -> ScaleByScheduleState:
 
 
 def _schedule_update(
-    updates: Params, state: ScaleByScheduleState, params: Params, /, *, schedule: Schedule, sign: float
+    updates: Params, state: ScaleByScheduleState, params: Params, /, *, schedule: Schedule
 ) -> tuple[Params, ScaleByScheduleState]:
-    factor = sign * float(schedule(state.step))
+    factor = float(schedule(state.step))
     return {k: g * factor for k, g in updates.items()}, ScaleByScheduleState(state.step + 1)
 
 
 def scale_by_schedule(schedule: Schedule) -> GradientTransformation[ScaleByScheduleState]:
     """``u_t = schedule(t - 1) * g_t``: the schedule is evaluated at the number of earlier steps."""
-    return GradientTransformation(_schedule_init, partial(_schedule_update, schedule=schedule, sign=1.0))
+    return GradientTransformation(_schedule_init, partial(_schedule_update, schedule=schedule))
+
+
+class ScaleByLearningRateState(NamedTuple):
+    """The learning rate in force.
+
+    Attributes:
+        step: updates applied so far.
+        learning_rate: the rate the *next* update will use (``schedule(step)`` for a schedule).
+    """
+
+    step: int
+    learning_rate: float
+
+
+def _lr_init(params: Params, /, *, learning_rate: float | Schedule) -> ScaleByLearningRateState:
+    lr = float(learning_rate(0)) if callable(learning_rate) else float(learning_rate)
+    return ScaleByLearningRateState(0, lr)
+
+
+def _lr_const_update(
+    updates: Params, state: ScaleByLearningRateState, params: Params, /, *, learning_rate: float
+) -> tuple[Params, ScaleByLearningRateState]:
+    factor = -learning_rate
+    return {k: g * factor for k, g in updates.items()}, ScaleByLearningRateState(
+        state.step + 1, learning_rate
+    )
+
+
+def _lr_schedule_update(
+    updates: Params, state: ScaleByLearningRateState, params: Params, /, *, schedule: Schedule
+) -> tuple[Params, ScaleByLearningRateState]:
+    count = state.step
+    factor = -float(schedule(count))
+    return {k: g * factor for k, g in updates.items()}, ScaleByLearningRateState(
+        count + 1, float(schedule(count + 1))
+    )
 
 
 def scale_by_learning_rate(
     learning_rate: float | Schedule,
-) -> GradientTransformation[EmptyState] | GradientTransformation[ScaleByScheduleState]:
-    """``u = -lr * g``: the descent step. ``learning_rate`` is a number or a schedule of the step."""
+) -> GradientTransformation[ScaleByLearningRateState]:
+    """``u_t = -lr_t * g_t``: the descent step, recording the learning rate in force in its state.
+
+    Args:
+        learning_rate: a number, or a schedule ``count -> lr`` evaluated at the number of earlier
+            updates (so the first update uses ``schedule(0)``).
+
+    The state's ``learning_rate`` is the rate the next update will apply; read it with
+    :func:`functional_dl.optim.current_learning_rate`. To *change* it between steps, build the
+    optimizer with :func:`functional_dl.optim.inject_hyperparams`.
+    """
     if callable(learning_rate):
         return GradientTransformation(
-            _schedule_init, partial(_schedule_update, schedule=learning_rate, sign=-1.0)
+            partial(_lr_init, learning_rate=learning_rate),
+            partial(_lr_schedule_update, schedule=learning_rate),
         )
-    return scale(-float(learning_rate))
+    lr = float(learning_rate)
+    return GradientTransformation(
+        partial(_lr_init, learning_rate=lr), partial(_lr_const_update, learning_rate=lr)
+    )
+
+
+class TraceState(NamedTuple):
+    """The momentum buffer ``m`` (same keys and shapes as the params)."""
+
+    trace: Mapping[str, Array]
+
+
+def _trace_init(params: Params, /) -> TraceState:
+    return TraceState({k: np.zeros_like(p) for k, p in params.items()})
+
+
+def _trace_update(
+    updates: Params, state: TraceState, params: Params, /, *, decay: float, nesterov: bool
+) -> tuple[Params, TraceState]:
+    old = state.trace
+    new: dict[str, Array] = {}
+    out: dict[str, Array] = {}
+    for k, g in updates.items():
+        m = old[k] * decay
+        m += g
+        new[k] = m
+        out[k] = g + m * decay if nesterov else m
+    return out, TraceState(new)
+
+
+def trace(decay: float, nesterov: bool = False) -> GradientTransformation[TraceState]:
+    """Momentum, as ``torch.optim.SGD`` defines it (no dampening).
+
+    Update rule::
+
+        m_t = decay * m_{t-1} + g_t          (m_0 = 0)
+        u_t = m_t                            (heavy ball)
+        u_t = g_t + decay * m_t              (nesterov=True)
+    """
+    return GradientTransformation(_trace_init, partial(_trace_update, decay=float(decay), nesterov=nesterov))
+
+
+def _decay_update(
+    updates: Params, state: EmptyState, params: Params, /, *, weight_decay: float, mask: Mask | None
+) -> tuple[Params, EmptyState]:
+    if mask is None:
+        return {k: g + params[k] * weight_decay for k, g in updates.items()}, state
+    chosen = selected_keys(mask, updates, "add_decayed_weights")
+    return {k: g + params[k] * weight_decay if k in chosen else g for k, g in updates.items()}, state
+
+
+def add_decayed_weights(weight_decay: float, mask: Mask | None = None) -> GradientTransformation[EmptyState]:
+    """``u = g + weight_decay * p`` on the parameters the mask selects; others pass unchanged.
+
+    Before an adaptive scaling (``chain(add_decayed_weights(wd), scale_by_adam())``) this is L2
+    regularisation, PyTorch's ``weight_decay`` of ``SGD``/``Adam``; after it and before the learning
+    rate, it is decoupled weight decay (AdamW).
+
+    Args:
+        weight_decay: the decay coefficient.
+        mask: which parameters decay: a predicate on the key or a mapping ``key -> bool``
+            (:func:`functional_dl.optim.weights_only` leaves biases and norm scales alone);
+            ``None`` decays every parameter.
+    """
+    return GradientTransformation(
+        empty_init, partial(_decay_update, weight_decay=float(weight_decay), mask=mask)
+    )
 
 
 def _chain_init(transforms: tuple[GradientTransformation[Any], ...], params: Params, /) -> tuple[object, ...]:
@@ -95,3 +235,44 @@ def chain(*transforms: GradientTransformation[Any]) -> GradientTransformation[tu
         array([-3.])
     """
     return GradientTransformation(partial(_chain_init, transforms), partial(_chain_update, transforms))
+
+
+def _named_chain_init(
+    transforms: tuple[tuple[str, GradientTransformation[Any]], ...], params: Params, /
+) -> dict[str, object]:
+    return {name: t.init(params) for name, t in transforms}
+
+
+def _named_chain_update(
+    transforms: tuple[tuple[str, GradientTransformation[Any]], ...],
+    updates: Params,
+    state: Mapping[str, object],
+    params: Params,
+    /,
+) -> tuple[Params, dict[str, object]]:
+    new_state: dict[str, object] = {}
+    for name, transform in transforms:
+        if name not in state:
+            raise ValueError(f"named_chain: state has no entry {name!r} (it has {sorted(state)})")
+        updates, new_state[name] = transform.update(updates, state[name], params)
+    return updates, new_state
+
+
+def named_chain(
+    *transforms: tuple[str, GradientTransformation[Any]],
+) -> GradientTransformation[dict[str, object]]:
+    """Like :func:`chain`, but the state is a mapping from each transformation's name to its state.
+
+    Example:
+        >>> import numpy as np
+        >>> t = named_chain(("double", scale(2.0)), ("lr", scale_by_learning_rate(0.1)))
+        >>> state = t.init({"w": np.zeros(1)})
+        >>> sorted(state), state["lr"].learning_rate
+        (['double', 'lr'], 0.1)
+    """
+    names = [name for name, _ in transforms]
+    if len(set(names)) != len(names):
+        raise ValueError(f"named_chain: names must be unique, got {names}")
+    return GradientTransformation(
+        partial(_named_chain_init, transforms), partial(_named_chain_update, transforms)
+    )

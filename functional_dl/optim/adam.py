@@ -1,0 +1,255 @@
+"""The Adam family: scalings by bias-corrected first and second moment estimates.
+
+With ``g`` the incoming update, ``t`` the 1-based step, ``m_0 = v_0 = 0``::
+
+    m_t = b1 m_{t-1} + (1 - b1) g_t           v_t = b2 v_{t-1} + (1 - b2) g_t^2
+
+The formulas follow ``torch.optim`` (Adam, NAdam, RAdam) term by term, so trajectories agree with
+PyTorch's to rounding. Each update is a few fused NumPy passes per parameter array with Python-float
+scalars: Adam is the optimizer most steps run through, and its per-step cost is mostly call
+overhead on small networks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import partial
+from typing import NamedTuple
+
+import numpy as np
+
+from functional_dl.optim.base import GradientTransformation
+from functional_dl.types import Array, Params
+
+__all__ = [
+    "ScaleByAdamState",
+    "ScaleByNadamState",
+    "scale_by_adam",
+    "scale_by_nadam",
+    "scale_by_radam",
+]
+
+
+class ScaleByAdamState(NamedTuple):
+    """Moment estimates of Adam (and RAdam).
+
+    Attributes:
+        step: steps taken so far.
+        mu: first moments ``m`` (keys and shapes of the params).
+        nu: second moments ``v``.
+        nu_max: AMSGrad's running maximum of ``v`` (empty unless ``amsgrad``).
+    """
+
+    step: int
+    mu: Mapping[str, Array]
+    nu: Mapping[str, Array]
+    nu_max: Mapping[str, Array]
+
+
+def _moments_init(params: Params, /, *, amsgrad: bool = False) -> ScaleByAdamState:
+    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    return ScaleByAdamState(0, zeros, dict(zeros), dict(zeros) if amsgrad else {})
+
+
+def _moments(g: Array, mu: Array, nu: Array, c1: float, c2: float) -> tuple[Array, Array]:
+    # m + (1-b1)(g - m) is torch's lerp (exact for either weight), and one allocation per moment.
+    m = g - mu
+    m *= c1
+    m += mu
+    v = g * g
+    v *= c2
+    v += nu * (1.0 - c2)
+    return m, v
+
+
+def _all_moments(
+    updates: Params, mu_old: Mapping[str, Array], nu_old: Mapping[str, Array], b1: float, b2: float
+) -> tuple[dict[str, Array], dict[str, Array]]:
+    mu: dict[str, Array] = {}
+    nu: dict[str, Array] = {}
+    for k, g in updates.items():
+        mu[k], nu[k] = _moments(g, mu_old[k], nu_old[k], 1.0 - b1, 1.0 - b2)
+    return mu, nu
+
+
+def _adam_update(
+    updates: Params,
+    state: ScaleByAdamState,
+    params: Params,
+    /,
+    *,
+    b1: float,
+    b2: float,
+    eps: float,
+    eps_root: float,
+    amsgrad: bool,
+) -> tuple[Params, ScaleByAdamState]:
+    t = state.step + 1
+    step = 1.0 / (1.0 - b1**t)  # 1 / bias correction of m
+    inv_root_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+    c1, c2 = 1.0 - b1, 1.0 - b2
+    mu_old, nu_old, max_old = state.mu, state.nu, state.nu_max
+    mu: dict[str, Array] = {}
+    nu: dict[str, Array] = {}
+    nu_max: dict[str, Array] = {}
+    out: dict[str, Array] = {}
+    for k, g in updates.items():
+        m, v = _moments(g, mu_old[k], nu_old[k], c1, c2)
+        mu[k] = m
+        nu[k] = v
+        if amsgrad:
+            v = nu_max[k] = np.maximum(max_old[k], v)
+        if eps_root:
+            d = v * (inv_root_bc2 * inv_root_bc2)
+            d += eps_root
+            d = np.sqrt(d, out=d)
+        else:
+            d = np.sqrt(v)
+            d *= inv_root_bc2
+        d += eps
+        u = np.divide(m, d, out=d)
+        u *= step
+        out[k] = u
+    return out, ScaleByAdamState(t, mu, nu, nu_max)
+
+
+def scale_by_adam(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0, amsgrad: bool = False
+) -> GradientTransformation[ScaleByAdamState]:
+    """Adam's scaling (Kingma and Ba, 2015), with PyTorch's AMSGrad variant.
+
+    Update rule::
+
+        m_hat = m_t / (1 - b1^t)        v_hat = v_t / (1 - b2^t)
+        u_t   = m_hat / (sqrt(v_hat + eps_root) + eps)
+
+    With ``amsgrad``, ``v_t`` in ``v_hat`` is replaced by ``max(v_1, ..., v_t)`` (the running
+    maximum of the raw second moment, as ``torch.optim.Adam(amsgrad=True)`` keeps it).
+
+    Args:
+        b1: decay of the first moment.
+        b2: decay of the second moment.
+        eps: added to the denominator outside the square root.
+        eps_root: added inside the square root (keeps the gradient of the update finite).
+        amsgrad: use the running maximum of ``v``.
+    """
+    return GradientTransformation(
+        partial(_moments_init, amsgrad=amsgrad),
+        partial(
+            _adam_update,
+            b1=float(b1),
+            b2=float(b2),
+            eps=float(eps),
+            eps_root=float(eps_root),
+            amsgrad=amsgrad,
+        ),
+    )
+
+
+class ScaleByNadamState(NamedTuple):
+    """NAdam's moments and the running product of its momentum coefficients ``prod_i mu_i``."""
+
+    step: int
+    mu: Mapping[str, Array]
+    nu: Mapping[str, Array]
+    mu_product: float
+
+
+def _nadam_init(params: Params, /) -> ScaleByNadamState:
+    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    return ScaleByNadamState(0, zeros, dict(zeros), 1.0)
+
+
+def _nadam_update(
+    updates: Params,
+    state: ScaleByNadamState,
+    params: Params,
+    /,
+    *,
+    b1: float,
+    b2: float,
+    eps: float,
+    momentum_decay: float,
+) -> tuple[Params, ScaleByNadamState]:
+    t = state.step + 1
+    inv_root_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+    mu_t = b1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    prod = state.mu_product * mu_t
+    coef_g = (1.0 - mu_t) / (1.0 - prod)
+    coef_m = mu_next / (1.0 - prod * mu_next)
+    mu, nu = _all_moments(updates, state.mu, state.nu, b1, b2)
+    out: dict[str, Array] = {}
+    for k, g in updates.items():
+        m, v = mu[k], nu[k]
+        d = np.sqrt(v)
+        d *= inv_root_bc2
+        d += eps
+        u = g * coef_g
+        u += m * coef_m
+        u /= d
+        out[k] = u
+    return out, ScaleByNadamState(t, mu, nu, prod)
+
+
+def scale_by_nadam(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, momentum_decay: float = 4e-3
+) -> GradientTransformation[ScaleByNadamState]:
+    """NAdam's scaling (Dozat, 2016) with momentum decay, as ``torch.optim.NAdam`` defines it.
+
+    Update rule::
+
+        mu_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay))           P_t = mu_1 ... mu_t
+        u_t  = [(1 - mu_t) / (1 - P_t) g_t + mu_{t+1} / (1 - P_t mu_{t+1}) m_t]
+               / (sqrt(v_t / (1 - b2^t)) + eps)
+    """
+    return GradientTransformation(
+        _nadam_init,
+        partial(
+            _nadam_update, b1=float(b1), b2=float(b2), eps=float(eps), momentum_decay=float(momentum_decay)
+        ),
+    )
+
+
+def _radam_update(
+    updates: Params, state: ScaleByAdamState, params: Params, /, *, b1: float, b2: float, eps: float
+) -> tuple[Params, ScaleByAdamState]:
+    t = state.step + 1
+    bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+    rho_t = rho_inf - 2.0 * t * b2**t / bc2
+    rectified = rho_t > 5.0
+    if rectified:
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        coef = rect * math.sqrt(bc2) / bc1
+    mu, nu = _all_moments(updates, state.mu, state.nu, b1, b2)
+    out: dict[str, Array] = {}
+    for k, m in mu.items():
+        v = nu[k]
+        if rectified:
+            d = np.sqrt(v)
+            d += eps
+            u = np.divide(m, d, out=d)
+            u *= coef
+        else:
+            u = m * (1.0 / bc1)
+        out[k] = u
+    return out, ScaleByAdamState(t, mu, nu, {})
+
+
+def scale_by_radam(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> GradientTransformation[ScaleByAdamState]:
+    """Rectified Adam's scaling (Liu et al., 2020), as ``torch.optim.RAdam`` defines it.
+
+    Update rule, with ``rho_inf = 2 / (1 - b2) - 1`` and
+    ``rho_t = rho_inf - 2 t b2^t / (1 - b2^t)``::
+
+        u_t = m_t / (1 - b1^t)                                      if rho_t <= 5
+        u_t = r_t * m_t / (1 - b1^t) * sqrt(1 - b2^t) / (sqrt(v_t) + eps)   otherwise
+        r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+    """
+    return GradientTransformation(
+        _moments_init, partial(_radam_update, b1=float(b1), b2=float(b2), eps=float(eps))
+    )

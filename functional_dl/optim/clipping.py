@@ -1,0 +1,82 @@
+"""Clipping: bound updates by value, by the norm of all of them together, or per parameter array."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+
+from functional_dl.optim.base import EmptyState, GradientTransformation
+from functional_dl.optim.transforms import empty_init
+from functional_dl.params import global_norm
+from functional_dl.types import Array, Params
+
+__all__ = ["clip", "clip_by_block_norm", "clip_by_global_norm"]
+
+
+def _clip_update(
+    updates: Params, state: EmptyState, params: Params, /, *, max_delta: float
+) -> tuple[Params, EmptyState]:
+    return {k: np.clip(g, -max_delta, max_delta) for k, g in updates.items()}, state
+
+
+def clip(max_delta: float) -> GradientTransformation[EmptyState]:
+    """Clip every coordinate to ``[-max_delta, max_delta]``: ``u = min(max(g, -d), d)``.
+
+    Like ``torch.nn.utils.clip_grad_value_``.
+    """
+    if not max_delta > 0:
+        raise ValueError(f"clip: max_delta must be positive, got {max_delta!r}")
+    return GradientTransformation(empty_init, partial(_clip_update, max_delta=float(max_delta)))
+
+
+def _clip_factor(norm: float, max_norm: float, eps: float) -> float:
+    return min(1.0, max_norm / (norm + eps))
+
+
+def _global_update(
+    updates: Params, state: EmptyState, params: Params, /, *, max_norm: float, eps: float
+) -> tuple[Params, EmptyState]:
+    factor = _clip_factor(global_norm(updates), max_norm, eps)
+    if factor >= 1.0:
+        return updates, state  # not modified, so sharing is safe
+    return {k: g * factor for k, g in updates.items()}, state
+
+
+def clip_by_global_norm(max_norm: float, eps: float = 1e-6) -> GradientTransformation[EmptyState]:
+    """Rescale all updates together so that their joint L2 norm is at most ``max_norm``.
+
+    Update rule, as ``torch.nn.utils.clip_grad_norm_`` defines it::
+
+        n = sqrt(sum_k ||g_k||^2)
+        u_k = g_k * min(1, max_norm / (n + eps))
+    """
+    if not max_norm > 0:
+        raise ValueError(f"clip_by_global_norm: max_norm must be positive, got {max_norm!r}")
+    return GradientTransformation(
+        empty_init, partial(_global_update, max_norm=float(max_norm), eps=float(eps))
+    )
+
+
+def _block_update(
+    updates: Params, state: EmptyState, params: Params, /, *, max_norm: float, eps: float
+) -> tuple[Params, EmptyState]:
+    out: dict[str, Array] = {}
+    for k, g in updates.items():
+        flat = g.ravel()
+        factor = _clip_factor(math.sqrt(float(flat @ flat)), max_norm, eps)
+        out[k] = g if factor >= 1.0 else g * factor
+    return out, state
+
+
+def clip_by_block_norm(max_norm: float, eps: float = 1e-6) -> GradientTransformation[EmptyState]:
+    """Rescale each parameter's update on its own so that its L2 norm is at most ``max_norm``.
+
+    Update rule: ``u_k = g_k * min(1, max_norm / (||g_k|| + eps))`` for every key ``k``.
+    """
+    if not max_norm > 0:
+        raise ValueError(f"clip_by_block_norm: max_norm must be positive, got {max_norm!r}")
+    return GradientTransformation(
+        empty_init, partial(_block_update, max_norm=float(max_norm), eps=float(eps))
+    )

@@ -1,0 +1,195 @@
+"""Parameter groups: masks, and different transformations for different parameters.
+
+A *mask* says which parameters a transformation touches. It is an explicit argument, never a
+guess: either a predicate on the parameter's dotted key or a mapping ``key -> bool`` that names
+every key. :func:`weights_only` is the usual choice for weight decay: it selects the weight
+matrices and kernels (keys whose last segment is ``w``) and leaves biases (``b``) and the scales
+and shifts of normalisation layers alone.
+
+:func:`masked` applies one transformation to the selected parameters; :func:`partition` gives each
+group of parameters (by label) its own transformation, like PyTorch's parameter groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import Any, NamedTuple, TypeAlias
+
+from functional_dl.errors import ParamsError
+from functional_dl.optim.base import GradientTransformation
+from functional_dl.types import Array, Params
+
+__all__ = [
+    "Labels",
+    "Mask",
+    "MaskedState",
+    "PartitionState",
+    "masked",
+    "partition",
+    "selected_keys",
+    "weights_only",
+]
+
+#: Which parameters to touch: a predicate on the dotted key, or a mapping naming every key.
+Mask: TypeAlias = Callable[[str], bool] | Mapping[str, bool]
+#: A parameter's group: a function of the dotted key, or a mapping naming every key.
+Labels: TypeAlias = Callable[[str], str] | Mapping[str, str]
+
+
+def weights_only(key: str) -> bool:
+    """``True`` for weight matrices and kernels: keys whose last dotted segment is ``w``.
+
+    Biases (``b``) and normalisation scales and shifts (``scale``, ``gamma``, ``shift``, ``beta``)
+    are not selected, so ``add_decayed_weights(wd, mask=weights_only)`` decays weights only.
+
+    Example:
+        >>> [k for k in ["0.w", "0.b", "1.scale", "w"] if weights_only(k)]
+        ['0.w', 'w']
+    """
+    return key.rpartition(".")[2] == "w"
+
+
+def _lookup(mapping: Mapping[str, Any], keys: Iterable[str], what: str, where: str) -> None:
+    missing = sorted(k for k in keys if k not in mapping)
+    if missing:
+        raise ParamsError(where, f"the {what} mapping has no entry for {missing}")
+
+
+def selected_keys(mask: Mask, keys: Iterable[str], where: str) -> frozenset[str]:
+    """The keys that ``mask`` selects; a mapping mask must name every key.
+
+    Raises:
+        ParamsError: naming the keys a mapping mask leaves out.
+    """
+    if callable(mask):
+        return frozenset(k for k in keys if mask(k))
+    keys = list(keys)
+    _lookup(mask, keys, "mask", where)
+    return frozenset(k for k in keys if mask[k])
+
+
+def _label_of(labels: Labels, key: str) -> str:
+    return labels(key) if callable(labels) else labels[key]
+
+
+class MaskedState(NamedTuple):
+    """The state of the inner transformation, built on the selected parameters only."""
+
+    inner: object
+
+
+def _subset(mapping: Params, keys: frozenset[str]) -> dict[str, Array]:
+    return {k: v for k, v in mapping.items() if k in keys}
+
+
+def _masked_init(inner: GradientTransformation[Any], mask: Mask, params: Params, /) -> MaskedState:
+    chosen = selected_keys(mask, params, "masked")
+    return MaskedState(inner.init(_subset(params, chosen)))
+
+
+def _masked_update(
+    inner: GradientTransformation[Any], mask: Mask, updates: Params, state: MaskedState, params: Params, /
+) -> tuple[Params, MaskedState]:
+    chosen = selected_keys(mask, updates, "masked")
+    new, inner_state = inner.update(_subset(updates, chosen), state.inner, _subset(params, chosen))
+    return {k: new[k] if k in chosen else g for k, g in updates.items()}, MaskedState(inner_state)
+
+
+def masked(inner: GradientTransformation[Any], mask: Mask) -> GradientTransformation[MaskedState]:
+    """Apply ``inner`` to the parameters ``mask`` selects; the others' updates pass unchanged.
+
+    ``u_k = inner(g)_k`` if ``mask`` selects ``k``, else ``u_k = g_k``. The inner transformation
+    sees (and keeps state for) the selected parameters only.
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl.optim.transforms import scale
+        >>> t = masked(scale(0.0), weights_only)
+        >>> g = {"w": np.ones(2), "b": np.ones(2)}
+        >>> u, _ = t.update(g, t.init(g), g)
+        >>> u["w"], u["b"]
+        (array([0., 0.]), array([1., 1.]))
+    """
+    return GradientTransformation(partial(_masked_init, inner, mask), partial(_masked_update, inner, mask))
+
+
+class PartitionState(NamedTuple):
+    """One inner state per group label."""
+
+    inner: Mapping[str, object]
+
+
+def _groups(
+    transforms: Mapping[str, GradientTransformation[Any]], labels: Labels, keys: Iterable[str]
+) -> dict[str, frozenset[str]]:
+    keys = list(keys)
+    if not callable(labels):
+        _lookup(labels, keys, "labels", "partition")
+    found: dict[str, set[str]] = {name: set() for name in transforms}
+    for k in keys:
+        label = _label_of(labels, k)
+        if label not in found:
+            raise ParamsError(
+                "partition",
+                f"{k!r} has label {label!r}, which has no transformation (known: {sorted(found)})",
+            )
+        found[label].add(k)
+    return {name: frozenset(ks) for name, ks in found.items()}
+
+
+def _partition_init(
+    transforms: Mapping[str, GradientTransformation[Any]], labels: Labels, params: Params, /
+) -> PartitionState:
+    groups = _groups(transforms, labels, params)
+    return PartitionState({name: t.init(_subset(params, groups[name])) for name, t in transforms.items()})
+
+
+def _partition_update(
+    transforms: Mapping[str, GradientTransformation[Any]],
+    labels: Labels,
+    updates: Params,
+    state: PartitionState,
+    params: Params,
+    /,
+) -> tuple[Params, PartitionState]:
+    groups = _groups(transforms, labels, updates)
+    merged: dict[str, Array] = {}
+    inner: dict[str, object] = {}
+    for name, t in transforms.items():
+        keys = groups[name]
+        new, inner[name] = t.update(_subset(updates, keys), state.inner[name], _subset(params, keys))
+        merged.update(new)
+    return {k: merged[k] for k in updates}, PartitionState(inner)
+
+
+def partition(
+    transforms: Mapping[str, GradientTransformation[Any]], labels: Labels
+) -> GradientTransformation[PartitionState]:
+    """Give each group of parameters its own transformation (PyTorch's parameter groups).
+
+    ``u_k = transforms[labels(k)](g)_k``: every key gets exactly one label, and every label a
+    transformation; each transformation sees (and keeps state for) its own group only.
+
+    Args:
+        transforms: label -> transformation.
+        labels: a function ``key -> label`` or a mapping naming every key.
+
+    Raises:
+        ParamsError: when a key has no label or a label has no transformation.
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl.optim.transforms import scale
+        >>> def group(key):
+        ...     return "decay" if weights_only(key) else "plain"
+        >>> t = partition({"decay": scale(2.0), "plain": scale(1.0)}, group)
+        >>> g = {"0.w": np.ones(1), "0.b": np.ones(1)}
+        >>> u, _ = t.update(g, t.init(g), g)
+        >>> u["0.w"], u["0.b"]
+        (array([2.]), array([1.]))
+    """
+    transforms = dict(transforms)
+    return GradientTransformation(
+        partial(_partition_init, transforms, labels), partial(_partition_update, transforms, labels)
+    )

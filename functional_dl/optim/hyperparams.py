@@ -1,0 +1,198 @@
+"""Hyperparameters as state: read the learning rate in force, change hyperparameters between steps.
+
+Design
+------
+Optimizer state is plain data (it checkpoints), so nothing callable lives in it; hyperparameters
+that should be *readable* or *changeable* are stored in it as values:
+
+* Every named optimizer ends in :func:`~functional_dl.optim.transforms.scale_by_learning_rate`,
+  whose state records the learning rate the next update will use. :func:`current_learning_rate`
+  reads it from an optimizer state (multiplied by any reduce-on-plateau factor), and
+  ``state.step`` is the number of updates made.
+* :func:`inject_hyperparams` wraps an optimizer factory (``adam``, ``sgd``, or any function
+  returning a transformation) so that its numeric hyperparameters live in the state, as 0-d
+  float64 arrays under their names. Each update rebuilds the inner transformation from the stored
+  values (a few microseconds) and applies it. Values given as schedules are re-evaluated after each
+  step; plain numbers stay as they are until :func:`set_hyperparams` returns a state with new ones.
+  The inner state is kept, so changing ``learning_rate`` or ``b1`` does not reset Adam's moments.
+
+Only hyperparameters that do not change the *structure* of the inner state can be injected:
+``momentum=0`` builds no momentum buffer, so pass such arguments through ``static`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule
+from functional_dl.optim.plateau import ReduceOnPlateauState
+from functional_dl.optim.state_tree import find_states, replace_states
+from functional_dl.optim.transforms import ScaleByLearningRateState
+from functional_dl.types import Array, Params
+
+__all__ = [
+    "InjectHyperparamsState",
+    "current_hyperparams",
+    "current_learning_rate",
+    "inject_hyperparams",
+    "set_hyperparams",
+]
+
+Factory = Callable[..., GradientTransformation[Any] | Optimizer[Any]]
+
+
+class InjectHyperparamsState(NamedTuple):
+    """Hyperparameters held as values, around the inner transformation's state.
+
+    Attributes:
+        step: updates made so far.
+        hyperparams: name -> 0-d float64 array, the values the next update will use.
+        inner: the inner transformation's state.
+    """
+
+    step: int
+    hyperparams: Mapping[str, Array]
+    inner: object
+
+
+def _value(x: float) -> Array:
+    a = np.array(float(x), dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+def _build(
+    factory: Factory, static: Mapping[str, object], values: Mapping[str, Array]
+) -> GradientTransformation[Any]:
+    built = factory(**{k: float(v) for k, v in values.items()}, **static)
+    return built.transform if isinstance(built, Optimizer) else built
+
+
+def _evaluate(hyperparams: Mapping[str, float | Schedule], count: int) -> dict[str, Array]:
+    return {k: _value(h(count) if callable(h) else h) for k, h in hyperparams.items()}
+
+
+def _inject_init(
+    factory: Factory,
+    static: Mapping[str, object],
+    hyperparams: Mapping[str, float | Schedule],
+    params: Params,
+    /,
+) -> InjectHyperparamsState:
+    values = _evaluate(hyperparams, 0)
+    return InjectHyperparamsState(0, values, _build(factory, static, values).init(params))
+
+
+def _inject_update(
+    factory: Factory,
+    updates: Params,
+    state: InjectHyperparamsState,
+    params: Params,
+    /,
+    *,
+    static: Mapping[str, object],
+    hyperparams: Mapping[str, float | Schedule],
+) -> tuple[Params, InjectHyperparamsState]:
+    new, inner = _build(factory, static, state.hyperparams).update(updates, state.inner, params)
+    count = state.step + 1
+    values = dict(state.hyperparams)
+    for k, h in hyperparams.items():
+        if callable(h):
+            values[k] = _value(h(count))
+    return new, InjectHyperparamsState(count, values, inner)
+
+
+def inject_hyperparams(
+    factory: Factory, /, *, static: Mapping[str, object] | None = None, **hyperparams: float | Schedule
+) -> GradientTransformation[InjectHyperparamsState]:
+    """``factory(**hyperparams, **static)`` with the hyperparameters stored in the state.
+
+    Args:
+        factory: an optimizer factory (``adam``) or any function returning a transformation.
+        static: arguments passed through unchanged (masks, flags, anything not numeric).
+        **hyperparams: numbers, or schedules ``count -> value`` evaluated at each step.
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl.optim import optimizer, sgd
+        >>> opt = optimizer(inject_hyperparams(sgd, learning_rate=0.1))
+        >>> state = opt.init({"w": np.ones(1)})
+        >>> state = set_hyperparams(state, learning_rate=0.5)
+        >>> state, params = opt.update(state, {"w": np.ones(1)})
+        >>> params["w"], current_learning_rate(state)
+        (array([0.5]), 0.5)
+    """
+    for name, value in hyperparams.items():
+        if isinstance(value, bool) or not (callable(value) or isinstance(value, (int, float))):
+            raise TypeError(
+                f"inject_hyperparams: {name}={value!r} is not a number or a schedule; pass it in static="
+            )
+    fixed = dict(static or {})
+    hp = dict(hyperparams)
+    return GradientTransformation(
+        partial(_inject_init, factory, fixed, hp),
+        partial(_inject_update, factory, static=fixed, hyperparams=hp),
+    )
+
+
+def current_hyperparams(state: object) -> dict[str, float]:
+    """The injected hyperparameters in force (of the outermost :func:`inject_hyperparams`)."""
+    for found in find_states(state, InjectHyperparamsState):
+        return {k: float(v) for k, v in found.hyperparams.items()}
+    raise ValueError("no injected hyperparameters in this state: build the optimizer with inject_hyperparams")
+
+
+def set_hyperparams(state: Any, **values: float) -> Any:
+    """A new state whose injected hyperparameters ``values`` replace the stored ones.
+
+    The next update uses them (for a hyperparameter given as a schedule, only the next update:
+    the schedule takes over again after it). ``state`` itself is not modified.
+
+    Raises:
+        KeyError: when no :func:`inject_hyperparams` in ``state`` holds one of the names.
+    """
+    seen: set[str] = set()
+
+    def replace(found: InjectHyperparamsState) -> InjectHyperparamsState:
+        names = values.keys() & found.hyperparams.keys()
+        seen.update(names)
+        merged = {**found.hyperparams, **{k: _value(values[k]) for k in names}}
+        return found._replace(hyperparams=merged)
+
+    new = replace_states(state, InjectHyperparamsState, replace)
+    missing = values.keys() - seen
+    if missing:
+        raise KeyError(
+            f"set_hyperparams: {sorted(missing)} are not injected hyperparameters of this optimizer; "
+            "build it with inject_hyperparams(factory, name=value, ...)"
+        )
+    return new
+
+
+def current_learning_rate(state: object) -> float:
+    """The learning rate the next update will apply, read from an optimizer state.
+
+    The outermost injected ``learning_rate`` if there is one, else the rate recorded by
+    ``scale_by_learning_rate``; multiplied by the factor of every reduce-on-plateau in the state.
+
+    Raises:
+        ValueError: when the state holds no learning rate, or several different ones (parameter
+            groups with their own rates: read those from the groups' states).
+    """
+    factor = 1.0
+    for plateau in find_states(state, ReduceOnPlateauState):
+        factor *= plateau.scale
+    for injected in find_states(state, InjectHyperparamsState):
+        if "learning_rate" in injected.hyperparams:
+            return float(injected.hyperparams["learning_rate"]) * factor
+    rates = {s.learning_rate for s in find_states(state, ScaleByLearningRateState)}
+    if len(rates) != 1:
+        raise ValueError(
+            "current_learning_rate: expected one learning rate in the state, found "
+            + (f"{len(rates)}: {sorted(rates)}" if rates else "none")
+        )
+    return rates.pop() * factor

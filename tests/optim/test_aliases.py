@@ -1,0 +1,133 @@
+"""Contract tests over every named optimizer in the registry (``cases.py``).
+
+* convergence on an ill-conditioned quadratic bowl and on Rosenbrock;
+* float32 params, updates and state stay float32;
+* purity: inputs unchanged, repeated calls bit-identical;
+* pickling: optimizer and state survive a round trip and continue identically;
+* the state is plain data (NamedTuples, tuples, str-keyed mappings, arrays, numbers);
+* every alias documents its update rule.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functional_dl import optim as O
+from functional_dl.testing import assert_bitwise_equal, snapshot
+from functional_dl.types import Params
+from tests.optim.cases import OPTIMIZER_CASES, OptimizerCase
+from tests.optim.problems import (
+    QUAD_TARGET,
+    quadratic,
+    quadratic_start,
+    rosenbrock,
+    rosenbrock_start,
+    run,
+)
+from tests.optim.state_checks import arrays, leaves
+
+ids = [c.id for c in OPTIMIZER_CASES]
+
+
+def _build(case: OptimizerCase, problem: str) -> O.Optimizer[Any]:
+    lr, steps = case.quad if problem == "quad" else case.rosen
+    return case.make(O.cosine_decay(lr, steps) if problem in case.decay else lr)
+
+
+def _distance(params: Params, target: Params) -> float:
+    return max(float(np.max(np.abs(params[k] - target[k]))) for k in target)
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
+def test_converges_on_quadratic(case: OptimizerCase) -> None:
+    steps = case.quad[1]
+    params, _ = run(_build(case, "quad"), quadratic_start(), quadratic, steps)
+    assert _distance(params, QUAD_TARGET) < 1e-2
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
+def test_converges_on_rosenbrock(case: OptimizerCase) -> None:
+    steps = case.rosen[1]
+    params, _ = run(_build(case, "rosen"), rosenbrock_start(), rosenbrock, steps)
+    assert _distance(params, {"xy": np.ones(2)}) < 1e-2
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
+def test_float32_stays_float32(case: OptimizerCase) -> None:
+    opt = _build(case, "quad")
+    state = opt.init(quadratic_start(np.float32))
+    for _ in range(3):
+        _, grads = quadratic(state.params)
+        updates, _ = opt.transform.update(grads, state.inner, state.params)
+        assert all(u.dtype == np.float32 for u in updates.values())
+        state, params = opt.update(state, grads)
+    assert all(p.dtype == np.float32 for p in params.values())
+    for path, a in arrays(state.inner).items():
+        assert a.dtype in (np.float32, np.float64), path
+        # only injected hyperparameters (0-d) may be float64
+        assert a.dtype == np.float32 or a.ndim == 0, path
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
+def test_purity(case: OptimizerCase) -> None:
+    opt = _build(case, "quad")
+    state = opt.init(quadratic_start())
+    for _ in range(2):  # get past the first step, whose state is all zeros
+        state, _ = opt.update(state, quadratic(state.params)[1])
+    _, grads = quadratic(state.params)
+    before_state, before_grads = snapshot(arrays(state)), snapshot(grads)
+    first, p1 = opt.update(state, grads)
+    second, p2 = opt.update(state, grads)
+    assert_bitwise_equal(arrays(state), before_state, "state was modified")
+    assert_bitwise_equal(grads, before_grads, "grads were modified")
+    assert_bitwise_equal(p1, p2, "repeated calls disagree on params")
+    assert_bitwise_equal(arrays(first), arrays(second), "repeated calls disagree on state")
+    assert all(not a.flags.writeable for a in p1.values())
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
+def test_pickle_round_trip(case: OptimizerCase) -> None:
+    opt = _build(case, "quad")
+    state = opt.init(quadratic_start())
+    state, _ = opt.update(state, quadratic(state.params)[1])
+    opt2, state2 = pickle.loads(pickle.dumps((opt, state)))
+    grads = quadratic(state.params)[1]
+    a, _ = opt.update(state, grads)
+    b, _ = opt2.update(state2, grads)
+    assert_bitwise_equal(arrays(a), arrays(b), "unpickled optimizer diverges")
+    assert a.step == b.step == 2
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
+def test_state_is_plain_data(case: OptimizerCase) -> None:
+    opt = _build(case, "quad")
+    state = opt.init(quadratic_start())
+    state, _ = opt.update(state, quadratic(state.params)[1])
+    kinds = {type(leaf) for _, leaf in leaves(state)}
+    assert kinds <= {np.ndarray, int, float, bool, type(None)}
+    assert O.current_learning_rate(state) > 0
+
+
+@pytest.mark.parametrize(
+    "alias",
+    [
+        O.sgd,
+        O.adam,
+        O.adamw,
+        O.amsgrad,
+        O.nadam,
+        O.radam,
+        O.rmsprop,
+        O.adagrad,
+        O.adadelta,
+        O.lion,
+        O.lamb,
+        O.lars,
+    ],
+)
+def test_docstring_states_update_rule(alias: Any) -> None:
+    assert "Update rule" in alias.__doc__
