@@ -42,7 +42,7 @@ __all__ = [
 Pads = tuple[tuple[int, int], ...]
 #: What users may pass as padding: an int, one int per axis, one ``(before, after)`` pair per axis,
 #: ``"valid"`` (no padding) or ``"same"`` (output size equals input size; stride 1 only).
-PaddingSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
+PaddingSpec = int | str | Sequence[int | Sequence[int]]
 
 
 def to_tuple(value: int | Sequence[int], nd: int, what: str, layer: str, minimum: int = 1) -> tuple[int, ...]:

@@ -218,7 +218,7 @@ def _spec(
     *,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None,
-    padding: int | Sequence[int] | Sequence[Sequence[int]],
+    padding: int | Sequence[int | Sequence[int]],
     count_include_pad: bool = True,
 ) -> PoolSpec:
     kernel = to_tuple(kernel_size, nd, "kernel_size", name)
@@ -246,7 +246,7 @@ def _avg_layer(
     nd: int,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None,
-    padding: int | Sequence[int] | Sequence[Sequence[int]],
+    padding: int | Sequence[int | Sequence[int]],
     count_include_pad: bool,
 ) -> Layer[AvgPoolCache]:
     name = f"avg_pool{nd}d"
@@ -259,7 +259,7 @@ def _avg_layer(
 def max_pool1d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
-    padding: int | Sequence[int] | Sequence[Sequence[int]] = 0,
+    padding: int | Sequence[int | Sequence[int]] = 0,
 ) -> Layer[MaxPoolCache]:
     """Max pooling over ``(N, C, L)``; see :func:`max_pool2d`."""
     return _layer(
@@ -272,7 +272,7 @@ def max_pool1d(
 def max_pool2d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
-    padding: int | Sequence[int] | Sequence[Sequence[int]] = 0,
+    padding: int | Sequence[int | Sequence[int]] = 0,
 ) -> Layer[MaxPoolCache]:
     """Max pooling over ``(N, C, H, W)``, as ``torch.nn.functional.max_pool2d``.
 
@@ -300,7 +300,7 @@ def max_pool2d(
 def avg_pool1d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
-    padding: int | Sequence[int] | Sequence[Sequence[int]] = 0,
+    padding: int | Sequence[int | Sequence[int]] = 0,
     count_include_pad: bool = True,
 ) -> Layer[AvgPoolCache]:
     """Average pooling over ``(N, C, L)``; see :func:`avg_pool2d`."""
@@ -310,7 +310,7 @@ def avg_pool1d(
 def avg_pool2d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
-    padding: int | Sequence[int] | Sequence[Sequence[int]] = 0,
+    padding: int | Sequence[int | Sequence[int]] = 0,
     count_include_pad: bool = True,
 ) -> Layer[AvgPoolCache]:
     """Average pooling over ``(N, C, H, W)``, as ``torch.nn.functional.avg_pool2d``.

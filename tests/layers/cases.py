@@ -97,3 +97,60 @@ LAYER_CASES: list[LayerCase] = [
         min_batch=2,
     ),
 ]
+
+
+# --- convolution and pooling -------------------------------------------------------------------
+
+
+def _signal(max_side: int = 5) -> st.SearchStrategy[tuple[int, ...]]:
+    """``(C, L)`` feature shapes."""
+    return fst.shapes(min_dims=2, max_dims=2, max_side=max_side)
+
+
+def _even_channels_image() -> st.SearchStrategy[tuple[int, ...]]:
+    """``(C, H, W)`` with ``C`` in {2, 4}, for grouped convolutions with two groups."""
+    return st.tuples(st.sampled_from([2, 4]), st.integers(1, 4), st.integers(1, 4))
+
+
+def _conv_net() -> fdl.Layer[Any]:
+    # tanh rather than relu: no kinks for finite differences to land on.
+    return fdl.serial(
+        L.conv2d(3, 3, padding=1),
+        L.tanh(),
+        L.avg_pool2d(2, stride=1, padding=1),
+        L.conv2d(2, 2, padding="same"),
+        L.global_avg_pool(),
+        L.dense(2),
+    )
+
+
+LAYER_CASES += [
+    LayerCase("conv1d", lambda: L.conv1d(3, 3, padding=1), _signal(), example_features=(2, 6)),
+    LayerCase("conv2d", lambda: L.conv2d(3, 3, padding=1), _image(), example_features=(2, 5, 5)),
+    LayerCase(
+        "conv2d_strided_dilated_grouped",
+        lambda: L.conv2d(4, 2, stride=2, padding=(1, (0, 2)), dilation=2, groups=2, use_bias=False),
+        _even_channels_image(),
+        example_features=(2, 5, 5),
+    ),
+    LayerCase(
+        "conv_transpose2d",
+        lambda: L.conv_transpose2d(2, 3, stride=2, padding=1, output_padding=1),
+        _image(),
+        example_features=(2, 3, 3),
+    ),
+    LayerCase(
+        "avg_pool1d",
+        lambda: L.avg_pool1d(3, 2, 1, count_include_pad=False),
+        _signal(),
+        example_features=(2, 6),
+    ),
+    LayerCase(
+        "avg_pool2d", lambda: L.avg_pool2d(2, stride=1, padding=1), _image(), example_features=(2, 4, 4)
+    ),
+    LayerCase("global_avg_pool", L.global_avg_pool, _image(), example_features=(2, 3, 3)),
+    LayerCase(
+        "adaptive_avg_pool2d", lambda: L.adaptive_avg_pool2d((2, 3)), _image(), example_features=(2, 3, 3)
+    ),
+    LayerCase("conv_net", _conv_net, _image(), example_features=(2, 4, 4)),
+]
