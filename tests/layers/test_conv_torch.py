@@ -109,3 +109,44 @@ def test_conv_transpose_matches_torch(cfg: TransposeConfig, seed: int) -> None:
         )
 
     _compare_with_torch(cfg.layer(), params, x, seed, reference)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_conv_net_with_batch_norm_matches_torch(train: bool) -> None:
+    """conv -> batch_norm2d -> relu -> max_pool -> strided conv -> global pool -> dense, in both modes."""
+    L = fdl.layers
+    net = fdl.serial(
+        # No bias before batch norm: its exact gradient is 0 in training mode, so only rounding
+        # noise would be compared.
+        L.conv2d(4, 3, padding=1, use_bias=False, dtype=np.float64),
+        L.batch_norm2d(dtype=np.float64),
+        L.relu(),
+        L.max_pool2d(2),
+        L.conv2d(3, 3, stride=2, padding=1, dtype=np.float64),
+        L.global_avg_pool(),
+        L.dense(2, dtype=np.float64),
+    )
+    _, params, state = net.init_with_state(fdl.random.key(0), (None, 2, 8, 8))
+    # A non-trivial running state, so evaluation mode does more than divide by sqrt(1 + eps).
+    state = {"1.running_mean": np.full(4, 0.3), "1.running_var": np.full(4, 1.7)}
+    x = fdl.random.normal(fdl.random.key(1), (5, 2, 8, 8), np.float64)
+    y, cache = net.forward(params, x, fdl.Context(train=train, state=state))
+    dy = fdl.random.normal(fdl.random.key(2), y.shape, np.float64)
+    dx, grads = net.backward(params, cache, dy)
+    new_state = net.state_of(cache)
+
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    s = {k: torch.tensor(v) for k, v in state.items()}
+    xt = torch.tensor(x, requires_grad=True)
+    h = F.conv2d(xt, p["0.w"], padding=1)
+    h = F.batch_norm(h, s["1.running_mean"], s["1.running_var"], p["1.scale"], p["1.bias"], training=train)
+    h = F.max_pool2d(torch.relu(h), 2)
+    h = F.conv2d(h, p["4.w"], p["4.b"], stride=2, padding=1).mean(dim=(2, 3))
+    yt = F.linear(h, p["6.w"], p["6.b"])
+    yt.backward(torch.tensor(dy))
+    _assert_all_close(
+        {"y": y, "x": dx, **grads, **new_state},
+        {"y": yt.detach().numpy(), "x": xt.grad.numpy()}
+        | {k: t.grad.numpy() for k, t in p.items()}
+        | {k: t.numpy() for k, t in s.items()},
+    )
