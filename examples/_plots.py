@@ -1,0 +1,64 @@
+"""Plotting for the teaching examples: line charts saved to files, or nothing when matplotlib is absent.
+
+Every example saves its figures into the directory given by ``--out`` (default ``outputs/``); with no
+matplotlib installed it prints its numbers only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def have_matplotlib() -> bool:
+    """Whether matplotlib can be imported."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def line_plot(
+    path: Path,
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    log_y: bool = False,
+    x: Sequence[float] | None = None,
+    styles: Mapping[str, str] | None = None,
+) -> Path | None:
+    """Draw each named series as a line and save the figure to ``path``; ``None`` without matplotlib.
+
+    Args:
+        path: the image file to write (its directory is created).
+        series: label -> y values.
+        title: figure title.
+        xlabel: x-axis label.
+        ylabel: y-axis label.
+        log_y: logarithmic y axis.
+        x: shared x values (default 0, 1, 2, ...; or 1, 2, ... as given).
+        styles: optional matplotlib format string per label (``"--"`` for test curves).
+    """
+    if not have_matplotlib():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never open a window
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, ys in series.items():
+        xs = list(x) if x is not None else list(range(len(ys)))
+        ax.plot(xs[: len(ys)], list(ys), (styles or {}).get(label, "-"), label=label)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
