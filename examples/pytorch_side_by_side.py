@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from _datasets import two_moons
 from _plots import line_plot
 
 import functional_dl as fdl
@@ -40,20 +41,6 @@ class SideBySide(NamedTuple):
     theirs: tuple[float, ...]
     max_loss_difference: float
     max_param_difference: float
-
-
-def make_data(key: fdl.Key, n: int = 256) -> tuple[fdl.Array, fdl.Array]:
-    """Two noisy interleaved half-moons: ``x`` of shape ``(n, 2)``, labels ``y`` of shape ``(n, 1)``."""
-    k_angle, k_label, k_noise = fdl.random.split(key, 3)
-    angle = fdl.random.uniform(k_angle, (n,), np.float64, 0.0, np.pi)
-    label = fdl.random.bernoulli(k_label, 0.5, (n,))
-    x = np.where(
-        label[:, None],
-        np.stack([1 - np.cos(angle), 0.5 - np.sin(angle)], axis=1),
-        np.stack([np.cos(angle), np.sin(angle)], axis=1),
-    )
-    x = x + 0.1 * fdl.random.normal(k_noise, (n, 2), np.float64)
-    return x, label.astype(np.float64).reshape(n, 1)
 
 
 def build_network() -> fdl.Layer[Any]:
@@ -81,7 +68,7 @@ def run(steps: int = 100, batch_size: int = 32, lr: float = 0.01, seed: int = 0)
     import torch
 
     data_key, init_key, batch_key = fdl.random.split(fdl.random.key(seed), 3)
-    x, y = make_data(data_key)
+    x, y = two_moons(data_key)
     net = build_network()
     _, params = net.init(init_key, (None, 2))
     model = torch.nn.Sequential(
