@@ -204,3 +204,25 @@ def test_progress_modes(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert captured.out.startswith("epoch 1/1")
     assert "epoch 1/1" in captured.err  # the bar
+
+
+def _l2(params: fdl.Params, lam: float = 0.1) -> tuple[float, fdl.Params]:
+    weights = {k: v for k, v in params.items() if k.endswith(".w")}
+    value = 0.5 * lam * sum(float(np.sum(w * w)) for w in weights.values())
+    return value, {k: lam * w for k, w in weights.items()}
+
+
+def test_penalty_gradient_is_added_and_logged() -> None:
+    net = _net(with_state=False)
+    opt = optim.sgd(0.5)
+    ts = _start(net, opt)
+    x, y = _data(16)
+    loss = losses.sigmoid_binary_cross_entropy
+    new, logs = train.train_step(net, loss, opt, penalty=_l2)(ts, (x, y), fdl.random.key(0))
+    grads = train.value_and_grad(net, loss)(ts.params, x, y).grads
+    for k, p in ts.params.items():
+        expected = p - 0.5 * (grads[k] + (0.1 * p if k.endswith(".w") else 0))
+        np.testing.assert_allclose(new.params[k], expected, rtol=1e-6, atol=1e-7)
+    assert logs["penalty"] == pytest.approx(_l2(ts.params)[0])
+    history = _fit(_start(_net(), _opt()), 2, penalty=_l2).history
+    assert len(history["penalty"]) == 2

@@ -19,7 +19,7 @@ from functional_dl.random import fold_in, split
 from functional_dl.train.callbacks import Callback, EpochEnd
 from functional_dl.train.data import minibatches, num_batches
 from functional_dl.train.progress import Progress, Reporter, reporter
-from functional_dl.train.step import Batch, Logs, Metric, TrainState, TrainStepFn, train_step
+from functional_dl.train.step import Batch, Logs, Metric, Penalty, TrainState, TrainStepFn, train_step
 from functional_dl.types import Key, Layer
 
 __all__ = ["FitResult", "History", "fit", "history_of"]
@@ -75,6 +75,7 @@ def fit(
     shuffle: bool = True,
     drop_last: bool = False,
     metrics: Mapping[str, Metric] | None = None,
+    penalty: Penalty | None = None,
     callbacks: Sequence[Callback[Any]] = (),
     progress: Progress = "auto",
 ) -> FitResult[S]:
@@ -95,6 +96,7 @@ def fit(
         shuffle: reshuffle every epoch.
         drop_last: skip each epoch's final incomplete batch.
         metrics: named ``(pred, target) -> float`` functions, averaged over each epoch's batches.
+        penalty: ``(params) -> (value, grads)`` added to the loss (an L2 term); logged as ``"penalty"``.
         callbacks: run after each epoch, in order.
         progress: ``"auto"`` (tqdm if installed, else lines), ``"bar"``, ``"lines"``, ``"none"``.
 
@@ -102,7 +104,7 @@ def fit(
         ``FitResult(state, history)``; ``history[name][i]`` is the value of ``name`` in the i-th
         epoch of this call (``"loss"``, each metric, and what callbacks added, like ``"val_loss"``).
     """
-    step = train_step(net, loss, opt, metrics)
+    step = train_step(net, loss, opt, metrics, penalty)
     shuffle_key, step_key = split(key, 2)
     report = reporter(progress)
     cb_states = [cb.init() for cb in callbacks]

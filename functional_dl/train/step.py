@@ -24,6 +24,7 @@ __all__ = [
     "Batch",
     "Logs",
     "Metric",
+    "Penalty",
     "TrainState",
     "TrainStepFn",
     "ValueAndGrad",
@@ -43,6 +44,15 @@ Batch = tuple[Array, Target]
 Metric = Callable[[Array, Target], float]
 #: Named scalar results of a step, an epoch or an evaluation (``{"loss": 0.31, "accuracy": 0.9}``).
 Logs = Mapping[str, float]
+
+
+class Penalty(Protocol):
+    """``(params) -> (value, grads)``: a term added to the loss, such as an L2 penalty.
+
+    ``grads`` holds ``d value / d params`` for the keys the penalty depends on (others may be absent).
+    """
+
+    def __call__(self, params: Params, /) -> tuple[float | Array, Params]: ...
 
 
 class ValueAndGrad(NamedTuple):
@@ -150,29 +160,46 @@ def _train_step(
     loss: LossFn,
     opt: Optimizer[Any],
     metrics: tuple[tuple[str, Metric], ...],
+    penalty: Penalty | None,
 ) -> tuple[TrainState[Any], Logs]:
     x, y = batch
+    params = train_state.opt_state.params
     ctx = Context(train=True, key=key, state=train_state.state)
-    out = _value_and_grad(train_state.opt_state.params, x, y, ctx, net=net, loss=loss)
-    opt_state, _ = opt.update(train_state.opt_state, out.grads)
-    logs = {"loss": out.loss, **{name: float(fn(out.pred, y)) for name, fn in metrics}}
+    out = _value_and_grad(params, x, y, ctx, net=net, loss=loss)
+    grads = out.grads
+    extra: dict[str, float] = {}
+    if penalty is not None:
+        value, penalty_grads = penalty(params)
+        grads = {k: g + penalty_grads[k] if k in penalty_grads else g for k, g in grads.items()}
+        extra["penalty"] = float(value)
+    opt_state, _ = opt.update(train_state.opt_state, grads)
+    logs = {"loss": out.loss, **extra, **{name: float(fn(out.pred, y)) for name, fn in metrics}}
     return TrainState(opt_state, out.state, train_state.step + 1, train_state.epoch), logs
 
 
 def train_step(
-    net: Layer[Any], loss: LossFn, opt: Optimizer[Any], metrics: Mapping[str, Metric] | None = None
+    net: Layer[Any],
+    loss: LossFn,
+    opt: Optimizer[Any],
+    metrics: Mapping[str, Metric] | None = None,
+    penalty: Penalty | None = None,
 ) -> TrainStepFn:
     """A pure training step ``(train_state, (x, y), key) -> (train_state, logs)``.
 
     The forward pass runs in training mode with ``key`` (dropout masks) and the state's
     non-trained state (batch norm); then ``grads`` go through ``opt.update``. ``logs`` holds
-    ``"loss"`` and each of ``metrics`` evaluated on this batch's predictions. Nothing is modified:
-    the returned state is new and the input state stays valid.
+    ``"loss"`` (the data loss) and each of ``metrics`` evaluated on this batch's predictions. With
+    a ``penalty`` (for example an L2 term on the weights), the objective minimised is
+    ``loss + penalty(params)``: its gradient is added to ``grads`` and its value logged as
+    ``"penalty"``. Nothing is modified: the returned state is new and the input state stays valid.
 
     Args:
         net: the network.
         loss: ``(pred, target) -> (value, dpred)``.
         opt: the optimizer.
         metrics: named ``(pred, target) -> float`` functions to report per batch.
+        penalty: ``(params) -> (value, grads)`` added to the loss.
     """
-    return partial(_train_step, net=net, loss=loss, opt=opt, metrics=tuple((metrics or {}).items()))
+    return partial(
+        _train_step, net=net, loss=loss, opt=opt, metrics=tuple((metrics or {}).items()), penalty=penalty
+    )
