@@ -130,6 +130,7 @@ class Recorder:
         self.keep = keep
         self.check_finite = check_finite
         self.info: dict[str, LayerInfo] = {}
+        self.order: list[str] = []  # paths in the order init first reached them
         self.outputs: dict[str, Array] = {}
         self.output_grads: dict[str, Array] = {}
 
@@ -148,11 +149,16 @@ class TapCache(NamedTuple):
     inner: object
 
 
-def _finite(a: Array) -> bool:
-    return bool(np.isfinite(a).all())
+def _finite(a: object) -> bool:
+    # Branching combinators pass tuples of arrays between layers.
+    if isinstance(a, tuple):
+        return all(_finite(part) for part in a)
+    return bool(np.isfinite(np.asarray(a)).all())
 
 
 def _tap_init(key: Key, in_shape: Shape, /, *, tap: _Tap) -> tuple[Shape, Params, State]:
+    if tap.recorder is not None:
+        tap.recorder.order.append(tap.path)  # before the children: a parent is listed first
     out_shape, params, state = tap.layer.init_with_state(key, in_shape)
     if tap.recorder is not None:
         tap.recorder.info[tap.path] = LayerInfo(
@@ -189,15 +195,29 @@ def _tap_state_of(cache: TapCache, /, *, tap: _Tap) -> State:
     return tap.layer.state_of(cache.inner)
 
 
-def instrument(net: Layer[Any], recorder: Recorder | None, root: str = "") -> Layer[Any]:
-    """A copy of ``net`` computing exactly the same, with every layer (combinators too) tapped."""
+def instrument(net: Layer[Any], recorder: Recorder | None) -> Layer[Any]:
+    """A copy of ``net`` computing exactly the same, with every layer (combinators too) tapped.
 
-    def wrap(layer: Layer[Any], path: str, depth: int) -> Layer[Any]:
+    Each layer is recorded under its path, the prefix its params carry. A child whose keys carry
+    no prefix of their own (the layer inside a ``residual``) would share its parent's path, so it
+    is recorded as ``"<parent path>/<its name>"`` instead; its own children go back to param paths.
+    """
+
+    def wrap(layer: Layer[Any], path: str, label: str, depth: int) -> Layer[Any]:
         kids = children(layer)
         inner = layer
         if kids:
-            inner = rebuild(layer, [wrap(child, join_path(path, seg), depth + 1) for seg, child in kids])
-        tap = _Tap(inner, path, depth, not kids, recorder)
+            wrapped = [
+                wrap(
+                    child,
+                    join_path(path, seg),
+                    join_path(path, seg) if seg else f"{label}/{child.name}",
+                    depth + 1,
+                )
+                for seg, child in kids
+            ]
+            inner = rebuild(layer, wrapped)
+        tap = _Tap(inner, label, depth, not kids, recorder)
         return Layer(
             partial(_tap_init, tap=tap),
             partial(_tap_forward, tap=tap),
@@ -206,4 +226,4 @@ def instrument(net: Layer[Any], recorder: Recorder | None, root: str = "") -> La
             layer.name,
         )
 
-    return wrap(net, root, 0)
+    return wrap(net, "", "", 0)

@@ -170,6 +170,13 @@ def format_stats(rows: Sequence[LayerStats]) -> str:
     return _table(["layer", "params", "|param|", "|grad|", "|update|/|param|"], body)
 
 
+def _shape_text(shape: object) -> str:
+    # Branching combinators have a tuple of shapes as their output shape.
+    if isinstance(shape, tuple) and shape and all(isinstance(s, tuple) for s in shape):
+        return "(" + ", ".join(_shape_text(s) for s in shape) + ")"
+    return describe_shape(shape) if isinstance(shape, tuple) else str(shape)
+
+
 class SummaryRow(NamedTuple):
     """One layer of a :class:`Summary`."""
 
@@ -191,7 +198,7 @@ class Summary(NamedTuple):
             [
                 "  " * (r.depth - 1) + r.path if r.depth else "",
                 r.name,
-                describe_shape(r.out_shape),
+                _shape_text(r.out_shape),
                 str(r.n_params),
             ]
             for r in self.rows
@@ -215,14 +222,9 @@ def summary(net: Layer[Any], in_shape: Shape, key: Key | None = None) -> Summary
     instrument(net, rec).init_with_state(key if key is not None else make_key(0), in_shape)
     rows = tuple(
         SummaryRow(path, info.name, info.out_shape, info.n_params, info.depth)
-        for path, info in sorted(rec.info.items(), key=lambda item: _order(item[0]))
+        for path, info in ((p, rec.info[p]) for p in rec.order)
     )
     return Summary(rows, rows[0].n_params if rows else 0)
-
-
-def _order(path: str) -> tuple[tuple[int, int | str], ...]:
-    # Numeric segments sort as numbers ("10" after "9"); the root ("") comes first.
-    return tuple((0, int(s)) if s.isdigit() else (1, s) for s in path.split(".") if s)
 
 
 def debug(net: Layer[Any]) -> Layer[Any]:

@@ -211,3 +211,79 @@ def test_register_children_hook_for_a_custom_combinator() -> None:
     assert list(acts) == ["0.encoder.0", "0.encoder.1", "0.encoder", "0", "1"]
     paths = [r.path for r in inspect.summary(net, (None, 2)).rows]
     assert paths == ["", "0", "0.encoder", "0.encoder.0", "0.encoder.1", "1"]
+
+
+def _branchy() -> Layer[Any]:
+    from functional_dl import combinators as C
+
+    return fdl.serial(
+        L.dense(4),
+        C.residual(fdl.serial(L.dense(4), L.tanh())),
+        C.fan_out(2),
+        C.parallel(L.dense(3), fdl.serial(L.dense(3), L.relu())),
+        C.fan_in_sum(),
+        C.named("head", L.dense(1)),
+    )
+
+
+def test_every_combinator_is_walked_and_computes_the_same() -> None:
+    pytest.importorskip("functional_dl.combinators.branches")
+    net = _branchy()
+    _, params = net.init(fdl.random.key(0), (None, 2))
+    x = np.random.default_rng(0).standard_normal((5, 2))
+    params = fdl.params.cast(params, np.float64)
+    y = np.zeros((5, 1))
+    t = inspect.trace(net, losses.mean_squared_error, params, x, y)
+    plain = train.value_and_grad(net, losses.mean_squared_error)(params, x, y)
+    assert t.loss == plain.loss
+    assert_bitwise_equal(t.grads, plain.grads, "grads")
+    assert list(t.activations) == [
+        "0",
+        "1.0",
+        "1.1",
+        "1/serial",
+        "1",
+        "2",
+        "3.0",
+        "3.1.0",
+        "3.1.1",
+        "3.1",
+        "3",
+        "4",
+        "5.head",
+        "5",
+    ]
+    np.testing.assert_array_equal(t.activations["1"], t.activations["0"] + t.activations["1/serial"])
+    np.testing.assert_array_equal(t.activations["5"], plain.pred)
+    rows = inspect.summary(net, (None, 2)).rows
+    assert [r.path for r in rows] == [
+        "",
+        "0",
+        "1",
+        "1/serial",
+        "1.0",
+        "1.1",
+        "2",
+        "3",
+        "3.0",
+        "3.1",
+        "3.1.0",
+        "3.1.1",
+        "4",
+        "5",
+        "5.head",
+    ]
+    by_path = {r.path: r for r in rows}
+    branch_shapes: object = by_path["3"].out_shape
+    assert branch_shapes == ((None, 3), (None, 3))
+    assert by_path["1"].n_params == by_path["1/serial"].n_params == 20
+    assert "((batch, 3), (batch, 3))" in str(inspect.summary(net, (None, 2)))
+    assert {r.path for r in inspect.layer_stats(params, plain.grads)} == {
+        "0",
+        "1.0",
+        "3.0",
+        "3.1.0",
+        "5.head",
+    }
+    out, _ = inspect.debug(net).forward(params, x)
+    np.testing.assert_array_equal(out, plain.pred)
