@@ -53,13 +53,14 @@ def _moments_init(params: Params, /, *, amsgrad: bool = False) -> ScaleByAdamSta
 
 
 def _moments(g: Array, mu: Array, nu: Array, c1: float, c2: float) -> tuple[Array, Array]:
-    # m + (1-b1)(g - m) is torch's lerp (exact for either weight), and one allocation per moment.
+    # m + (1-b1)(g - m) is torch's lerp; both moments in this form cost one allocation each.
     m = g - mu
     m *= c1
     m += mu
     v = g * g
+    v -= nu
     v *= c2
-    v += nu * (1.0 - c2)
+    v += nu
     return m, v
 
 
@@ -86,8 +87,10 @@ def _adam_update(
     amsgrad: bool,
 ) -> tuple[Params, ScaleByAdamState]:
     t = state.step + 1
-    step = 1.0 / (1.0 - b1**t)  # 1 / bias correction of m
-    inv_root_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+    root_bc2 = math.sqrt(1.0 - b2**t)
+    # m_hat / (sqrt(v_hat) + eps) == (root_bc2 / bc1) * m / (sqrt(v) + eps * root_bc2): one pass fewer.
+    step = root_bc2 / (1.0 - b1**t)
+    eps_hat = eps * root_bc2
     c1, c2 = 1.0 - b1, 1.0 - b2
     mu_old, nu_old, max_old = state.mu, state.nu, state.nu_max
     mu: dict[str, Array] = {}
@@ -101,13 +104,12 @@ def _adam_update(
         if amsgrad:
             v = nu_max[k] = np.maximum(max_old[k], v)
         if eps_root:
-            d = v * (inv_root_bc2 * inv_root_bc2)
-            d += eps_root
+            # sqrt(v / bc2 + eps_root) * root_bc2 == sqrt(v + eps_root * bc2)
+            d = v + eps_root * root_bc2 * root_bc2
             d = np.sqrt(d, out=d)
         else:
             d = np.sqrt(v)
-            d *= inv_root_bc2
-        d += eps
+        d += eps_hat
         u = np.divide(m, d, out=d)
         u *= step
         out[k] = u

@@ -125,9 +125,12 @@ def apply_updates(params: Params, updates: Params) -> FrozenParams:
 
     An update of a wider dtype is cast back to the parameter's dtype (float32 params stay float32).
     """
-    return adopt(
-        {name: np.add(p, updates[name], dtype=p.dtype, casting="same_kind") for name, p in params.items()}
-    )
+    out = {}
+    for name, p in params.items():
+        u = updates[name]
+        # The plain ``+`` is the common case and dispatches faster than np.add with dtype/casting.
+        out[name] = p + u if u.dtype == p.dtype else np.add(p, u, dtype=p.dtype, casting="same_kind")
+    return adopt(out)
 
 
 def _optimizer_init(transform: GradientTransformation[S], params: Params, /) -> OptimizerState[S]:

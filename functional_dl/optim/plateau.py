@@ -36,6 +36,7 @@ class PlateauConfig(NamedTuple):
     min_scale: float
     relative: bool
     maximize: bool
+    eps: float
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -78,6 +79,7 @@ def reduce_on_plateau(
     min_scale: float = 0.0,
     threshold_mode: str = "rel",
     mode: str = "min",
+    eps: float = 1e-8,
 ) -> GradientTransformation[ReduceOnPlateauState]:
     """Multiply updates by a scale that shrinks by ``factor`` when the observed loss plateaus.
 
@@ -85,7 +87,9 @@ def reduce_on_plateau(
     ``x`` improves if ``x < best * (1 - threshold)`` (``threshold_mode="rel"``) or
     ``x < best - threshold`` (``"abs"``). After more than ``patience`` observations without
     improvement, ``scale <- max(scale * factor, min_scale)``, then ``cooldown`` observations are
-    ignored. This is ``torch.optim.lr_scheduler.ReduceLROnPlateau`` with ``lr = base_lr * scale``.
+    ignored. A reduction smaller than ``eps`` is not made. This is
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau`` with ``lr = base_lr * scale`` (PyTorch
+    compares ``eps`` with the change of the learning rate, here of the scale).
     """
     if not 0.0 < factor < 1.0:
         raise ValueError(f"reduce_on_plateau: factor must be in (0, 1), got {factor!r}")
@@ -93,7 +97,7 @@ def reduce_on_plateau(
         raise ValueError(f"reduce_on_plateau: bad threshold_mode {threshold_mode!r} or mode {mode!r}")
     config = PlateauConfig(
         float(factor), int(patience), float(threshold), int(cooldown), float(min_scale),
-        threshold_mode == "rel", mode == "max",
+        threshold_mode == "rel", mode == "max", float(eps),
     )  # fmt: skip
     return GradientTransformation(partial(_plateau_init, config), _plateau_update)
 
@@ -112,7 +116,9 @@ def _observe(value: float, s: ReduceOnPlateauState) -> ReduceOnPlateauState:
     if cooldown > 0:
         cooldown, num_bad = cooldown - 1, 0
     if num_bad > c.patience:
-        scale = max(scale * c.factor, c.min_scale)
+        reduced = max(scale * c.factor, c.min_scale)
+        if scale - reduced > c.eps:
+            scale = reduced
         cooldown, num_bad = c.cooldown, 0
     return ReduceOnPlateauState(scale, best, num_bad, cooldown, c)
 
