@@ -131,3 +131,43 @@ def test_state_is_plain_data(case: OptimizerCase) -> None:
 )
 def test_docstring_states_update_rule(alias: Any) -> None:
     assert "Update rule" in alias.__doc__
+
+
+def _composites() -> list[O.Optimizer[Any]]:
+    group = O.partition(
+        {
+            "w": O.inject_hyperparams(O.adamw, learning_rate=0.1, static={"mask": O.weights_only}),
+            "b": O.named_chain(
+                ("clip", O.clip_by_block_norm(1.0)), ("lr", O.sgd(0.1, momentum=0.9).transform)
+            ),
+        },
+        lambda k: "w" if k.endswith("w") else "b",
+    )
+    return [
+        O.optimizer(O.chain(O.apply_if_finite(group), O.reduce_on_plateau(patience=0))),
+        O.optimizer(O.lookahead(O.accumulate_gradients(O.radam(0.1).transform, 2))),
+        O.optimizer(O.chain(O.nadam(0.1).transform, O.ema_params(0.9))),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(OPTIMIZER_CASES) + 3))
+def test_state_round_trips_through_checkpoint(index: int, tmp_path: Any) -> None:
+    from functional_dl import checkpoint
+
+    opt = (
+        _build(OPTIMIZER_CASES[index], "quad")
+        if index < len(OPTIMIZER_CASES)
+        else _composites()[index - len(OPTIMIZER_CASES)]
+    )
+    state = opt.init(quadratic_start(np.float32))
+    for _ in range(3):
+        state, _ = opt.update(state, quadratic(state.params)[1])
+    state = O.observe_loss(state, 1.0)
+    checkpoint.save(tmp_path / "opt.npz", state)
+    restored = checkpoint.load(tmp_path / "opt.npz", template=opt.init(quadratic_start(np.float32)))
+    assert type(restored) is type(state)
+    assert_bitwise_equal(arrays(restored), arrays(state), "restored state differs")
+    grads = quadratic(state.params)[1]
+    a, _ = opt.update(state, grads)
+    b, _ = opt.update(restored, grads)
+    assert_bitwise_equal(arrays(a), arrays(b), "resumed run differs")

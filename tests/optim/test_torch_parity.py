@@ -152,3 +152,43 @@ def test_clip_by_global_norm_matches_torch(
     ours, _ = t.update(grads, t.init(grads), grads)
     for tensor, k in zip(tensors, grads, strict=True):
         np.testing.assert_allclose(ours[k], tensor.grad.numpy(), rtol=1e-12, atol=0)
+
+
+@given(
+    lr=st.floats(1e-4, 1e-1),
+    betas=st.tuples(st.floats(0.0, 0.99), st.floats(0.9, 0.9999)),
+    eps=st.sampled_from([1e-8, 1e-6, 1e-3]),
+    weight_decay=st.sampled_from([0.0, 1e-2]),
+    flags=st.tuples(st.booleans(), st.booleans()),
+)
+def test_adam_family_matches_torch_for_any_hyperparameters(
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float, flags: tuple[bool, bool]
+) -> None:
+    (b1, b2), (amsgrad, decoupled) = betas, flags
+    ours_alias, theirs_cls = (O.adamw, torch.optim.AdamW) if decoupled else (O.adam, torch.optim.Adam)
+
+    def ours() -> O.Optimizer[Any]:
+        return ours_alias(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+    def theirs(p: Any) -> Any:
+        return theirs_cls(p, lr=lr, betas=(b1, b2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+    assert trajectory_difference(TorchCase("adam", ours, theirs), steps=20) < RTOL
+
+
+@given(
+    lr=st.floats(1e-3, 0.5),
+    momentum=st.floats(0.0, 0.99),
+    nesterov=st.booleans(),
+    weight_decay=st.sampled_from([0.0, 1e-3, 0.1]),
+)
+def test_sgd_matches_torch_for_any_hyperparameters(
+    lr: float, momentum: float, nesterov: bool, weight_decay: float
+) -> None:
+    nesterov = nesterov and momentum > 0
+    case = TorchCase(
+        "sgd",
+        lambda: O.sgd(lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay),
+        lambda p: torch.optim.SGD(p, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay),
+    )
+    assert trajectory_difference(case, steps=20) < RTOL
