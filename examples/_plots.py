@@ -16,6 +16,15 @@ def have_matplotlib() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
+def paired_styles(names: Sequence[str]) -> dict[str, str]:
+    """Line formats giving ``"<name> (train)"`` and ``"<name> (test)"`` one colour, solid and dashed."""
+    styles = {}
+    for i, name in enumerate(names):
+        styles[f"{name} (train)"] = f"C{i}-"
+        styles[f"{name} (test)"] = f"C{i}--"
+    return styles
+
+
 def line_plot(
     path: Path,
     series: Mapping[str, Sequence[float]],

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from _datasets import two_moons
-from _plots import line_plot
+from _plots import line_plot, paired_styles
 
 import functional_dl as fdl
 from functional_dl import layers as L
@@ -103,7 +103,7 @@ def report(result: Comparison, out: Path) -> None:
         ylabel="binary cross-entropy",
         log_y=True,
         x=range(1, len(next(iter(result.train_loss.values()))) + 1),
-        styles={f"{n} (test)": "--" for n in result.test_loss},
+        styles=paired_styles(list(result.test_loss)),
     )
     if saved is not None:
         print(f"saved {saved}")
