@@ -15,8 +15,14 @@ The user surface is an :class:`Optimizer` that owns the params inside its state:
     state, params = opt.update(state, grads)
 
 ``OptimizerState`` holds the params, the transformation's state and the step count. Every piece of
-state is made of NamedTuples, mappings of arrays, ints and floats only, so it checkpoints as data.
+state is made of NamedTuples, tuples, str-keyed mappings, arrays, ints, floats and bools only (no
+functions: schedules and masks live in the transformation), so it checkpoints as data and
+:func:`functional_dl.checkpoint.load` restores it against the template ``opt.init(params)``.
 Nothing is mutated: each update returns new arrays and a new state.
+
+The learning rate in force is part of the state (``current_learning_rate(state)``), and
+hyperparameters become changeable between steps when stored in the state by
+``inject_hyperparams``; :mod:`functional_dl.optim.hyperparams` explains the design.
 """
 
 from __future__ import annotations

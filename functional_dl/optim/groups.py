@@ -2,17 +2,20 @@
 
 A *mask* says which parameters a transformation touches. It is an explicit argument, never a
 guess: either a predicate on the parameter's dotted key or a mapping ``key -> bool`` that names
-every key. :func:`weights_only` is the usual choice for weight decay: it selects the weight
-matrices and kernels (keys whose last segment is ``w``) and leaves biases (``b``) and the scales
-and shifts of normalisation layers alone.
+every key. :func:`key_pattern` builds a predicate from shell-style patterns (``"encoder.*"``).
+:func:`weights_only` is the usual choice for weight decay: it selects the weight matrices and
+kernels (keys whose last segment is ``w``) and leaves biases (``b``) and the scales and shifts of
+normalisation layers alone.
 
 :func:`masked` applies one transformation to the selected parameters; :func:`partition` gives each
-group of parameters (by label) its own transformation, like PyTorch's parameter groups.
+group of parameters (by label, from a function, a mapping or :func:`labels_by_pattern`) its own
+transformation, like PyTorch's parameter groups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from fnmatch import fnmatchcase
 from functools import partial
 from typing import Any, NamedTuple, TypeAlias
 
@@ -25,6 +28,8 @@ __all__ = [
     "Mask",
     "MaskedState",
     "PartitionState",
+    "key_pattern",
+    "labels_by_pattern",
     "masked",
     "partition",
     "selected_keys",
@@ -40,14 +45,49 @@ Labels: TypeAlias = Callable[[str], str] | Mapping[str, str]
 def weights_only(key: str) -> bool:
     """``True`` for weight matrices and kernels: keys whose last dotted segment is ``w``.
 
-    Biases (``b``) and normalisation scales and shifts (``scale``, ``gamma``, ``shift``, ``beta``)
-    are not selected, so ``add_decayed_weights(wd, mask=weights_only)`` decays weights only.
+    Biases (``b``) and the scale and bias of normalisation layers (``scale``, ``bias``) are not
+    selected, so ``add_decayed_weights(wd, mask=weights_only)`` decays weights only.
 
     Example:
         >>> [k for k in ["0.w", "0.b", "1.scale", "w"] if weights_only(k)]
         ['0.w', 'w']
     """
     return key.rpartition(".")[2] == "w"
+
+
+def _matches(key: str, /, *, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatchcase(key, p) for p in patterns)
+
+
+def key_pattern(*patterns: str) -> Callable[[str], bool]:
+    """A mask selecting the keys that match any of the shell-style ``patterns`` (``fnmatch``).
+
+    Example:
+        >>> mask = key_pattern("encoder.*", "*.w")
+        >>> [k for k in ["encoder.0.b", "head.w", "head.b"] if mask(k)]
+        ['encoder.0.b', 'head.w']
+    """
+    if not patterns:
+        raise ValueError("key_pattern: give at least one pattern")
+    return partial(_matches, patterns=tuple(patterns))
+
+
+def _first_label(key: str, /, *, rules: tuple[tuple[str, str], ...]) -> str:
+    for pattern, label in rules:
+        if fnmatchcase(key, pattern):
+            return label
+    raise ParamsError("partition", f"{key!r} matches none of the patterns {[p for p, _ in rules]}")
+
+
+def labels_by_pattern(rules: Mapping[str, str]) -> Callable[[str], str]:
+    """Labels for :func:`partition` from ``pattern -> label`` rules; the first matching rule wins.
+
+    Example:
+        >>> label = labels_by_pattern({"*.w": "decay", "*": "no_decay"})
+        >>> label("0.w"), label("0.b")
+        ('decay', 'no_decay')
+    """
+    return partial(_first_label, rules=tuple(rules.items()))
 
 
 def _lookup(mapping: Mapping[str, Any], keys: Iterable[str], what: str, where: str) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -42,6 +42,7 @@ __all__ = [
     "set_hyperparams",
 ]
 
+S = TypeVar("S")
 Factory = Callable[..., GradientTransformation[Any] | Optimizer[Any]]
 
 
@@ -146,7 +147,7 @@ def current_hyperparams(state: object) -> dict[str, float]:
     raise ValueError("no injected hyperparameters in this state: build the optimizer with inject_hyperparams")
 
 
-def set_hyperparams(state: Any, **values: float) -> Any:
+def set_hyperparams(state: S, **values: float) -> S:
     """A new state whose injected hyperparameters ``values`` replace the stored ones.
 
     The next update uses them (for a hyperparameter given as a schedule, only the next update:

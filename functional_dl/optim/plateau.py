@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple, TypeVar
 
 from functional_dl.optim.base import GradientTransformation
 from functional_dl.optim.state_tree import replace_states
 from functional_dl.types import Params
 
 __all__ = ["PlateauConfig", "ReduceOnPlateauState", "observe_loss", "reduce_on_plateau"]
+
+S = TypeVar("S")
 
 
 class PlateauConfig(NamedTuple):
@@ -123,7 +125,7 @@ def _observe(value: float, s: ReduceOnPlateauState) -> ReduceOnPlateauState:
     return ReduceOnPlateauState(scale, best, num_bad, cooldown, c)
 
 
-def observe_loss(state: Any, value: float) -> Any:
+def observe_loss(state: S, value: float) -> S:
     """A new optimizer state in which every reduce-on-plateau has seen the loss ``value``.
 
     Example:

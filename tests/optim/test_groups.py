@@ -109,3 +109,32 @@ def test_adamw_mask_spares_biases() -> None:
     for k, p in PARAMS.items():  # zero gradient: only the decay moves the params
         expected = p * (1 - 0.1 * 0.5) if O.weights_only(k) else p
         np.testing.assert_allclose(params[k], expected, rtol=1e-15)
+
+
+def test_partition_by_key_pattern() -> None:
+    labels = O.labels_by_pattern({"2.*": "head", "*.w": "decay", "*": "plain"})
+    t = O.partition(
+        {"head": O.scale(0.0), "decay": O.add_decayed_weights(1.0), "plain": O.scale(-1.0)}, labels
+    )
+    assert _apply(t) == {"0.w": 3.0, "0.b": -1.0, "1.scale": -1.0, "2.w": 0.0}
+    with pytest.raises(ParamsError, match="matches none"):
+        O.labels_by_pattern({"*.w": "a"})("0.b")
+
+
+def test_masked_by_key_pattern() -> None:
+    assert _apply(O.masked(O.scale(2.0), O.key_pattern("0.*"))) == {
+        "0.w": 2.0,
+        "0.b": 2.0,
+        "1.scale": 1.0,
+        "2.w": 1.0,
+    }
+
+
+def test_weights_only_on_a_real_network() -> None:
+    import functional_dl as fdl
+    from functional_dl import layers as L
+
+    net = fdl.serial(L.dense(4), L.batch_norm(), L.relu(), L.dense(2, use_bias=True))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    assert sorted(k for k in params if O.weights_only(k)) == ["0.w", "3.w"]
+    assert {k.rpartition(".")[2] for k in params if not O.weights_only(k)} >= {"b", "scale"}
