@@ -31,7 +31,7 @@ from functional_dl import (
     train,
     types,
 )
-from functional_dl.combinators import serial
+from functional_dl.combinators import fan_in_concat, fan_in_sum, fan_out, named, parallel, residual, serial
 from functional_dl.types import EVAL, Array, Context, IntArray, Key, Layer, Params, Shape, State
 
 __version__ = "0.1.0"
@@ -50,14 +50,20 @@ __all__ = [
     "checkpoint",
     "combinators",
     "errors",
+    "fan_in_concat",
+    "fan_in_sum",
+    "fan_out",
     "initializers",
     "inspect",
     "layers",
     "losses",
     "metrics",
+    "named",
     "optim",
+    "parallel",
     "params",
     "random",
+    "residual",
     "serial",
     "testing",
     "train",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.testing import strategies as fst
+from tests.layers import nets
 
 
 class LayerCase(NamedTuple):
@@ -95,6 +96,28 @@ LAYER_CASES: list[LayerCase] = [
         fst.shapes(min_dims=1, max_dims=3, max_side=3),
         train=True,
         min_batch=2,
+    ),
+]
+
+
+# --- combinators: nested networks ----------------------------------------------------------------
+
+LAYER_CASES += [
+    LayerCase("residual_mlp", nets.residual_mlp, _vector()),
+    LayerCase("branches_concat", nets.branches_concat, _vector()),
+    LayerCase("branches_sum", nets.branches_sum, st.just((4,))),
+    LayerCase("encoder_decoder", nets.encoder_decoder, _vector()),
+    LayerCase("named_block", nets.named_block, _vector()),
+    LayerCase(
+        "train_everything",
+        nets.train_everything,
+        st.just((3,)),
+        train=True,
+        min_batch=3,
+        example_features=(3,),
+    ),
+    LayerCase(
+        "eval_everything", nets.train_everything, st.just((3,)), random_state=True, example_features=(3,)
     ),
 ]
 

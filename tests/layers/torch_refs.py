@@ -61,6 +61,44 @@ def _mlp(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
 #: Cases whose output is normalised to unit scale: a channel of equal values gives outputs that are
 #: pure rounding noise (``(x - mean) / sqrt(eps)``, about 1e-14), so their forward output is compared
 #: relative to ``max(max |torch|, 1)``, the scale a normalised output has.
+def _residual_mlp(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
+    h = _linear(p, x, "0.")
+    h = h + torch.tanh(_linear(p, h, "1.0."))
+    return h + torch.sigmoid(_linear(p, h, "2.0."))
+
+
+def _branches_concat(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
+    return torch.cat([_linear(p, x, "1.0."), torch.tanh(_linear(p, x, "1.1.0."))], dim=-1)
+
+
+def _branches_sum(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
+    h = x + _linear(p, x, "1.1.") + (x + _linear(p, x, "1.2."))
+    return _linear(p, h, "3.")
+
+
+def _encoder_decoder(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
+    h = _linear(p, torch.tanh(_linear(p, x, "encoder.0.")), "encoder.2.")
+    return _linear(p, h, "decoder.")
+
+
+def _bn_at(p: Tensors, x: torch.Tensor, s: Tensors, prefix: str) -> torch.Tensor:
+    return F.batch_norm(
+        x,
+        s[prefix + "running_mean"],
+        s[prefix + "running_var"],
+        p[prefix + "scale"],
+        p[prefix + "bias"],
+        training=False,
+        eps=0.1,
+    )
+
+
+def _eval_everything(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
+    h = x + torch.tanh(_bn_at(p, _linear(p, x, "0.0."), s, "0.1."))
+    h = _bn_at(p, h, s, "1.1.0.0.") + h
+    return _bn_at(p, _linear(p, h, "2.head.0."), s, "2.head.1.")
+
+
 NORMALISED = frozenset(
     {"batch_norm1d_train", "batch_norm1d_ncl_train", "batch_norm2d_train", "batch_norm_no_affine_train"}
 )
@@ -81,4 +119,10 @@ TORCH_REFS: dict[str, TorchRef] = {
     "batch_norm2d_train": _batch_norm,
     "batch_norm2d_eval": _batch_norm,
     "batch_norm_no_affine_train": _batch_norm,
+    "residual_mlp": _residual_mlp,
+    "branches_concat": _branches_concat,
+    "branches_sum": _branches_sum,
+    "encoder_decoder": _encoder_decoder,
+    "named_block": lambda p, x, s, t: torch.sigmoid(_linear(p, x, "block.0.")),
+    "eval_everything": _eval_everything,
 }

@@ -1,0 +1,162 @@
+"""Single-child wrappers: ``residual(f)`` (a skip connection) and ``named(name, f)`` (a key prefix).
+
+``residual(f)``: ``y = x + f(x)``; backward ``dx = dy + df^T dy``, ``grads = f``'s grads. It is
+transparent for keys and paths: its params are exactly ``f``'s, and an error inside ``f`` reads as
+it would without the wrapper. ``f`` must keep the shape of its input.
+
+``named(name, f)``: ``f`` with every parameter and state key prefixed by ``name + "."`` and every
+error path by ``name``, so a sub-network reads like ``encoder.0.w`` and fails like
+``encoder.2.dense: ...``. The key and train flag of ``ctx`` pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+from functional_dl._tap import register_children
+from functional_dl.errors import LayerError, ShapeError, describe_shape
+from functional_dl.params import FrozenParams, prefix, strip_prefix
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, State
+
+__all__ = ["NamedCache", "ResidualCache", "named", "residual"]
+
+
+class ResidualCache(NamedTuple):
+    """The wrapped layer's cache (opaque)."""
+
+    inner: object
+
+
+def _residual_init(child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]:
+    out_shape, params, state = child.init_with_state(key, in_shape)
+    if tuple(out_shape) != tuple(in_shape):
+        raise ShapeError(
+            "residual",
+            f"the wrapped {child.name} maps {describe_shape(in_shape)} to {describe_shape(out_shape)}; "
+            "x + f(x) needs f to keep the shape",
+        )
+    return out_shape, params, state
+
+
+def _residual_forward(
+    child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /
+) -> tuple[Array, ResidualCache]:
+    fx, cache = child.forward(params, x, ctx)
+    if fx.shape != x.shape:
+        raise ShapeError(
+            "residual",
+            f"the wrapped {child.name} maps {describe_shape(x.shape)} to {describe_shape(fx.shape)}; "
+            "x + f(x) needs f to keep the shape",
+        )
+    return x + fx, ResidualCache(cache)
+
+
+def _residual_backward(
+    child: Layer[Any], params: Params, cache: ResidualCache, dy: Array, /
+) -> tuple[Array, Params]:
+    dx, grads = child.backward(params, cache.inner, dy)
+    return dx + dy, grads
+
+
+def _residual_state_of(child: Layer[Any], cache: ResidualCache, /) -> State:
+    return child.state_of(cache.inner)
+
+
+def residual(layer: Layer[Any]) -> Layer[ResidualCache]:
+    """A skip connection around ``layer``: ``y = x + layer(x)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl import layers as L, random, serial
+        >>> block = residual(serial(L.dense(3), L.relu()))
+        >>> _, params = block.init(random.key(0), (None, 3))
+        >>> sorted(params)
+        ['0.b', '0.w']
+    """
+    if not isinstance(layer, Layer):
+        raise TypeError("residual: argument is not a Layer (did you write L.relu instead of L.relu()?)")
+    return Layer(
+        init_with_state=partial(_residual_init, layer),
+        forward=partial(_residual_forward, layer),
+        backward=partial(_residual_backward, layer),
+        state_of=partial(_residual_state_of, layer),
+        name="residual",
+    )
+
+
+class NamedCache(NamedTuple):
+    """The wrapped layer's cache (opaque)."""
+
+    inner: object
+
+
+def _named_init(name: str, child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]:
+    try:
+        out_shape, params, state = child.init_with_state(key, in_shape)
+    except LayerError as err:
+        raise err.under(name) from None
+    return out_shape, FrozenParams(prefix(params, name)), FrozenParams(prefix(state, name))
+
+
+def _named_forward(
+    name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /
+) -> tuple[Any, NamedCache]:
+    inner_ctx = ctx._replace(state=strip_prefix(ctx.state, name)) if ctx.state else ctx
+    try:
+        y, cache = child.forward(strip_prefix(params, name), x, inner_ctx)
+    except LayerError as err:
+        raise err.under(name) from None
+    return y, NamedCache(cache)
+
+
+def _named_backward(
+    name: str, child: Layer[Any], params: Params, cache: NamedCache, dy: Any, /
+) -> tuple[Any, Params]:
+    try:
+        dx, grads = child.backward(strip_prefix(params, name), cache.inner, dy)
+    except LayerError as err:
+        raise err.under(name) from None
+    return dx, prefix(grads, name)
+
+
+def _named_state_of(name: str, child: Layer[Any], cache: NamedCache, /) -> State:
+    state = child.state_of(cache.inner)
+    return prefix(state, name) if state else EMPTY
+
+
+def _named_children(layer: Layer[Any]) -> list[tuple[str, Layer[Any]]]:
+    """Inspection's view of a ``named`` wrapper: its one child under its name."""
+    fn = layer.forward
+    if not isinstance(fn, partial):
+        return []
+    return [(fn.args[0], fn.args[1])]
+
+
+register_children(_named_forward, _named_children)
+
+
+def named(name: str, layer: Layer[Any]) -> Layer[NamedCache]:
+    """``layer`` with its keys under ``name``: params ``"w"`` become ``"<name>.w"``.
+
+    Args:
+        name: the prefix, non-empty and without ``"."``.
+        layer: the wrapped layer or network.
+
+    Example:
+        >>> from functional_dl import layers as L, random, serial
+        >>> encoder = named("encoder", serial(L.dense(4), L.relu(), L.dense(2)))
+        >>> sorted(encoder.init(random.key(0), (None, 3))[1])
+        ['encoder.0.b', 'encoder.0.w', 'encoder.2.b', 'encoder.2.w']
+    """
+    if not isinstance(name, str) or not name or "." in name:
+        raise ValueError(f"named: name must be a non-empty str without '.', got {name!r}")
+    if not isinstance(layer, Layer):
+        raise TypeError("named: argument is not a Layer (did you write L.relu instead of L.relu()?)")
+    return Layer(
+        init_with_state=partial(_named_init, name, layer),
+        forward=partial(_named_forward, name, layer),
+        backward=partial(_named_backward, name, layer),
+        state_of=partial(_named_state_of, name, layer),
+        name=name,
+    )

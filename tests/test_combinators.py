@@ -1,0 +1,214 @@
+"""Combinators: parameter keys (golden), key splitting, context flow, error paths, branch checks.
+
+Finite differences, purity, dtypes and pickling of nested networks run through the layer
+registry (``tests/layers/cases.py``, built from ``tests/layers/nets.py``); PyTorch comparisons of
+the same networks in ``tests/layers/test_torch.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import functional_dl as fdl
+from functional_dl import layers as L
+from functional_dl.combinators import fan_in_concat, fan_in_sum, fan_out, named, parallel, residual
+from functional_dl.errors import ParamsError, ShapeError
+from tests.layers import nets
+
+
+def _golden_net() -> fdl.Layer[Any]:
+    return fdl.serial(
+        encoder=fdl.serial(L.dense(8), L.relu(), L.dense(4)),
+        block=residual(fdl.serial(L.dense(4), L.batch_norm1d(), L.tanh())),
+        heads=fdl.serial(
+            fan_out(2), parallel(L.dense(3), fdl.serial(L.dense(2), L.relu())), fan_in_concat(-1)
+        ),
+        out=named("logits", L.dense(1)),
+    )
+
+
+def test_parameter_and_state_keys_golden() -> None:
+    out_shape, params, state = _golden_net().init_with_state(fdl.random.key(0), (None, 5))
+    assert out_shape == (None, 1)
+    assert list(params) == [
+        "encoder.0.w",
+        "encoder.0.b",
+        "encoder.2.w",
+        "encoder.2.b",
+        "block.0.w",
+        "block.0.b",
+        "block.1.scale",
+        "block.1.bias",
+        "heads.1.0.w",
+        "heads.1.0.b",
+        "heads.1.1.0.w",
+        "heads.1.1.0.b",
+        "out.logits.w",
+        "out.logits.b",
+    ]
+    assert list(state) == ["block.1.running_mean", "block.1.running_var"]
+    shapes = {k: v.shape for k, v in params.items()}
+    assert shapes["encoder.0.w"] == (8, 5)
+    assert shapes["heads.1.1.0.w"] == (2, 4)
+    assert shapes["out.logits.w"] == (1, 5)
+
+
+def test_grads_have_the_keys_of_params_and_state_of_the_keys_of_state() -> None:
+    net = _golden_net()
+    _, params, state = net.init_with_state(fdl.random.key(0), (None, 5))
+    x = fdl.random.normal(fdl.random.key(1), (4, 5), np.float32)
+    y, cache = net.forward(params, x, fdl.Context(train=True, state=state))
+    dx, grads = net.backward(params, cache, np.ones_like(y))
+    assert list(grads) == list(params)
+    assert net.state_of(cache).keys() == state.keys()
+    assert dx.shape == x.shape
+
+
+def test_a_childs_params_do_not_depend_on_what_else_is_in_the_network() -> None:
+    key = fdl.random.key(3)
+    _, small = fdl.serial(L.dense(4), L.relu()).init(key, (None, 3))
+    _, big = fdl.serial(L.dense(4), L.relu(), L.dense(7), residual(L.dense(7))).init(key, (None, 3))
+    assert np.array_equal(small["0.w"], big["0.w"])
+    _, by_name = fdl.serial(a=L.dense(4), b=L.relu()).init(key, (None, 3))
+    assert np.array_equal(by_name["a.w"], small["0.w"])
+    _, twice = fdl.serial(L.dense(4), L.dense(4)).init(key, (None, 4))
+    assert not np.array_equal(twice["0.w"], twice["1.w"])  # one key per child, never reused
+
+
+def test_init_is_deterministic() -> None:
+    a = _golden_net().init(fdl.random.key(9), (None, 5))[1]
+    b = _golden_net().init(fdl.random.key(9), (None, 5))[1]
+    assert fdl.params.allclose(a, b, rtol=0)
+
+
+def test_each_dropout_gets_its_own_key_through_every_combinator() -> None:
+    net = fdl.serial(fan_out(3), parallel(L.dropout(0.5), L.dropout(0.5), residual(L.dropout(0.5))))
+    x = np.ones((4, 64), np.float64)
+    ys, _ = net.forward({}, x, fdl.Context(train=True, key=fdl.random.key(0)))
+    masks = [ys[0] != 0, ys[1] != 0, ys[2] != 1]  # residual: x + dropout(x) is 1 where dropped
+    assert not np.array_equal(masks[0], masks[1])
+    assert not np.array_equal(masks[0], masks[2])
+    again, _ = net.forward({}, x, fdl.Context(train=True, key=fdl.random.key(0)))
+    assert all(np.array_equal(a, b) for a, b in zip(ys, again, strict=True))
+    evaluated, _ = net.forward({}, x)
+    assert all(np.array_equal(y, x) for y in evaluated[:2])
+
+
+def test_training_flag_and_state_reach_batch_norm_inside_named_and_residual() -> None:
+    net = nets.train_everything()
+    _, params, state = net.init_with_state(fdl.random.key(0), (None, 3))
+    x = fdl.random.normal(fdl.random.key(1), (6, 3), np.float32) + 2.0
+    _, cache = net.forward(params, x, fdl.Context(train=True, key=fdl.random.key(2), state=state))
+    new = net.state_of(cache)
+    assert new.keys() == state.keys()
+    for k in new:
+        assert not np.array_equal(new[k], state[k]), k  # every batch norm saw training mode
+    _, cache = net.forward(params, x, fdl.Context(state=new))
+    assert all(net.state_of(cache)[k] is new[k] for k in new)  # evaluation leaves state alone
+
+
+def test_shape_error_deep_inside_names_path_expected_and_actual() -> None:
+    net = fdl.serial(encoder=fdl.serial(L.dense(4), L.relu(), L.dense(3)), decoder=L.dense(2))
+    _, params = net.init(fdl.random.key(0), (None, 5))
+    bad = {**params, "encoder.2.w": np.zeros((3, 6), np.float32)}
+    with pytest.raises(
+        ShapeError, match=r"^encoder\.2\.dense: expected input of shape \(batch, 6\), got \(2, 4\)$"
+    ):
+        net.forward(bad, np.ones((2, 5), np.float32))
+    with pytest.raises(
+        ShapeError, match=r"^encoder\.0\.dense: expected input of shape \(batch, 5\), got \(2, 7\)$"
+    ):
+        net.forward(params, np.ones((2, 7), np.float32))
+
+
+def test_errors_inside_parallel_named_and_residual_name_the_path() -> None:
+    net = fdl.serial(L.dense(4), fdl.serial(fan_out(2), parallel(L.dense(2), named("side", L.dense(3)))))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    bad = {**params, "1.1.1.side.w": np.zeros((3, 9), np.float32)}
+    with pytest.raises(
+        ShapeError, match=r"^1\.1\.1\.side\.dense: expected input of shape \(batch, 9\), got \(2, 4\)"
+    ):
+        net.forward(bad, np.ones((2, 3), np.float32))
+    with pytest.raises(
+        ShapeError, match=r"^2\.residual: the wrapped dense maps \(batch, 4\) to \(batch, 3\)"
+    ):
+        fdl.serial(L.dense(4), L.relu(), residual(L.dense(3))).init(fdl.random.key(0), (None, 2))
+
+
+def test_backward_errors_name_the_path() -> None:
+    net = fdl.serial(L.dense(4), fdl.serial(L.relu(), L.dense(2)))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    _, cache = net.forward(params, np.ones((2, 3), np.float32))
+    with pytest.raises(ShapeError, match=r"^1\.1\.dense: expected dy of shape \(2, 2\), got \(2, 5\)"):
+        net.backward(params, cache, np.ones((2, 5), np.float32))
+
+
+def test_unknown_and_missing_keys() -> None:
+    net = fdl.serial(encoder=L.dense(2), decoder=L.dense(1))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    with pytest.raises(
+        ParamsError, match=r"^serial: unexpected key 'head\.w': this network's children are encoder, decoder"
+    ):
+        net.forward({**params, "head.w": np.ones((1, 2), np.float32)}, np.ones((1, 3), np.float32))
+    missing = {k: v for k, v in params.items() if k != "decoder.b"}
+    with pytest.raises(ParamsError, match=r"^decoder\.dense: parameter keys do not match: missing \['b'\]"):
+        net.forward(missing, np.ones((1, 3), np.float32))
+
+
+def test_branch_shape_checks() -> None:
+    with pytest.raises(
+        ShapeError, match=r"fan_in_sum: branch 1 has shape \(batch, 3\), expected \(batch, 2\)"
+    ):
+        fdl.serial(fan_out(2), parallel(L.dense(2), L.dense(3)), fan_in_sum()).init(
+            fdl.random.key(0), (None, 4)
+        )
+    with pytest.raises(ShapeError, match=r"^parallel: expected a tuple of 2 inputs, one per branch"):
+        parallel(L.relu(), L.relu()).forward({}, np.ones((2, 2)))
+    mismatched = fdl.serial(fan_out(2), parallel(L.identity(), L.dense(2)), fan_in_concat(1))
+    with pytest.raises(
+        ShapeError, match=r"^2\.fan_in_concat: branch 1 has shape \(batch, 2\), expected \(batch, 4\)"
+    ):
+        mismatched.init(fdl.random.key(0), (None, 3, 4))
+    ok, _ = fdl.serial(fan_out(2), fan_in_concat(1)).forward({}, np.ones((2, 2)))
+    assert ok.shape == (2, 4)
+    with pytest.raises(ValueError, match="fan_in_concat: axis must be a non-batch axis"):
+        fan_in_concat(0)
+
+
+def test_fan_in_concat_on_channels_and_its_gradient_split() -> None:
+    net = fdl.serial(fan_out(2), parallel(L.identity(), L.tanh()), fan_in_concat(1))
+    x = fdl.random.normal(fdl.random.key(0), (2, 3, 4), np.float64)
+    out_shape, _ = net.init(fdl.random.key(0), (None, 3, 4))
+    y, cache = net.forward({}, x)
+    assert out_shape == (None, 6, 4) and y.shape == (2, 6, 4)
+    dx, _ = net.backward({}, cache, np.ones_like(y))
+    np.testing.assert_allclose(dx, 1 + (1 - np.tanh(x) ** 2), rtol=1e-15)
+
+
+def test_construction_errors() -> None:
+    with pytest.raises(TypeError, match="all positionally or all by name"):
+        fdl.serial(L.relu(), head=L.relu())
+    with pytest.raises(TypeError, match=r"serial: argument 1 is not a Layer"):
+        fdl.serial(L.relu(), L.relu)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"contain no '\.'"):
+        fdl.serial(**{"a.b": L.relu()})
+    with pytest.raises(ValueError, match="named: name must be"):
+        named("", L.relu())
+    with pytest.raises(ValueError, match="fan_out: n must be"):
+        fan_out(0)
+
+
+def test_inspection_sees_named_children_by_their_keys() -> None:
+    from functional_dl import inspect
+
+    text = str(inspect.summary(_golden_net(), (None, 5)))
+    for path in ("encoder.0", "block.1", "heads.1.1.0", "out.logits"):
+        assert path in text, path
+
+
+def test_top_level_namespace() -> None:
+    for name in ("serial", "parallel", "fan_out", "fan_in_sum", "fan_in_concat", "residual", "named"):
+        assert getattr(fdl.combinators, name).__doc__
