@@ -171,3 +171,20 @@ def test_state_round_trips_through_checkpoint(index: int, tmp_path: Any) -> None
     a, _ = opt.update(state, grads)
     b, _ = opt.update(restored, grads)
     assert_bitwise_equal(arrays(a), arrays(b), "resumed run differs")
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_composites_are_pure_and_keep_float32(index: int) -> None:
+    opt = _composites()[index]
+    state = opt.init(quadratic_start(np.float32))
+    for _ in range(3):
+        state, _ = opt.update(state, quadratic(state.params)[1])
+    grads = quadratic(state.params)[1]
+    before_state, before_grads = snapshot(arrays(state)), snapshot(grads)
+    first, p1 = opt.update(state, grads)
+    second, p2 = opt.update(state, grads)
+    assert_bitwise_equal(arrays(state), before_state, "state was modified")
+    assert_bitwise_equal(grads, before_grads, "grads were modified")
+    assert_bitwise_equal(arrays(first), arrays(second), "repeated calls disagree")
+    assert all(p.dtype == np.float32 for p in p1.values())
+    assert all(a.dtype == np.float32 or a.ndim == 0 for a in arrays(first).values())
