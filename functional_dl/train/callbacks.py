@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol
 
 from functional_dl.losses import LossFn
 from functional_dl.train.evaluate import evaluate
-from functional_dl.train.step import Batch, Logs, Metric, TrainState
-from functional_dl.types import Layer
+from functional_dl.train.step import Batch, Logs, Metric
+from functional_dl.types import Layer, Params, State
 
 __all__ = [
     "Callback",
@@ -29,9 +29,6 @@ __all__ = [
     "validation",
 ]
 
-C = TypeVar("C")
-C_contra = TypeVar("C_contra", contravariant=True)
-
 
 class EpochEnd(NamedTuple):
     """What a callback sees after an epoch.
@@ -39,41 +36,51 @@ class EpochEnd(NamedTuple):
     Attributes:
         epoch: the index of the epoch just finished (0-based).
         logs: the epoch's training logs plus entries added by earlier callbacks.
-        train_state: the training state after the epoch.
+        params: the params after the epoch.
+        state: the non-trained state after the epoch.
+        train_state: the whole :class:`~functional_dl.train.TrainState` (typed ``object`` so that
+            one callback serves every optimizer); keep it to hand it back as ``train_state``.
     """
 
     epoch: int
     logs: Logs
-    train_state: TrainState[Any]
+    params: Params
+    state: State
+    train_state: object
 
 
-class CallbackResult(NamedTuple, Generic[C]):
+class CallbackResult(NamedTuple):
     """What a callback returns.
 
     Attributes:
         state: its new state.
         logs: entries to add to the epoch's logs (``{"val_loss": 0.4}``).
         stop: ask ``fit`` to stop after this epoch.
-        train_state: a training state for ``fit`` to continue from (and return), or ``None``.
+        train_state: a training state for ``fit`` to continue from (and return), or ``None``; it
+            must be one that ``fit`` passed in an :class:`EpochEnd` of this run.
     """
 
-    state: C
+    state: object
     logs: Logs
     stop: bool = False
-    train_state: TrainState[Any] | None = None
+    train_state: object = None
 
 
-class OnEpochEndFn(Protocol[C]):
+class OnEpochEndFn(Protocol):
     """``(state, end) -> CallbackResult``."""
 
-    def __call__(self, state: C, end: EpochEnd, /) -> CallbackResult[C]: ...
+    def __call__(self, state: object, end: EpochEnd, /) -> CallbackResult: ...
 
 
-class Callback(NamedTuple, Generic[C]):
-    """A callback: ``init`` and ``on_epoch_end`` grouped so they can be named."""
+class Callback(NamedTuple):
+    """A callback: ``init`` and ``on_epoch_end`` grouped so they can be named.
 
-    init: Callable[[], C]
-    on_epoch_end: OnEpochEndFn[C]
+    The state is typed ``object`` here so that callbacks of different kinds fit in one list; each
+    callback checks that it got back its own kind of state.
+    """
+
+    init: Callable[[], object]
+    on_epoch_end: OnEpochEndFn
 
 
 def _no_state() -> None:
@@ -81,7 +88,7 @@ def _no_state() -> None:
 
 
 def _validation_end(
-    state: None,
+    state: object,
     end: EpochEnd,
     /,
     *,
@@ -91,9 +98,10 @@ def _validation_end(
     metrics: tuple[tuple[str, Metric], ...],
     batch_size: int | None,
     prefix: str,
-) -> CallbackResult[None]:
-    ts = end.train_state
-    logs = evaluate(net, loss, ts.params, data, state=ts.state, batch_size=batch_size, metrics=dict(metrics))
+) -> CallbackResult:
+    logs = evaluate(
+        net, loss, end.params, data, state=end.state, batch_size=batch_size, metrics=dict(metrics)
+    )
     return CallbackResult(None, {prefix + k: v for k, v in logs.items()})
 
 
@@ -105,7 +113,7 @@ def validation(
     metrics: Mapping[str, Metric] | None = None,
     batch_size: int | None = None,
     prefix: str = "val_",
-) -> Callback[None]:
+) -> Callback:
     """Evaluate on held-out ``data`` after each epoch; adds ``val_loss`` and ``val_<metric>`` to the logs."""
     return Callback(
         _no_state,
@@ -127,7 +135,7 @@ class EarlyStoppingState(NamedTuple):
     best: float
     best_epoch: int
     wait: int
-    best_train_state: TrainState[Any] | None
+    best_train_state: object  # the TrainState of the best epoch, or None
 
 
 def _early_init() -> EarlyStoppingState:
@@ -135,7 +143,7 @@ def _early_init() -> EarlyStoppingState:
 
 
 def _early_end(
-    state: EarlyStoppingState,
+    state: object,
     end: EpochEnd,
     /,
     *,
@@ -144,7 +152,9 @@ def _early_end(
     sign: float,
     min_delta: float,
     restore_best: bool,
-) -> CallbackResult[EarlyStoppingState]:
+) -> CallbackResult:
+    if not isinstance(state, EarlyStoppingState):
+        raise TypeError(f"early_stopping: got a state of type {type(state).__name__}, not its own")
     if monitor not in end.logs:
         raise KeyError(
             f"early_stopping: no {monitor!r} in the logs {sorted(end.logs)} (add validation() first?)"
@@ -166,7 +176,7 @@ def early_stopping(
     mode: Literal["min", "max"] = "min",
     min_delta: float = 0.0,
     restore_best: bool = True,
-) -> Callback[EarlyStoppingState]:
+) -> Callback:
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
     Args:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial, reduce
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer
@@ -43,12 +43,23 @@ class _EpochAcc(NamedTuple):
     samples: int  # samples seen
 
 
-def _step_fold(step: TrainStepFn, step_key: Key, report: Reporter, acc: _EpochAcc, batch: Batch) -> _EpochAcc:
+def _step_fold(
+    step: TrainStepFn[Any], step_key: Key, report: Reporter, acc: _EpochAcc, batch: Batch
+) -> _EpochAcc:
     ts, logs = step(acc.train_state, batch, fold_in(step_key, acc.train_state.step))
     report.batch(logs)
     n = batch[0].shape[0]
     sums = {k: acc.sums.get(k, 0.0) + n * v for k, v in logs.items()}
     return _EpochAcc(ts, sums, acc.samples + n)
+
+
+def _returned_state(returned: object, current: TrainState[S]) -> TrainState[S]:
+    if not isinstance(returned, TrainState) or type(returned.opt_state.inner) is not type(
+        current.opt_state.inner
+    ):
+        raise TypeError("fit: a callback returned a train_state that is not one fit gave it")
+    # An earlier state of this same run (the best so far): the same optimizer, so the same type.
+    return cast(TrainState[S], returned)
 
 
 def history_of(records: Sequence[Logs]) -> History:
@@ -76,7 +87,7 @@ def fit(
     drop_last: bool = False,
     metrics: Mapping[str, Metric] | None = None,
     penalty: Penalty | None = None,
-    callbacks: Sequence[Callback[Any]] = (),
+    callbacks: Sequence[Callback] = (),
     progress: Progress = "auto",
 ) -> FitResult[S]:
     """Train for ``epochs`` more epochs from ``train_state``; return the final state and history.
@@ -121,12 +132,12 @@ def fit(
         logs: Logs = {k: v / max(acc.samples, 1) for k, v in acc.sums.items()}
         stop = False
         for i, cb in enumerate(callbacks):
-            result = cb.on_epoch_end(cb_states[i], EpochEnd(epoch, logs, ts))
+            result = cb.on_epoch_end(cb_states[i], EpochEnd(epoch, logs, ts.params, ts.state, ts))
             cb_states[i] = result.state
             logs = {**logs, **result.logs}
             stop = stop or result.stop
             if result.train_state is not None:
-                ts = result.train_state
+                ts = _returned_state(result.train_state, ts)
         records.append(logs)
         report.end_epoch(epoch, last, logs, time.perf_counter() - started)
         if stop:

@@ -142,12 +142,12 @@ def init_train_state(opt: Optimizer[S], params: Params, state: State = EMPTY) ->
     return TrainState(opt.init(params), freeze(state) if state else EMPTY, 0, 0)
 
 
-class TrainStepFn(Protocol):
+class TrainStepFn(Protocol[S]):
     """``(train_state, batch, key) -> (train_state, logs)``."""
 
     def __call__(
-        self, train_state: TrainState[Any], batch: Batch, key: Key, /
-    ) -> tuple[TrainState[Any], Logs]: ...
+        self, train_state: TrainState[S], batch: Batch, key: Key, /
+    ) -> tuple[TrainState[S], Logs]: ...
 
 
 def _train_step(
@@ -180,10 +180,10 @@ def _train_step(
 def train_step(
     net: Layer[Any],
     loss: LossFn,
-    opt: Optimizer[Any],
+    opt: Optimizer[S],
     metrics: Mapping[str, Metric] | None = None,
     penalty: Penalty | None = None,
-) -> TrainStepFn:
+) -> TrainStepFn[S]:
     """A pure training step ``(train_state, (x, y), key) -> (train_state, logs)``.
 
     The forward pass runs in training mode with ``key`` (dropout masks) and the state's
