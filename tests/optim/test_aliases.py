@@ -186,5 +186,6 @@ def test_composites_are_pure_and_keep_float32(index: int) -> None:
     assert_bitwise_equal(arrays(state), before_state, "state was modified")
     assert_bitwise_equal(grads, before_grads, "grads were modified")
     assert_bitwise_equal(arrays(first), arrays(second), "repeated calls disagree")
+    assert_bitwise_equal(p1, p2, "repeated calls disagree on params")
     assert all(p.dtype == np.float32 for p in p1.values())
     assert all(a.dtype == np.float32 or a.ndim == 0 for a in arrays(first).values())
