@@ -114,6 +114,23 @@ def fit(
     Returns:
         ``FitResult(state, history)``; ``history[name][i]`` is the value of ``name`` in the i-th
         epoch of this call (``"loss"``, each metric, and what callbacks added, like ``"val_loss"``).
+
+    Example:
+        >>> import numpy as np
+        >>> from functional_dl import layers as L, losses, metrics, optim, random, serial
+        >>> from functional_dl.train import init_train_state
+        >>> x = random.normal(random.key(0), (64, 2))
+        >>> y = (x[:, :1] > 0).astype(np.float32)
+        >>> net = serial(L.dense(8), L.relu(), L.dense(1))
+        >>> _, params = net.init(random.key(1), (None, 2))
+        >>> opt = optim.adam(0.05)
+        >>> result = fit(net, losses.sigmoid_binary_cross_entropy, opt, init_train_state(opt, params),
+        ...              (x, y), key=random.key(2), epochs=20, batch_size=16,
+        ...              metrics={"accuracy": metrics.accuracy}, progress="none")
+        >>> result.state.epoch, result.state.step, sorted(result.history)
+        (20, 80, ['accuracy', 'loss'])
+        >>> result.history["accuracy"][-1] > 0.9
+        True
     """
     step = train_step(net, loss, opt, metrics, penalty)
     shuffle_key, step_key = split(key, 2)
