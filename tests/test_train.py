@@ -11,6 +11,7 @@ import functional_dl as fdl
 from functional_dl import checkpoint, losses, metrics, optim, train
 from functional_dl import layers as L
 from functional_dl.testing import assert_bitwise_equal, numerical_gradient, snapshot
+from tests.test_checkpoint import assert_tree_identical
 
 
 def _data(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +62,7 @@ def _assert_same_train_state(a: train.TrainState[Any], b: train.TrainState[Any])
     assert (a.step, a.epoch, a.opt_state.step) == (b.step, b.epoch, b.opt_state.step)
     assert_bitwise_equal(a.params, b.params, "params")
     assert_bitwise_equal(a.state, b.state, "state")
-    assert pickle.dumps(a.opt_state.inner) == pickle.dumps(b.opt_state.inner)
+    assert_tree_identical(a.opt_state.inner, b.opt_state.inner)
 
 
 def test_value_and_grad_matches_finite_differences() -> None:
@@ -226,3 +227,14 @@ def test_penalty_gradient_is_added_and_logged() -> None:
     assert logs["penalty"] == pytest.approx(_l2(ts.params)[0])
     history = _fit(_start(_net(), _opt()), 2, penalty=_l2).history
     assert len(history["penalty"]) == 2
+
+
+def test_save_checkpoints_callback_resumes_bit_for_bit(tmp_path: Path) -> None:
+    net, opt = _net(), _opt()
+    pattern = str(tmp_path / "epoch{epoch}.npz")
+    straight = _fit(_start(net, opt), 3, callbacks=[train.save_checkpoints(pattern)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch1.npz", "epoch2.npz", "epoch3.npz"]
+    from_one = checkpoint.load(tmp_path / "epoch1.npz", template=_start(net, opt))
+    _assert_same_train_state(_fit(from_one, 2).state, straight.state)
+    last = checkpoint.load(tmp_path / "epoch3.npz", template=_start(net, opt))
+    _assert_same_train_state(last, straight.state)

@@ -19,6 +19,7 @@ from functional_dl.train.callbacks import (
     EarlyStoppingState,
     EpochEnd,
     early_stopping,
+    save_checkpoints,
     validation,
 )
 from functional_dl.train.data import minibatches, num_batches
@@ -64,6 +65,7 @@ __all__ = [
     "minibatches",
     "num_batches",
     "predict",
+    "save_checkpoints",
     "train_step",
     "validation",
     "value_and_grad",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Literal, NamedTuple, Protocol
 
+from functional_dl import checkpoint
 from functional_dl.losses import LossFn
 from functional_dl.train.evaluate import evaluate
 from functional_dl.train.step import Batch, Logs, Metric
@@ -26,6 +27,7 @@ __all__ = [
     "EarlyStoppingState",
     "EpochEnd",
     "early_stopping",
+    "save_checkpoints",
     "validation",
 ]
 
@@ -198,3 +200,26 @@ def early_stopping(
         restore_best=restore_best,
     )
     return Callback(_early_init, on_end)
+
+
+def _save_end(state: object, end: EpochEnd, /, *, path: str, every: int) -> CallbackResult:
+    done = end.epoch + 1
+    if done % every == 0:
+        checkpoint.save(path.format(epoch=done), end.train_state)
+    return CallbackResult(None, {})
+
+
+def save_checkpoints(path: str, *, every: int = 1) -> Callback:
+    """Save the whole training state every ``every`` epochs with :func:`functional_dl.checkpoint.save`.
+
+    Args:
+        path: the file name; ``{epoch}`` in it is replaced by the number of epochs done
+            (``"run/epoch{epoch:03d}.npz"``), otherwise each save replaces the last, atomically.
+        every: save after every ``every``-th epoch.
+
+    Resume with ``checkpoint.load(path, template=init_train_state(opt, params, state))`` and call
+    ``fit`` with the same ``key``: the run continues bit for bit as if never interrupted.
+    """
+    if every < 1:
+        raise ValueError(f"save_checkpoints: every must be >= 1, got {every}")
+    return Callback(_no_state, partial(_save_end, path=path, every=every))
