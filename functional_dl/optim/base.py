@@ -33,6 +33,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
+from functional_dl.errors import ParamsError
 from functional_dl.params import FrozenParams, adopt, check_structure, freeze
 from functional_dl.types import Params
 
@@ -122,6 +123,8 @@ def check_grads(grads: Params, params: Params) -> None:
         check_structure(grads, params, "grads")
     for name, p in params.items():
         g = grads[name]
+        if type(g) is not np.ndarray:
+            raise ParamsError("grads", f"{name!r} must be a NumPy array, got {type(g).__name__}")
         if g.shape != p.shape or g.dtype != p.dtype:
             check_structure(grads, params, "grads")
 

@@ -73,3 +73,9 @@ def test_nan_gradient_with_apply_if_finite_is_skipped_and_counted() -> None:
     adam_state = chain_state[0]
     assert isinstance(adam_state, O.ScaleByAdamState)
     assert adam_state.step == 2  # Adam saw two good steps only
+
+
+def test_non_array_gradient_is_rejected() -> None:
+    opt = O.sgd(0.1)
+    with pytest.raises(ParamsError, match=r"'0\.b' must be a NumPy array, got list"):
+        opt.update(opt.init(PARAMS), {"0.w": np.ones((2, 3)), "0.b": [1.0, 2.0]})  # type: ignore[dict-item]
