@@ -111,10 +111,11 @@ def weight_grad(
     xg = xp.reshape(n, groups, cg, *xp.shape[2:])
     dw = np.empty((groups, og, cg, *kernel), dtype=dy_cm.dtype)
     lead = (slice(None),) * 3
+    perm = (1, 2, 0, *range(3, 3 + len(kernel)))  # (N, G, C/G, *out) -> (G, C/G, N, *out)
     for offset in offsets(kernel):
         taps = xg[(*lead, *offset_slices(offset, stride, dilation, out))]  # (N, G, C/G, *out)
         # One input-sized copy per offset; (G, C/G, N, *out) keeps the contiguous axis last.
-        taps_cm = np.ascontiguousarray(np.moveaxis(taps, 0, 2)).reshape(groups, cg, n * size(out))
+        taps_cm = np.ascontiguousarray(taps.transpose(perm)).reshape(groups, cg, n * size(out))
         tap_index: tuple[slice | int, ...] = (*lead, *offset)
         dw[tap_index] = dy_cm @ taps_cm.swapaxes(1, 2)
     return dw.reshape(groups * og, cg, *kernel)
@@ -154,4 +155,4 @@ def input_grad(
         contrib = wg[tap_index].swapaxes(1, 2) @ dy_cm  # (G, C/G, N * prod(out))
         target = dxp_cm[(*lead, *offset_slices(offset, stride, dilation, out))]
         target += contrib.reshape(groups, cg, n, *out)  # our own fresh buffer: in place is safe
-    return np.moveaxis(dxp_cm.reshape(groups * cg, n, *padded), 1, 0)
+    return dxp_cm.reshape(groups * cg, n, *padded).swapaxes(0, 1)

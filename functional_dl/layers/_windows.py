@@ -132,7 +132,13 @@ def pad(x: Array, pads: Pads, value: float = 0.0) -> Array:
     """``x`` of shape ``(N, C, *S)`` padded on its spatial axes (``x`` itself when there is no padding)."""
     if not any(lo or hi for lo, hi in pads):
         return x
-    return np.pad(x, ((0, 0), (0, 0), *pads), constant_values=value)
+    # A filled buffer and one slice assignment: several times faster than np.pad for small arrays.
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True))
+    out = np.full((*x.shape[:2], *padded), value, dtype=x.dtype)
+    out[
+        (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads, strict=True)))
+    ] = x
+    return out
 
 
 def crop(xp: Array, pads: Pads) -> Array:
