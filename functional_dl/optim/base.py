@@ -144,6 +144,11 @@ def apply_updates(params: Params, updates: Params) -> FrozenParams:
 
 def _optimizer_init(transform: GradientTransformation[S], params: Params, /) -> OptimizerState[S]:
     frozen = params if isinstance(params, FrozenParams) else freeze(params)
+    scalars = sorted(k for k, p in frozen.items() if p.ndim == 0)
+    if scalars:
+        # Transformations update arrays in place once they own them, which NumPy scalars (what
+        # arithmetic on 0-d arrays returns) do not allow; layers never make 0-d parameters.
+        raise ParamsError("params", f"{scalars} are 0-d: store a scalar parameter with shape (1,)")
     return OptimizerState(frozen, transform.init(frozen), 0)
 
 

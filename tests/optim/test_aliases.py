@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from functional_dl import optim as O
 from functional_dl.testing import assert_bitwise_equal, snapshot
-from functional_dl.types import Params
+from functional_dl.testing import strategies as fst
+from functional_dl.types import Array, Params
 from tests.optim.cases import OPTIMIZER_CASES, OptimizerCase
 from tests.optim.problems import (
     QUAD_TARGET,
@@ -189,3 +192,36 @@ def test_composites_are_pure_and_keep_float32(index: int) -> None:
     assert_bitwise_equal(p1, p2, "repeated calls disagree on params")
     assert all(p.dtype == np.float32 for p in p1.values())
     assert all(a.dtype == np.float32 or a.ndim == 0 for a in arrays(first).values())
+
+
+@st.composite
+def _params_and_grads(draw: st.DrawFn) -> tuple[dict[str, Array], list[dict[str, Array]]]:
+    names = draw(
+        st.lists(st.sampled_from(["0.w", "0.b", "1.scale", "2.w"]), min_size=1, max_size=4, unique=True)
+    )
+    shapes = {k: draw(fst.shapes(max_dims=3, max_side=4)) for k in names}
+    params = {k: draw(fst.arrays(s, dtype=np.float32)) for k, s in shapes.items()}
+    grads = [{k: draw(fst.arrays(s, dtype=np.float32)) for k, s in shapes.items()} for _ in range(3)]
+    return params, grads
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
+@given(problem=_params_and_grads())
+def test_any_structure_keeps_keys_shapes_dtypes_and_purity(
+    case: OptimizerCase, problem: tuple[dict[str, Array], list[dict[str, Array]]]
+) -> None:
+    params, grad_steps = problem
+    opt = case.make(0.01)
+    for dtype in (np.float32, np.float64):
+        state = opt.init({k: p.astype(dtype) for k, p in params.items()})
+        for grads in grad_steps:
+            g: dict[str, Array] = {k: v.astype(dtype) for k, v in grads.items()}
+            before = snapshot(g)
+            again, _ = opt.update(state, g)
+            state, new = opt.update(state, g)
+            assert_bitwise_equal(g, before, "grads were modified")
+            assert_bitwise_equal(arrays(again), arrays(state), "repeated calls disagree")
+            assert {k: (v.shape, v.dtype) for k, v in new.items()} == {
+                k: (p.shape, np.dtype(dtype)) for k, p in params.items()
+            }
+            assert all(np.isfinite(v).all() for v in new.values())

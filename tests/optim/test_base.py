@@ -79,3 +79,8 @@ def test_non_array_gradient_is_rejected() -> None:
     opt = O.sgd(0.1)
     with pytest.raises(ParamsError, match=r"'0\.b' must be a NumPy array, got list"):
         opt.update(opt.init(PARAMS), {"0.w": np.ones((2, 3)), "0.b": [1.0, 2.0]})  # type: ignore[dict-item]
+
+
+def test_zero_dimensional_params_are_refused_clearly() -> None:
+    with pytest.raises(ParamsError, match=r"\['t'\] are 0-d"):
+        O.adam(0.1).init({"t": np.array(1.0), "w": np.ones(2)})
