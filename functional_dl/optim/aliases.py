@@ -48,6 +48,15 @@ def _l2(weight_decay: float) -> GradientTransformation[Any] | None:
     return add_decayed_weights(weight_decay) if weight_decay else None
 
 
+def _decay_around(
+    scaling: GradientTransformation[Any], weight_decay: float, *, decoupled: bool
+) -> tuple[GradientTransformation[Any] | None, ...]:
+    # L2 decay goes before the adaptive scaling (it is scaled too); decoupled decay after it.
+    if decoupled:
+        return (scaling, add_decayed_weights(weight_decay) if weight_decay else None)
+    return (_l2(weight_decay), scaling)
+
+
 def sgd(
     learning_rate: LR, *, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
 ) -> Chain:
@@ -151,6 +160,7 @@ def nadam(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
 ) -> Chain:
     """NAdam (Dozat, 2016), as ``torch.optim.NAdam`` (with its momentum decay).
 
@@ -159,9 +169,15 @@ def nadam(
         mu_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay))          P_t = mu_1 ... mu_t
         p_t = p_{t-1} - lr [(1 - mu_t) / (1 - P_t) d_t + mu_{t+1} / (1 - P_t mu_{t+1}) m_t]
                         / (sqrt(v_t / (1 - b2^t)) + eps)
+
+    With ``decoupled_weight_decay`` (PyTorch's NAdamW), ``d_t = g_t`` and ``lr wd p_{t-1}`` is
+    subtracted from the parameter instead, as in AdamW.
     """
     return _build(
-        _l2(weight_decay), scale_by_nadam(b1, b2, eps, momentum_decay), scale_by_learning_rate(learning_rate)
+        *_decay_around(
+            scale_by_nadam(b1, b2, eps, momentum_decay), weight_decay, decoupled=decoupled_weight_decay
+        ),
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -172,6 +188,7 @@ def radam(
     b2: float = 0.999,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
+    decoupled_weight_decay: bool = False,
 ) -> Chain:
     """RAdam (Liu et al., 2020), as ``torch.optim.RAdam``.
 
@@ -181,8 +198,14 @@ def radam(
         p_t = p_{t-1} - lr m_t / (1 - b1^t)                                        if rho_t <= 5
         p_t = p_{t-1} - lr r_t m_t / (1 - b1^t) sqrt(1 - b2^t) / (sqrt(v_t) + eps)  otherwise
         r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+
+    With ``decoupled_weight_decay``, ``d_t = g_t`` and ``lr wd p_{t-1}`` is subtracted from the
+    parameter instead, as in AdamW.
     """
-    return _build(_l2(weight_decay), scale_by_radam(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return _build(
+        *_decay_around(scale_by_radam(b1, b2, eps), weight_decay, decoupled=decoupled_weight_decay),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def rmsprop(

@@ -76,6 +76,48 @@ CASES = [
     TorchCase("amsgrad", lambda: O.amsgrad(1e-2), lambda p: torch.optim.Adam(p, lr=1e-2, amsgrad=True)),
     TorchCase("nadam", lambda: O.nadam(1e-2), lambda p: torch.optim.NAdam(p, lr=1e-2)),
     TorchCase("radam", lambda: O.radam(1e-2), lambda p: torch.optim.RAdam(p, lr=1e-2)),
+    TorchCase(
+        "nadamw",
+        lambda: O.nadam(1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+        lambda p: torch.optim.NAdam(p, lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+    ),
+    TorchCase(
+        "radam_weight_decay",
+        lambda: O.radam(1e-2, weight_decay=0.1),
+        lambda p: torch.optim.RAdam(p, lr=1e-2, weight_decay=0.1),
+    ),
+    TorchCase(
+        "radamw",
+        lambda: O.radam(1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+        lambda p: torch.optim.RAdam(p, lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+    ),
+    TorchCase(
+        "nadam_weight_decay",
+        lambda: O.nadam(1e-2, weight_decay=0.1),
+        lambda p: torch.optim.NAdam(p, lr=1e-2, weight_decay=0.1),
+    ),
+    TorchCase(
+        "adagrad_weight_decay",
+        lambda: O.adagrad(0.1, weight_decay=0.1),
+        lambda p: torch.optim.Adagrad(p, lr=0.1, weight_decay=0.1),
+    ),
+    TorchCase(
+        "adadelta_weight_decay",
+        lambda: O.adadelta(0.5, rho=0.95, weight_decay=0.1),
+        lambda p: torch.optim.Adadelta(p, lr=0.5, rho=0.95, weight_decay=0.1),
+    ),
+    # With alpha=0.9 this trajectory turns chaotic after ~150 steps: perturbing our own gradients
+    # by 1e-15 relative moves step 200 by 4e-5, so no two implementations could agree there.
+    TorchCase(
+        "rmsprop_momentum",
+        lambda: O.rmsprop(1e-3, alpha=0.95, momentum=0.5),
+        lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.95, momentum=0.5),
+    ),
+    TorchCase(
+        "amsgrad_adamw",
+        lambda: O.adamw(1e-2, weight_decay=0.05, amsgrad=True),
+        lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.05, amsgrad=True),
+    ),
     TorchCase("rmsprop", lambda: O.rmsprop(1e-3), lambda p: torch.optim.RMSprop(p, lr=1e-3)),
     TorchCase(
         "rmsprop_centered",
