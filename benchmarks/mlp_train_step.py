@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -106,46 +107,75 @@ def _torch_step() -> Callable[[], object]:
 # ---- plain NumPy, as a competent NumPy user would write it -----------------------------------
 
 
+NpArrays = list[np.ndarray]
+
+
+def np_init() -> NpArrays:
+    """He-initialised ``[w1, b1, w2, b2, w3, b3]``, weights ``(n_out, n_in)``."""
+    rng = np.random.default_rng(0)
+    params = []
+    for n_in, n_out in itertools.pairwise(SIZES):
+        params.append((rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(np.float32))
+        params.append(np.zeros(n_out, np.float32))
+    return params
+
+
+def np_forward(params: NpArrays, x: np.ndarray) -> tuple[np.ndarray, NpArrays]:
+    """Logits and the intermediate values backward needs."""
+    w1, b1, w2, b2, w3, b3 = params
+    z1 = x @ w1.T + b1
+    a1 = np.maximum(z1, 0)
+    z2 = a1 @ w2.T + b2
+    a2 = np.maximum(z2, 0)
+    return a2 @ w3.T + b3, [z1, a1, z2, a2]
+
+
+def np_loss(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy and its gradient with respect to the logits."""
+    rows = np.arange(len(y))
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    loss = float(np.log(s[:, 0]).mean() - z[rows, y].mean())
+    d = e / s
+    d[rows, y] -= 1
+    d /= len(y)
+    return loss, d
+
+
+def np_backward(params: NpArrays, x: np.ndarray, d3: np.ndarray, acts: NpArrays) -> NpArrays:
+    """Gradients ``[dw1, db1, dw2, db2, dw3, db3]``."""
+    z1, a1, z2, a2 = acts
+    d2 = (d3 @ params[4]) * (z2 > 0)
+    d1 = (d2 @ params[2]) * (z1 > 0)
+    return [d1.T @ x, d1.sum(0), d2.T @ a1, d2.sum(0), d3.T @ a2, d3.sum(0)]
+
+
+def np_adam(params: NpArrays, grads: NpArrays, m: NpArrays, v: NpArrays, t: int) -> None:
+    """One Adam step, in place, as one would write it by hand."""
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    c1, c2 = 1 - b1**t, 1 - b2**t
+    for i, g in enumerate(grads):
+        m[i] *= b1
+        m[i] += (1 - b1) * g
+        v[i] *= b2
+        v[i] += (1 - b2) * (g * g)
+        params[i] -= (LR / c1) * m[i] / (np.sqrt(v[i] / c2) + eps)
+
+
 def _numpy_step() -> Callable[[], object]:
     x, y = _data()
-    rng = np.random.default_rng(0)
-    ws = [
-        (rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32)
-        for i, o in itertools.pairwise(SIZES)
-    ]
-    bs = [np.zeros(o, np.float32) for o in SIZES[1:]]
-    params = [p for wb in zip(ws, bs, strict=True) for p in wb]
+    params = np_init()
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    rows = np.arange(BATCH)
     t = [0]
 
     def run() -> object:
-        w1, b1_, w2, b2_, w3, b3 = params
-        z1 = x @ w1.T + b1_
-        a1 = np.maximum(z1, 0)
-        z2 = a1 @ w2.T + b2_
-        a2 = np.maximum(z2, 0)
-        z3 = a2 @ w3.T + b3
-        z3 -= z3.max(axis=1, keepdims=True)
-        e = np.exp(z3)
-        s = e.sum(axis=1, keepdims=True)
-        loss = np.log(s[:, 0]).mean() - z3[rows, y].mean()
-        d3 = e / s
-        d3[rows, y] -= 1
-        d3 /= BATCH
-        d2 = (d3 @ w3) * (z2 > 0)
-        d1 = (d2 @ w2) * (z1 > 0)
-        grads = [d1.T @ x, d1.sum(0), d2.T @ a1, d2.sum(0), d3.T @ a2, d3.sum(0)]
+        logits, acts = np_forward(params, x)
+        loss, dlogits = np_loss(logits, y)
+        grads = np_backward(params, x, dlogits, acts)
         t[0] += 1
-        c1, c2 = 1 - b1 ** t[0], 1 - b2 ** t[0]
-        for i, g in enumerate(grads):  # in place, as one would write it by hand
-            m[i] *= b1
-            m[i] += (1 - b1) * g
-            v[i] *= b2
-            v[i] += (1 - b2) * (g * g)
-            params[i] -= (LR / c1) * m[i] / (np.sqrt(v[i] / c2) + eps)
+        np_adam(params, grads, m, v, t[0])
         return loss
 
     return run
@@ -205,7 +235,7 @@ def profile(steps: int) -> None:
 
 
 def breakdown(steps: int) -> None:
-    """Median time of each part of the functional_dl step, measured separately."""
+    """Each part of the step, ours next to plain NumPy, timed interleaved (so load hits both alike)."""
     import functional_dl as fdl
     from functional_dl import layers as L
 
@@ -218,23 +248,32 @@ def breakdown(steps: int) -> None:
     logits, cache = net.forward(params, x)
     _, dlogits = loss(logits, y)
     _, grads = net.backward(params, cache, dlogits)
-    step = _fdl_step()
-    parts: dict[str, Callable[[], object]] = {
-        "forward": lambda: net.forward(params, x),
-        "loss": lambda: loss(logits, y),
-        "backward": lambda: net.backward(params, cache, dlogits),
-        "adam update": lambda: opt.update(state, grads),
-        "whole train_step": step,
+    ref = [np.array(p) for p in params.values()]  # the same weights, in the order w1, b1, w2, ...
+    ref_logits, acts = np_forward(ref, x)
+    _, ref_d = np_loss(ref_logits, y)
+    ref_grads = np_backward(ref, x, ref_d, acts)
+    m, v = [np.zeros_like(p) for p in ref], [np.zeros_like(p) for p in ref]
+    pairs: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+        "forward": (partial(net.forward, params, x), partial(np_forward, ref, x)),
+        "loss": (partial(loss, logits, y), partial(np_loss, ref_logits, y)),
+        "backward": (
+            partial(net.backward, params, cache, dlogits),
+            partial(np_backward, ref, x, ref_d, acts),
+        ),
+        "adam update": (partial(opt.update, state, grads), partial(np_adam, ref, ref_grads, m, v, 1)),
+        "whole step": (_fdl_step(), _numpy_step()),
     }
-    for name, fn in parts.items():
-        for _ in range(20):
-            fn()
-        times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        print(f"{name:<18}{statistics.median(times) * 1e6:>10.1f} us")
+    times: dict[str, list[list[float]]] = {k: [[], []] for k in pairs}
+    for _ in range(steps):
+        for name, fns in pairs.items():
+            for side, fn in enumerate(fns):
+                start = time.perf_counter()
+                fn()
+                times[name][side].append(time.perf_counter() - start)
+    print(f"{'part':<14}{'functional_dl (us)':>20}{'plain NumPy (us)':>18}{'ratio':>8}")
+    for name, (ours, ref_times) in times.items():
+        a, b = statistics.median(ours) * 1e6, statistics.median(ref_times) * 1e6
+        print(f"{name:<14}{a:>20.1f}{b:>18.1f}{a / b:>8.2f}")
 
 
 def main() -> None:
