@@ -100,6 +100,8 @@ def save(path: PathLike, tree: object) -> None:
             np.savez(f, allow_pickle=False, **members)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file readable by its owner only; give it the mode a plain open() would.
+        os.chmod(tmp, _file_mode(target))
         os.replace(tmp, target)
     except BaseException:
         # Whatever failed (disk full, interrupt), the temporary file must not linger.
@@ -107,6 +109,15 @@ def save(path: PathLike, tree: object) -> None:
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _file_mode(target: str) -> int:
+    try:
+        return os.stat(target).st_mode & 0o777  # overwriting: keep the existing file's mode
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_directory(directory: str) -> None:

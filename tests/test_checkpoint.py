@@ -341,3 +341,14 @@ def test_save_overwrites_atomically(tmp_path: Path) -> None:
     checkpoint.save(path, {"w": np.ones(2)})
     assert_tree_identical(checkpoint.load(path), {"w": np.ones(2)})
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.npz"
+    checkpoint.save(path, {"w": np.zeros(1)})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o600)
+    checkpoint.save(path, {"w": np.ones(1)})
+    assert path.stat().st_mode & 0o777 == 0o600
