@@ -16,8 +16,10 @@ that should be *readable* or *changeable* are stored in it as values:
   step; plain numbers stay as they are until :func:`set_hyperparams` returns a state with new ones.
   The inner state is kept, so changing ``learning_rate`` or ``b1`` does not reset Adam's moments.
 
-Only hyperparameters that do not change the *structure* of the inner state can be injected:
-``momentum=0`` builds no momentum buffer, so pass such arguments through ``static`` instead.
+A changed value must not change the *structure* of the inner state: ``sgd`` with
+``momentum=0`` (or ``adam`` with ``weight_decay=0``) builds no momentum buffer (no decay step), so
+a later non-zero value would not fit the state. Inject such a hyperparameter with a non-zero
+starting value, or pass it through ``static`` to keep it fixed.
 """
 
 from __future__ import annotations
