@@ -177,7 +177,7 @@ def test_state_round_trips_through_checkpoint(index: int, tmp_path: Any) -> None
 
 
 @pytest.mark.parametrize("index", range(3))
-def test_composites_are_pure_and_keep_float32(index: int) -> None:
+def test_composites_are_pure_picklable_and_keep_float32(index: int) -> None:
     opt = _composites()[index]
     state = opt.init(quadratic_start(np.float32))
     for _ in range(3):
@@ -190,6 +190,9 @@ def test_composites_are_pure_and_keep_float32(index: int) -> None:
     assert_bitwise_equal(grads, before_grads, "grads were modified")
     assert_bitwise_equal(arrays(first), arrays(second), "repeated calls disagree")
     assert_bitwise_equal(p1, p2, "repeated calls disagree on params")
+    opt2, state2 = pickle.loads(pickle.dumps((opt, state)))
+    third, _ = opt2.update(state2, grads)
+    assert_bitwise_equal(arrays(first), arrays(third), "unpickled optimizer diverges")
     assert all(p.dtype == np.float32 for p in p1.values())
     assert all(a.dtype == np.float32 or a.ndim == 0 for a in arrays(first).values())
 
