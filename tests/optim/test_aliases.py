@@ -144,7 +144,7 @@ def _composites() -> list[O.Optimizer[Any]]:
                 ("clip", O.clip_by_block_norm(1.0)), ("lr", O.sgd(0.1, momentum=0.9).transform)
             ),
         },
-        lambda k: "w" if k.endswith("w") else "b",
+        O.labels_by_pattern({"*.w": "w", "*": "b"}),
     )
     return [
         O.optimizer(O.chain(O.apply_if_finite(group), O.reduce_on_plateau(patience=0))),
