@@ -1,0 +1,59 @@
+"""The basic transformations against their update rules: learning rates, schedules, momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functional_dl import optim as O
+
+P = {"w": np.array([1.0, 2.0])}
+
+
+def test_learning_rate_state_records_the_next_rate() -> None:
+    t = O.scale_by_learning_rate(O.piecewise_constant(1.0, {2: 0.1}))
+    state = t.init(P)
+    seen = []
+    for _ in range(4):
+        seen.append(state.learning_rate)
+        u, state = t.update({"w": np.ones(2)}, state, P)
+        assert u["w"][0] == pytest.approx(-seen[-1])
+    assert seen == pytest.approx([1.0, 1.0, 0.1, 0.1]) and state.step == 4
+
+
+def test_scale_by_schedule_uses_earlier_step_count() -> None:
+    t = O.scale_by_schedule(O.linear_schedule(0.0, 1.0, 4))
+    state = t.init(P)
+    out = []
+    for _ in range(3):
+        u, state = t.update({"w": np.ones(2)}, state, P)
+        out.append(float(u["w"][0]))
+    assert out == [0.0, 0.25, 0.5]
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_trace_follows_its_rule(nesterov: bool) -> None:
+    rng = np.random.default_rng(0)
+    t = O.trace(0.8, nesterov=nesterov)
+    state = t.init(P)
+    m = np.zeros(2)
+    for _ in range(5):
+        g = rng.normal(size=2)
+        m = 0.8 * m + g
+        u, state = t.update({"w": g}, state, P)
+        np.testing.assert_allclose(u["w"], g + 0.8 * m if nesterov else m, rtol=1e-15)
+
+
+def test_transforms_do_not_upcast_float32() -> None:
+    p32 = {"w": np.ones(3, np.float32)}
+    transforms: list[O.GradientTransformation[Any]] = [
+        O.scale(0.5),
+        O.scale_by_learning_rate(0.1),
+        O.trace(0.9),
+        O.add_decayed_weights(0.1),
+    ]
+    for t in transforms:
+        u, _ = t.update(p32, t.init(p32), p32)
+        assert u["w"].dtype == np.float32
