@@ -100,6 +100,41 @@ LAYER_CASES: list[LayerCase] = [
 ]
 
 
+# --- activations and shape layers -----------------------------------------------------------------
+
+LAYER_CASES += [
+    LayerCase("leaky_relu", L.leaky_relu, fst.shapes(max_dims=3), min_magnitude=1e-3),
+    LayerCase("leaky_relu_0.2", lambda: L.leaky_relu(0.2), _vector(), min_magnitude=1e-3),
+    LayerCase("elu", L.elu, fst.shapes(max_dims=3)),
+    LayerCase("elu_0.5", lambda: L.elu(0.5), _vector(), min_magnitude=1e-3),
+    LayerCase("selu", L.selu, fst.shapes(max_dims=3), min_magnitude=1e-3),
+    LayerCase("gelu", L.gelu, fst.shapes(max_dims=3), bound=5.0),
+    LayerCase("gelu_tanh", lambda: L.gelu("tanh"), fst.shapes(max_dims=3), bound=5.0),
+    LayerCase("softplus", L.softplus, fst.shapes(max_dims=3), bound=10.0),
+    LayerCase("softplus_beta2", lambda: L.softplus(2.0), _vector()),
+    LayerCase("silu", L.silu, fst.shapes(max_dims=3), bound=6.0),
+    LayerCase("hard_sigmoid", L.hard_sigmoid, fst.shapes(max_dims=3), bound=4.0, kinks=(-3.0, 3.0)),
+    LayerCase("hard_tanh", L.hard_tanh, fst.shapes(max_dims=3), kinks=(-1.0, 1.0)),
+    LayerCase("hard_tanh_asym", lambda: L.hard_tanh(-2.0, 0.5), _vector(), kinks=(-2.0, 0.5)),
+    LayerCase("softmax", L.softmax, _vector()),
+    LayerCase(
+        "softmax_axis1",
+        lambda: L.softmax(axis=1),
+        fst.shapes(min_dims=2, max_dims=2, max_side=4),
+        example_features=(3, 2),
+    ),
+    LayerCase("log_softmax", L.log_softmax, _vector()),
+    LayerCase(
+        "log_softmax_axis1",
+        lambda: L.log_softmax(axis=1),
+        fst.shapes(min_dims=2, max_dims=3, max_side=3),
+        example_features=(3, 2),
+    ),
+    LayerCase("flatten", L.flatten, fst.shapes(max_dims=3)),
+    LayerCase("reshape", lambda: L.reshape((3, -1)), st.just((2, 6)), example_features=(2, 6)),
+]
+
+
 # --- combinators: nested networks ----------------------------------------------------------------
 
 LAYER_CASES += [

@@ -1,0 +1,102 @@
+"""Shape layers: ``flatten`` and ``reshape``. They move no data (NumPy views) and have no params.
+
+``flatten()`` maps ``(batch, d1, ..., dk)`` to ``(batch, d1 * ... * dk)``, keeping the batch axis
+(``torch.nn.Flatten()``); ``reshape(shape)`` maps ``(batch, ...)`` to ``(batch, *shape)``, where one
+entry of ``shape`` may be ``-1``. Backward reshapes ``dy`` back to the input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+from functional_dl.errors import ShapeError, describe_shape
+from functional_dl.layers._checks import check_float, check_keys, check_same_shape
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+
+__all__ = ["ReshapeCache", "flatten", "reshape"]
+
+_NO_PARAMS: frozenset[str] = frozenset()
+
+
+class ReshapeCache(NamedTuple):
+    """The shapes on both sides, to check and reshape ``dy``."""
+
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+
+def _resolve(features: tuple[int | None, ...], target: tuple[int, ...] | None, name: str) -> tuple[int, ...]:
+    """The output's non-batch shape for input features ``features`` (``None`` target: flatten)."""
+    if any(d is None for d in features):
+        raise ShapeError(name, f"the non-batch axes must be known, got {describe_shape((None, *features))}")
+    size = math.prod(d for d in features if d is not None)
+    if target is None:
+        return (size,)
+    known = math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if known == 0 or size % known:
+            raise ShapeError(name, f"cannot reshape {size} features into {describe_shape(target)}")
+        return tuple(size // known if d == -1 else d for d in target)
+    if known != size:
+        raise ShapeError(name, f"cannot reshape {size} features into {describe_shape(target)}")
+    return target
+
+
+def _init(key: Key, in_shape: Shape, /, *, target: tuple[int, ...] | None, name: str) -> tuple[Shape, Params]:
+    if len(in_shape) < 1:
+        raise ShapeError(name, "expected an input shape with a batch axis")
+    return (in_shape[0], *_resolve(in_shape[1:], target, name)), EMPTY
+
+
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, target: tuple[int, ...] | None, name: str
+) -> tuple[Array, ReshapeCache]:
+    if params:
+        check_keys(params, _NO_PARAMS, name)
+    check_float(x, name)
+    if x.ndim < 1:
+        raise ShapeError(name, "expected an input with a batch axis, got a scalar")
+    y = x.reshape((x.shape[0], *_resolve(x.shape[1:], target, name)))
+    return y, ReshapeCache(x.shape, y.shape)
+
+
+def _backward(params: Params, cache: ReshapeCache, dy: Array, /, *, name: str) -> tuple[Array, Params]:
+    check_same_shape(dy, cache.out_shape, name)
+    return dy.reshape(cache.in_shape), EMPTY
+
+
+def flatten() -> Layer[ReshapeCache]:
+    """``(batch, d1, ..., dk) -> (batch, d1 * ... * dk)``, keeping the batch axis.
+
+    Example:
+        >>> import numpy as np
+        >>> flatten().forward({}, np.zeros((2, 3, 4)))[0].shape
+        (2, 12)
+    """
+    return Layer(
+        init_with_state=stateless(partial(_init, target=None, name="flatten")),
+        forward=partial(_forward, target=None, name="flatten"),
+        backward=partial(_backward, name="flatten"),
+        name="flatten",
+    )
+
+
+def reshape(shape: tuple[int, ...]) -> Layer[ReshapeCache]:
+    """``(batch, ...) -> (batch, *shape)``; one entry of ``shape`` may be ``-1`` (inferred).
+
+    Example:
+        >>> import numpy as np
+        >>> reshape((2, -1)).forward({}, np.zeros((5, 12)))[0].shape
+        (5, 2, 6)
+    """
+    target = tuple(int(d) for d in shape)
+    if sum(d == -1 for d in target) > 1 or any(d < -1 or d == 0 for d in target):
+        raise ValueError(f"reshape: shape needs positive sizes and at most one -1, got {shape!r}")
+    return Layer(
+        init_with_state=stateless(partial(_init, target=target, name="reshape")),
+        forward=partial(_forward, target=target, name="reshape"),
+        backward=partial(_backward, name="reshape"),
+        name="reshape",
+    )
