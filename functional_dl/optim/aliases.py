@@ -43,9 +43,9 @@ def _build(*parts: GradientTransformation[Any] | None) -> Chain:
     return optimizer(chain(*(p for p in parts if p is not None)))
 
 
-def _l2(weight_decay: float) -> GradientTransformation[Any] | None:
+def _decay(weight_decay: float, mask: Mask | None = None) -> GradientTransformation[Any] | None:
     # Zero decay adds no transformation at all: plain optimizers pay nothing for the option.
-    return add_decayed_weights(weight_decay) if weight_decay else None
+    return add_decayed_weights(weight_decay, mask) if weight_decay else None
 
 
 def _decay_around(
@@ -53,8 +53,8 @@ def _decay_around(
 ) -> tuple[GradientTransformation[Any] | None, ...]:
     # L2 decay goes before the adaptive scaling (it is scaled too); decoupled decay after it.
     if decoupled:
-        return (scaling, add_decayed_weights(weight_decay) if weight_decay else None)
-    return (_l2(weight_decay), scaling)
+        return (scaling, _decay(weight_decay))
+    return (_decay(weight_decay), scaling)
 
 
 def sgd(
@@ -79,7 +79,7 @@ def sgd(
     if nesterov and not momentum:
         raise ValueError("sgd: nesterov momentum needs momentum > 0")
     return _build(
-        _l2(weight_decay),
+        _decay(weight_decay),
         trace(momentum, nesterov) if momentum else None,
         scale_by_learning_rate(learning_rate),
     )
@@ -105,7 +105,7 @@ def adam(
     With ``amsgrad``, ``v_t`` in the denominator is ``max(v_1, ..., v_t)``.
     """
     return _build(
-        _l2(weight_decay),
+        _decay(weight_decay),
         scale_by_adam(b1, b2, eps, eps_root, amsgrad),
         scale_by_learning_rate(learning_rate),
     )
@@ -147,7 +147,7 @@ def adamw(
     """
     return _build(
         scale_by_adam(b1, b2, eps, 0.0, amsgrad),
-        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        _decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -228,7 +228,7 @@ def rmsprop(
         p_t = p_{t-1} - lr b_t
     """
     return _build(
-        _l2(weight_decay),
+        _decay(weight_decay),
         scale_by_rms(alpha, eps, centered),
         trace(momentum) if momentum else None,
         scale_by_learning_rate(learning_rate),
@@ -258,7 +258,7 @@ def adagrad(
             raise ValueError("adagrad: lr_decay needs a numeric learning_rate; compose the schedule yourself")
         lr = inverse_time_decay(learning_rate, lr_decay)
     return _build(
-        _l2(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(lr)
+        _decay(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(lr)
     )
 
 
@@ -274,7 +274,7 @@ def adadelta(
         a_t = rho a_{t-1} + (1 - rho) s_t^2
         p_t = p_{t-1} - lr s_t
     """
-    return _build(_l2(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))
+    return _build(_decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))
 
 
 def lion(
@@ -294,7 +294,7 @@ def lion(
     """
     return _build(
         scale_by_lion(b1, b2),
-        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        _decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -317,7 +317,7 @@ def lamb(
     """
     return _build(
         scale_by_adam(b1, b2, eps),
-        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        _decay(weight_decay, mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),
     )
@@ -343,7 +343,7 @@ def lars(
         p_t = p_{t-1} - lr m_t
     """
     return _build(
-        add_decayed_weights(weight_decay, mask) if weight_decay else None,
+        _decay(weight_decay, mask),
         scale_by_trust_ratio(trust_coefficient, eps),
         trace(momentum, nesterov) if momentum else None,
         scale_by_learning_rate(learning_rate),
