@@ -22,7 +22,9 @@ def _clip_update(
 
 
 def clip(max_delta: float) -> GradientTransformation[EmptyState]:
-    """Clip every coordinate to ``[-max_delta, max_delta]``: ``u = min(max(g, -d), d)``.
+    """Clip every coordinate to ``[-max_delta, max_delta]``.
+
+    Update rule: ``u = min(max(g, -max_delta), max_delta)``.
 
     Like ``torch.nn.utils.clip_grad_value_``.
     """

@@ -139,8 +139,8 @@ def _masked_update(
 def masked(inner: GradientTransformation[Any], mask: Mask) -> GradientTransformation[MaskedState]:
     """Apply ``inner`` to the parameters ``mask`` selects; the others' updates pass unchanged.
 
-    ``u_k = inner(g)_k`` if ``mask`` selects ``k``, else ``u_k = g_k``. The inner transformation
-    sees (and keeps state for) the selected parameters only.
+    Update rule: ``u_k = inner(g)_k`` if ``mask`` selects ``k``, else ``u_k = g_k``. The inner
+    transformation sees (and keeps state for) the selected parameters only.
 
     Example:
         >>> import numpy as np
@@ -208,8 +208,8 @@ def partition(
 ) -> GradientTransformation[PartitionState]:
     """Give each group of parameters its own transformation (PyTorch's parameter groups).
 
-    ``u_k = transforms[labels(k)](g)_k``: every key gets exactly one label, and every label a
-    transformation; each transformation sees (and keeps state for) its own group only.
+    Update rule: ``u_k = transforms[labels(k)](g)_k``. Every key gets exactly one label, and every
+    label a transformation; each transformation sees (and keeps state for) its own group only.
 
     Args:
         transforms: label -> transformation.

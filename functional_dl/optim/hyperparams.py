@@ -114,6 +114,9 @@ def inject_hyperparams(
 ) -> GradientTransformation[InjectHyperparamsState]:
     """``factory(**hyperparams, **static)`` with the hyperparameters stored in the state.
 
+    Update rule: ``u_t = factory(**h_t, **static)(g_t)``, where ``h_t`` are the values in the
+    state (schedules evaluated at ``t - 1``, or what :func:`set_hyperparams` put there).
+
     Args:
         factory: an optimizer factory (``adam``) or any function returning a transformation.
         static: arguments passed through unchanged (masks, flags, anything not numeric).

@@ -48,7 +48,9 @@ def _scale_update(
 
 
 def scale(factor: float) -> GradientTransformation[EmptyState]:
-    """``u = factor * g``.
+    """Multiply updates by a constant.
+
+    Update rule: ``u = factor * g``.
 
     Example:
         >>> import numpy as np
@@ -77,7 +79,10 @@ def _schedule_update(
 
 
 def scale_by_schedule(schedule: Schedule) -> GradientTransformation[ScaleByScheduleState]:
-    """``u_t = schedule(t - 1) * g_t``: the schedule is evaluated at the number of earlier steps."""
+    """Multiply updates by a schedule of the step.
+
+    Update rule: ``u_t = schedule(t - 1) * g_t`` (evaluated at the number of earlier steps).
+    """
     return GradientTransformation(_schedule_init, partial(_schedule_update, schedule=schedule))
 
 
@@ -120,7 +125,9 @@ def _lr_schedule_update(
 def scale_by_learning_rate(
     learning_rate: float | Schedule,
 ) -> GradientTransformation[ScaleByLearningRateState]:
-    """``u_t = -lr_t * g_t``: the descent step, recording the learning rate in force in its state.
+    """The descent step, recording the learning rate in force in its state.
+
+    Update rule: ``u_t = -lr_t * g_t``.
 
     Args:
         learning_rate: a number, or a schedule ``count -> lr`` evaluated at the number of earlier
@@ -187,7 +194,9 @@ def _decay_update(
 
 
 def add_decayed_weights(weight_decay: float, mask: Mask | None = None) -> GradientTransformation[EmptyState]:
-    """``u = g + weight_decay * p`` on the parameters the mask selects; others pass unchanged.
+    """Add decayed weights to the updates of the parameters the mask selects.
+
+    Update rule: ``u = g + weight_decay * p`` where the mask selects, ``u = g`` elsewhere.
 
     Before an adaptive scaling (``chain(add_decayed_weights(wd), scale_by_adam())``) this is L2
     regularisation, PyTorch's ``weight_decay`` of ``SGD``/``Adam``; after it and before the learning
@@ -227,6 +236,8 @@ def _chain_update(
 def chain(*transforms: GradientTransformation[Any]) -> GradientTransformation[tuple[object, ...]]:
     """Apply transformations in order; the state is the tuple of their states.
 
+    Update rule: ``u = t_n(... t_2(t_1(g)))``.
+
     Example:
         >>> import numpy as np
         >>> t = chain(scale(2.0), scale(-0.5))
@@ -262,6 +273,8 @@ def named_chain(
     *transforms: tuple[str, GradientTransformation[Any]],
 ) -> GradientTransformation[dict[str, object]]:
     """Like :func:`chain`, but the state is a mapping from each transformation's name to its state.
+
+    Update rule: ``u = t_n(... t_2(t_1(g)))``, as :func:`chain`.
 
     Example:
         >>> import numpy as np

@@ -57,3 +57,17 @@ def test_transforms_do_not_upcast_float32() -> None:
     for t in transforms:
         u, _ = t.update(p32, t.init(p32), p32)
         assert u["w"].dtype == np.float32
+
+
+def test_every_transformation_states_its_update_rule() -> None:
+    import inspect
+
+    checked = []
+    for name in O.__all__:
+        f = getattr(O, name)
+        if inspect.isfunction(f) and str(inspect.signature(f).return_annotation).startswith(
+            ("GradientTransformation", "Chain")
+        ):
+            assert "Update rule" in (inspect.getdoc(f) or ""), name
+            checked.append(name)
+    assert len(checked) >= 35  # every transformation and every named optimizer
