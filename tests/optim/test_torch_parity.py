@@ -234,3 +234,40 @@ def test_sgd_matches_torch_for_any_hyperparameters(
         lambda p: torch.optim.SGD(p, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay),
     )
     assert trajectory_difference(case, steps=20) < RTOL
+
+
+def _rosenbrock_difference(case: TorchCase, steps: int = STEPS) -> float:
+    from tests.optim.problems import rosenbrock, rosenbrock_start
+
+    start = rosenbrock_start()
+    xy = torch.tensor(start["xy"].copy(), requires_grad=True)
+    theirs = case.theirs([xy])
+    opt = case.ours()
+    state = opt.init(start)
+    worst = 0.0
+    for _ in range(steps):
+        state, ours = opt.update(state, rosenbrock(state.params)[1])
+        theirs.zero_grad()
+        ((1 - xy[0]) ** 2 + 100 * (xy[1] - xy[0] ** 2) ** 2).backward()
+        theirs.step()
+        ref = xy.detach().numpy()
+        worst = max(worst, float(np.max(np.abs(ours["xy"] - ref)) / np.max(np.abs(ref))))
+    return worst
+
+
+ROSENBROCK_CASES = [
+    TorchCase(
+        "momentum", lambda: O.sgd(1e-3, momentum=0.9), lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9)
+    ),
+    TorchCase("adam", lambda: O.adam(1e-2), lambda p: torch.optim.Adam(p, lr=1e-2)),
+    TorchCase("nadam", lambda: O.nadam(1e-2), lambda p: torch.optim.NAdam(p, lr=1e-2)),
+    TorchCase("radam", lambda: O.radam(1e-2), lambda p: torch.optim.RAdam(p, lr=1e-2)),
+    TorchCase("rmsprop", lambda: O.rmsprop(1e-3), lambda p: torch.optim.RMSprop(p, lr=1e-3)),
+    TorchCase("adagrad", lambda: O.adagrad(0.1), lambda p: torch.optim.Adagrad(p, lr=0.1)),
+    TorchCase("adadelta", lambda: O.adadelta(1.0), lambda p: torch.optim.Adadelta(p, lr=1.0)),
+]
+
+
+@pytest.mark.parametrize("case", ROSENBROCK_CASES, ids=[c.id for c in ROSENBROCK_CASES])
+def test_rosenbrock_trajectory_matches_torch(case: TorchCase) -> None:
+    assert _rosenbrock_difference(case) < RTOL
