@@ -27,6 +27,7 @@ from functional_dl.types import Array
 __all__ = [
     "PaddingSpec",
     "Pads",
+    "check_fits",
     "crop",
     "extents",
     "offset_slices",
@@ -34,6 +35,7 @@ __all__ = [
     "out_sizes",
     "pad",
     "resolve_padding",
+    "size",
     "to_tuple",
     "windows",
 ]
