@@ -9,7 +9,9 @@ A loss is a pure function ``(pred, target, *, reduction="mean", weights=None) ->
 
 ``weights`` (optional) multiply the per-element losses before reduction and must broadcast to
 them, as PyTorch's ``weight`` argument does; ``"mean"`` divides by the number of elements, as
-PyTorch does. Targets and weights are cast to ``pred``'s dtype, so float32 in gives float32 out.
+PyTorch does. Losses over a class axis (cross-entropy, multi-class hinge) have one loss per
+*sample* (``pred``'s shape without axis 1): their weights are per sample and ``"mean"`` averages
+over samples. Targets and weights are cast to ``pred``'s dtype, so float32 in gives float32 out.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from functional_dl.errors import LabelError, ShapeError, describe_shape
 from functional_dl.layers._checks import check_float
 from functional_dl.types import Array
 
-__all__ = ["LossFn", "Reduction", "as_target", "check_pair", "reduce_loss"]
+__all__ = ["LossFn", "Reduction", "as_target", "check_finite_target", "check_pair", "reduce_loss"]
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -55,11 +57,25 @@ def as_target(target: npt.ArrayLike, pred: Array, loss: str) -> Array:
     return out
 
 
+def check_finite_target(t: Array, loss: str, *, nonnegative: bool = False) -> None:
+    """Raise :class:`LabelError` if ``t`` holds NaN or infinity (or, if asked, a negative value)."""
+    if not np.isfinite(t).all():
+        raise LabelError(loss, "target contains NaN or infinity")
+    if nonnegative and t.size and t.min() < 0:
+        raise LabelError(loss, f"target values must be >= 0, got minimum {t.min()}")
+
+
 def check_pair(pred: Array, loss: str) -> None:
     """Check that ``pred`` is a floating-point array with a batch axis."""
     check_float(pred, loss, "prediction")
     if pred.ndim < 1:
         raise ShapeError(loss, "expected a prediction with a batch axis, got a scalar")
+
+
+def _expand(w: Array, ndim: int, axis: int) -> Array:
+    """Weights broadcastable to a per-sample loss of rank ``ndim``, with a unit ``axis`` inserted."""
+    full = w.reshape((1,) * (ndim - w.ndim) + w.shape)
+    return np.expand_dims(full, axis)
 
 
 def reduce_loss(
@@ -68,15 +84,20 @@ def reduce_loss(
     reduction: Reduction,
     weights: npt.ArrayLike | None,
     loss: str,
+    *,
+    class_axis: int | None = None,
 ) -> tuple[Array, Array]:
     """Apply weights and the reduction to per-element losses and their gradients.
 
     Args:
-        per_element: losses of each element, shape of ``pred``.
-        grad_per_element: ``d per_element / d pred`` elementwise, same shape.
-        reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"``.
+        per_element: losses of each element, shape of ``pred`` (or, for losses over a class
+            axis, ``pred``'s shape without that axis: one loss per sample).
+        grad_per_element: ``d per_element / d pred``, shape of ``pred``.
+        reduction: ``"mean"`` (over all elements of ``per_element``), ``"sum"`` or ``"none"``.
         weights: optional multipliers broadcastable to ``per_element``.
         loss: name for error messages.
+        class_axis: the axis of ``pred`` that ``per_element`` lacks (1 for cross-entropy's
+            ``(N, C)`` logits), along which weights are broadcast for the gradient.
     """
     dtype = per_element.dtype
     if weights is not None:
@@ -94,7 +115,9 @@ def reduce_loss(
         if np.isnan(w).any():
             raise LabelError(loss, "weights contain NaN")
         per_element = per_element * w
-        grad_per_element = grad_per_element * w
+        grad_per_element = grad_per_element * (
+            w if class_axis is None else _expand(w, per_element.ndim, class_axis)
+        )
     if reduction == "none":
         return per_element, grad_per_element
     if reduction == "sum":

@@ -1,0 +1,129 @@
+"""Softmax cross-entropy from logits, with integer labels or probability targets, and label smoothing.
+
+Logits are ``(N, C)`` (or ``(N, C, d1, ...)`` with classes on axis 1, as in PyTorch). With
+``log p = log_softmax(z)`` along the class axis and a target distribution ``q`` per sample::
+
+    l = -sum_c q_c log p_c                    dl/dz = p sum_c q_c - q    (= p - q when q sums to 1)
+
+* integer labels ``y`` (shape ``(N, d1, ...)``): ``q = onehot(y)``;
+* probability (soft) targets (logits' shape): ``q = t``;
+* label smoothing ``e`` (as ``torch.nn.CrossEntropyLoss(label_smoothing=e)``): ``q`` becomes
+  ``(1 - e) q + e / C``.
+
+This is ``torch.nn.functional.cross_entropy`` without class weights or ``ignore_index``; the
+optional ``weights`` here are per sample (they multiply the per-sample losses, and ``"mean"``
+divides by the number of samples, not by the sum of weights). Because it works from
+``log_softmax`` (max-shifted), it is finite and exact for logits of any magnitude, ``+-1e4``
+included: it never takes the log of a probability that has underflowed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.errors import LabelError, ShapeError, describe_shape
+from functional_dl.layers.softmax import log_softmax_fn
+from functional_dl.losses._common import Reduction, check_finite_target, check_pair, reduce_loss
+from functional_dl.types import Array, IntArray
+
+__all__ = ["class_labels", "cross_entropy", "softmax_cross_entropy"]
+
+_NAME = "softmax_cross_entropy"
+
+
+def class_labels(target: npt.NDArray[np.generic], n_classes: int, loss: str) -> IntArray:
+    """``target`` as integer class indices in ``[0, n_classes)``, or a :class:`LabelError`.
+
+    Float labels are accepted when every value is a whole number (labels read from a CSV file);
+    NaN, fractions and out-of-range values are refused with the offending value in the message.
+    """
+    if target.dtype.kind in "iu":
+        labels: IntArray = target.astype(np.intp, copy=False)
+    elif target.dtype.kind == "f":
+        as_float = target.astype(np.float64, copy=False)
+        if not np.isfinite(as_float).all():
+            raise LabelError(loss, "labels contain NaN or infinity")
+        if (as_float != np.round(as_float)).any():
+            raise LabelError(loss, "labels must be whole numbers (class indices), got fractional values")
+        labels = as_float.astype(np.intp)
+    else:
+        raise LabelError(loss, f"expected integer class labels, got dtype {target.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        raise LabelError(loss, f"label {bad} is out of range for {n_classes} classes (0..{n_classes - 1})")
+    return labels
+
+
+def softmax_cross_entropy(
+    logits: Array,
+    target: npt.ArrayLike,
+    *,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+    weights: npt.ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Cross-entropy of ``softmax(logits)`` against class labels or target probabilities.
+
+    Args:
+        logits: ``(N, C)`` or ``(N, C, d1, ...)`` raw scores, classes on axis 1.
+        target: integer labels of shape ``(N,)`` (or ``(N, d1, ...)``) in ``[0, C)``, or
+            probabilities of the logits' shape (PyTorch decides the same way: indices if the shape
+            lacks the class axis, probabilities if it matches).
+        label_smoothing: ``e`` in ``[0, 1]``: the target becomes ``(1 - e) q + e / C``.
+        reduction: ``"mean"`` over samples (default), ``"sum"`` or ``"none"`` (one loss per sample).
+        weights: optional per-sample multipliers broadcastable to ``(N, d1, ...)``.
+
+    Returns:
+        ``(value, dlogits)``; ``dlogits`` has the logits' shape and dtype.
+
+    Raises:
+        ShapeError: logits without a class axis, or a target of neither accepted shape.
+        LabelError: NaN, fractional or out-of-range labels; NaN, infinite or negative probabilities.
+
+    Example:
+        >>> import numpy as np
+        >>> value, grad = softmax_cross_entropy(np.array([[1e4, 0.0], [0.0, 0.0]]), np.array([0, 1]))
+        >>> round(float(value), 6), grad.round(3).tolist()
+        (0.346574, [[0.0, 0.0], [0.25, -0.25]])
+    """
+    check_pair(logits, _NAME)
+    if logits.ndim < 2:
+        raise ShapeError(_NAME, f"expected logits (N, C, ...), got {describe_shape(logits.shape)}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{_NAME}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    t = np.asarray(target)
+    n_classes = logits.shape[1]
+    log_p = log_softmax_fn(logits, axis=1)
+    p = np.exp(log_p)
+    smooth = label_smoothing / n_classes
+    if t.shape == logits.shape:
+        if t.dtype.kind not in "biuf":
+            raise LabelError(_NAME, f"expected numeric target probabilities, got dtype {t.dtype}")
+        q = t.astype(logits.dtype, copy=False)
+        check_finite_target(q, _NAME, nonnegative=True)
+        if label_smoothing:
+            q = q * (1.0 - label_smoothing) + smooth
+        per_sample: Array = -(q * log_p).sum(axis=1)
+        grad: Array = p * q.sum(axis=1, keepdims=True) - q
+    elif t.shape == (logits.shape[0], *logits.shape[2:]):
+        idx = np.expand_dims(class_labels(t, n_classes, _NAME), 1)
+        picked = np.take_along_axis(log_p, idx, axis=1)[:, 0]
+        per_sample = -(1.0 - label_smoothing) * picked
+        grad = p
+        if label_smoothing:
+            per_sample -= smooth * log_p.sum(axis=1)
+            grad = p - smooth
+        # grad is a fresh array (p or p - smooth): subtract (1 - e) at each sample's label in place.
+        np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=1) - (1.0 - label_smoothing), axis=1)
+    else:
+        raise ShapeError(
+            _NAME,
+            f"expected labels of shape {describe_shape((logits.shape[0], *logits.shape[2:]))} or "
+            f"probabilities of shape {describe_shape(logits.shape)}, got {describe_shape(t.shape)}",
+        )
+    return reduce_loss(per_sample, grad, reduction, weights, _NAME, class_axis=1)
+
+
+#: PyTorch's name for :func:`softmax_cross_entropy`.
+cross_entropy = softmax_cross_entropy

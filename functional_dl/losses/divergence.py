@@ -1,0 +1,71 @@
+"""Kullback-Leibler divergence, with PyTorch's conventions (``torch.nn.functional.kl_div``).
+
+The prediction is a *log*-probability ``x = log q`` (the output of ``log_softmax``), the target a
+probability ``p`` (or a log-probability when ``log_target=True``). Elementwise::
+
+    l = p (log p - x)          dl/dx = -p             (l = 0 where p = 0)
+    l = e^t (t - x)            dl/dx = -e^t           (log_target: t = log p)
+
+so ``sum_c l_c = KL(p || q)`` for each sample. We chose PyTorch's argument order and log-input
+convention so that code and checkpoints move across unchanged. As in PyTorch, ``"mean"`` averages
+over *all elements*, which is ``KL / C``, not the KL divergence per sample: for that (PyTorch's
+``"batchmean"``) take ``reduction="sum"`` and divide by the batch size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.errors import LabelError
+from functional_dl.losses._common import Reduction, as_target, check_finite_target, check_pair, reduce_loss
+from functional_dl.types import Array
+
+__all__ = ["kl_divergence"]
+
+_NAME = "kl_divergence"
+
+
+def kl_divergence(
+    log_pred: Array,
+    target: npt.ArrayLike,
+    *,
+    log_target: bool = False,
+    reduction: Reduction = "mean",
+    weights: npt.ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """``KL(target || exp(log_pred))`` elementwise, as ``F.kl_div(log_pred, target)``.
+
+    Args:
+        log_pred: log-probabilities ``(N, C, ...)``, e.g. from ``log_softmax``.
+        target: probabilities of the same shape (``>= 0``), or log-probabilities if ``log_target``.
+        log_target: whether ``target`` is given as log-probabilities.
+        reduction: ``"mean"`` over all elements (default), ``"sum"`` or ``"none"``.
+        weights: optional per-element multipliers broadcastable to ``log_pred``.
+
+    Raises:
+        ShapeError: ``target`` does not have the shape of ``log_pred``.
+        LabelError: ``target`` holds NaN (or infinity, or a negative probability).
+
+    Example:
+        >>> import numpy as np
+        >>> p = np.array([[0.5, 0.5, 0.0]])
+        >>> value, grad = kl_divergence(np.log(np.array([[0.25, 0.5, 0.25]])), p, reduction="sum")
+        >>> round(float(value), 6), grad.tolist()          # 0.5 log 2 = 0.346574
+        (0.346574, [[-0.5, -0.5, -0.0]])
+    """
+    check_pair(log_pred, _NAME)
+    t = as_target(target, log_pred, _NAME)
+    if log_target:
+        if np.isnan(t).any() or np.isposinf(t).any():
+            raise LabelError(_NAME, "log-target contains NaN or +infinity")
+        p = np.exp(t)
+        per_element: Array = p * (t - log_pred)
+    else:
+        check_finite_target(t, _NAME, nonnegative=True)
+        p = t
+        positive = p > 0
+        # p log p with the convention 0 log 0 = 0 (torch's xlogy); log of the zeros is never taken.
+        log_p = np.log(np.where(positive, p, 1.0))
+        per_element = p * np.where(positive, log_p - log_pred, 0.0)
+    return reduce_loss(per_element, -p, reduction, weights, _NAME)

@@ -1,0 +1,98 @@
+"""Hinge (margin) losses: binary with labels in {-1, +1}, and multi-class as ``nn.MultiMarginLoss``.
+
+Binary, with score ``x`` and label ``y`` in ``{-1, +1}``::
+
+    l = max(0, 1 - y x)                    dl/dx = -y [1 - y x > 0]
+
+Multi-class (Crammer-Singer style as PyTorch defines it, ``p = 1``), with scores ``x`` ``(N, C)``,
+label ``y`` and margin ``m``::
+
+    l = sum_{j != y} max(0, m - x_y + x_j) / C
+    dl/dx_j = [m - x_y + x_j > 0] / C  (j != y)        dl/dx_y = -sum_{j != y} [m - x_y + x_j > 0] / C
+
+At the hinge itself (``y x = 1``) the gradient is taken as 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.errors import LabelError, ShapeError, describe_shape
+from functional_dl.losses._common import Reduction, as_target, check_pair, reduce_loss
+from functional_dl.losses.categorical import class_labels
+from functional_dl.types import Array
+
+__all__ = ["hinge", "multiclass_hinge"]
+
+
+def hinge(
+    pred: Array,
+    target: npt.ArrayLike,
+    *,
+    reduction: Reduction = "mean",
+    weights: npt.ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Binary hinge loss ``max(0, 1 - target * pred)`` for labels in ``{-1, +1}`` (a linear SVM's).
+
+    Args:
+        pred: scores, any shape with a batch axis (``(N, 1)`` for one binary output).
+        target: same shape, every value ``-1`` or ``+1``.
+        reduction: ``"mean"`` over all elements (default), ``"sum"`` or ``"none"``.
+        weights: optional per-element multipliers broadcastable to ``pred``.
+
+    Raises:
+        LabelError: a target other than -1 or +1 (0/1 labels map to -1/+1 as ``2 y - 1``).
+
+    Example:
+        >>> import numpy as np
+        >>> value, grad = hinge(np.array([2.0, 0.5, -1.0]), np.array([1, 1, 1]), reduction="none")
+        >>> value.tolist(), grad.tolist()
+        ([0.0, 0.5, 2.0], [-0.0, -1.0, -1.0])
+    """
+    name = "hinge"
+    check_pair(pred, name)
+    y = as_target(target, pred, name)
+    if not np.isin(y, (-1.0, 1.0)).all():
+        raise LabelError(name, "targets must be -1 or +1 (map 0/1 labels with 2 * y - 1)")
+    margin = 1.0 - y * pred
+    active = margin > 0
+    return reduce_loss(np.where(active, margin, 0.0), -y * active, reduction, weights, name)
+
+
+def multiclass_hinge(
+    logits: Array,
+    labels: npt.ArrayLike,
+    *,
+    margin: float = 1.0,
+    reduction: Reduction = "mean",
+    weights: npt.ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Multi-class hinge loss, ``torch.nn.MultiMarginLoss(p=1, margin=margin)``.
+
+    Args:
+        logits: ``(N, C)`` scores.
+        labels: ``(N,)`` integer class labels in ``[0, C)``.
+        margin: the margin ``m`` by which the true class should win.
+        reduction: ``"mean"`` over samples (default), ``"sum"`` or ``"none"`` (one loss per sample).
+        weights: optional per-sample multipliers broadcastable to ``(N,)``.
+    """
+    name = "multiclass_hinge"
+    check_pair(logits, name)
+    t = np.asarray(labels)
+    if logits.ndim != 2 or t.shape != logits.shape[:1]:
+        raise ShapeError(
+            name,
+            f"expected logits (N, C) and labels (N,), got {describe_shape(logits.shape)} and "
+            f"{describe_shape(t.shape)}",
+        )
+    n_classes = logits.shape[1]
+    idx = class_labels(t, n_classes, name)[:, None]
+    true_score = np.take_along_axis(logits, idx, axis=1)
+    slack = margin - true_score + logits
+    active = slack > 0
+    np.put_along_axis(active, idx, False, axis=1)  # the true class is not its own rival
+    per_sample: Array = np.where(active, slack, 0.0).sum(axis=1) / n_classes
+    grad: Array = active / logits.dtype.type(n_classes)
+    np.put_along_axis(grad, idx, -active.sum(axis=1, keepdims=True) / logits.dtype.type(n_classes), axis=1)
+    return reduce_loss(per_sample, grad, reduction, weights, name, class_axis=1)

@@ -1,0 +1,93 @@
+"""Losses refuse bad labels and shapes with clear errors naming the loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from functional_dl import losses
+from functional_dl.errors import DTypeError, LabelError, ShapeError
+
+LOGITS = np.zeros((3, 4))
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.array([0.0, np.nan, 1.0]), "labels contain NaN"),
+        (np.array([0, 4, 1]), r"label 4 is out of range for 4 classes \(0\.\.3\)"),
+        (np.array([0, -1, 1]), r"label -1 is out of range"),
+        (np.array([0.0, 1.5, 1.0]), "labels must be whole numbers"),
+        (np.array(["a", "b", "c"]), "expected integer class labels"),
+    ],
+)
+def test_cross_entropy_bad_labels(labels: np.ndarray, message: str) -> None:
+    with pytest.raises(LabelError, match=rf"^softmax_cross_entropy: {message}"):
+        losses.softmax_cross_entropy(LOGITS, labels)
+
+
+def test_cross_entropy_accepts_whole_float_labels_like_integers() -> None:
+    a = losses.softmax_cross_entropy(np.eye(3, 4), np.array([0.0, 1.0, 2.0]))
+    b = losses.softmax_cross_entropy(np.eye(3, 4), np.array([0, 1, 2]))
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+
+
+def test_cross_entropy_bad_shapes_and_targets() -> None:
+    with pytest.raises(
+        ShapeError, match=r"expected labels of shape \(3,\) or probabilities of shape \(3, 4\), got \(3, 1\)"
+    ):
+        losses.softmax_cross_entropy(LOGITS, np.zeros((3, 1), np.int64))
+    with pytest.raises(ShapeError, match=r"expected logits \(N, C, \.\.\.\), got \(3,\)"):
+        losses.softmax_cross_entropy(np.zeros(3), np.zeros(3, np.int64))
+    soft = np.full((3, 4), 0.25)
+    soft[1, 2] = np.nan
+    with pytest.raises(LabelError, match="target contains NaN"):
+        losses.softmax_cross_entropy(LOGITS, soft)
+    with pytest.raises(LabelError, match="target values must be >= 0"):
+        losses.softmax_cross_entropy(LOGITS, -np.full((3, 4), 0.25))
+    with pytest.raises(DTypeError, match="softmax_cross_entropy: expected a floating-point prediction"):
+        losses.softmax_cross_entropy(np.zeros((3, 4), np.int64), np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        losses.softmax_cross_entropy(LOGITS, np.zeros(3, np.int64), label_smoothing=1.5)
+
+
+@pytest.mark.parametrize(
+    ("loss", "target", "error", "message"),
+    [
+        (losses.mean_squared_error, np.array([[0.0, np.nan]]), LabelError, "target contains NaN"),
+        (losses.mean_absolute_error, np.zeros((2, 2)), ShapeError, r"expected target of shape \(1, 2\)"),
+        (losses.huber, np.array([[np.nan, 0.0]]), LabelError, "target contains NaN"),
+        (
+            losses.sigmoid_binary_cross_entropy,
+            np.array([[0.0, 2.0]]),
+            LabelError,
+            r"values must lie in \[0, 1\]",
+        ),
+        (losses.kl_divergence, np.array([[0.5, -0.5]]), LabelError, "target values must be >= 0"),
+        (losses.kl_divergence, np.array([[0.5, np.nan]]), LabelError, "NaN"),
+        (losses.hinge, np.array([[0.0, 1.0]]), LabelError, r"targets must be -1 or \+1"),
+    ],
+)
+def test_elementwise_losses_bad_targets(
+    loss: Callable[..., object], target: np.ndarray, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        loss(np.zeros((1, 2)), target)
+
+
+def test_multiclass_hinge_bad_input() -> None:
+    with pytest.raises(LabelError, match=r"^multiclass_hinge: label 7 is out of range"):
+        losses.multiclass_hinge(LOGITS, np.array([0, 7, 1]))
+    with pytest.raises(ShapeError, match=r"^multiclass_hinge: expected logits \(N, C\) and labels \(N,\)"):
+        losses.multiclass_hinge(LOGITS, np.array([0, 1]))
+
+
+def test_bad_weights_and_reduction() -> None:
+    with pytest.raises(ShapeError, match=r"weights of shape \(2,\) do not broadcast"):
+        losses.softmax_cross_entropy(LOGITS, np.zeros(3, np.int64), weights=np.ones(2))
+    with pytest.raises(ValueError, match="reduction must be"):
+        losses.huber(np.zeros(2), np.zeros(2), reduction="batchmean")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="huber: delta must be positive"):
+        losses.huber(np.zeros(2), np.zeros(2), delta=0.0)
