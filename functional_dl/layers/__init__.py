@@ -21,6 +21,7 @@ from functional_dl.layers.conv_transpose import conv_transpose2d
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
 from functional_dl.layers.gelu import gelu
+from functional_dl.layers.norm import group_norm, layer_norm
 from functional_dl.layers.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 from functional_dl.layers.reshape import flatten, reshape
 from functional_dl.layers.softmax import log_softmax, softmax
@@ -41,9 +42,11 @@ __all__ = [
     "flatten",
     "gelu",
     "global_avg_pool",
+    "group_norm",
     "hard_sigmoid",
     "hard_tanh",
     "identity",
+    "layer_norm",
     "leaky_relu",
     "log_softmax",
     "max_pool1d",

@@ -135,6 +135,38 @@ LAYER_CASES += [
 ]
 
 
+# --- layer norm and group norm ----------------------------------------------------------------------
+
+LAYER_CASES += [
+    LayerCase("layer_norm", L.layer_norm, _vector()),
+    LayerCase(
+        "layer_norm_2axes",
+        lambda: L.layer_norm(2),
+        fst.shapes(min_dims=2, max_dims=3, max_side=3),
+        example_features=(2, 3),
+    ),
+    LayerCase("layer_norm_no_affine", lambda: L.layer_norm(affine=False), fst.shapes(max_dims=2)),
+    LayerCase(
+        "group_norm",
+        lambda: L.group_norm(2),
+        st.tuples(st.sampled_from([2, 4]), st.integers(2, 3), st.integers(1, 3)),
+        example_features=(4, 2, 2),
+    ),
+    LayerCase(
+        "group_norm_instance",
+        lambda: L.group_norm(3),
+        st.tuples(st.just(3), st.integers(2, 4)),
+        example_features=(3, 4),
+    ),
+    LayerCase(
+        "group_norm_one_group",
+        lambda: L.group_norm(1, affine=False),
+        st.tuples(st.integers(1, 3), st.integers(2, 3), st.integers(1, 3)),
+        example_features=(2, 3, 3),
+    ),
+]
+
+
 # --- combinators: nested networks ----------------------------------------------------------------
 
 LAYER_CASES += [

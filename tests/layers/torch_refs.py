@@ -58,9 +58,10 @@ def _mlp(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
     return torch.sigmoid(_linear(p, h, "4."))
 
 
-#: Cases whose output is normalised to unit scale: a channel of equal values gives outputs that are
-#: pure rounding noise (``(x - mean) / sqrt(eps)``, about 1e-14), so their forward output is compared
-#: relative to ``max(max |torch|, 1)``, the scale a normalised output has.
+#: Cases whose output is normalised to unit scale. A group of equal values (hypothesis draws them
+#: often) makes ``x - mean`` exactly 0 here but rounding noise in PyTorch's fused kernels, and that
+#: noise (about 1e-14) reaches the output and the gradients; so these cases compare each array
+#: relative to ``max(max |torch|, 1)``, the scale a normalised output and its gradients have.
 def _residual_mlp(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> torch.Tensor:
     h = _linear(p, x, "0.")
     h = h + torch.tanh(_linear(p, h, "1.0."))
@@ -100,7 +101,18 @@ def _eval_everything(p: Tensors, x: torch.Tensor, s: Tensors, train: bool) -> to
 
 
 NORMALISED = frozenset(
-    {"batch_norm1d_train", "batch_norm1d_ncl_train", "batch_norm2d_train", "batch_norm_no_affine_train"}
+    {
+        "batch_norm1d_train",
+        "batch_norm1d_ncl_train",
+        "batch_norm2d_train",
+        "batch_norm_no_affine_train",
+        "layer_norm",
+        "layer_norm_2axes",
+        "layer_norm_no_affine",
+        "group_norm",
+        "group_norm_instance",
+        "group_norm_one_group",
+    }
 )
 
 TORCH_REFS: dict[str, TorchRef] = {
@@ -140,6 +152,12 @@ TORCH_REFS: dict[str, TorchRef] = {
     "log_softmax_axis1": lambda p, x, s, t: torch.log_softmax(x, dim=1),
     "flatten": lambda p, x, s, t: torch.flatten(x, start_dim=1),
     "reshape": lambda p, x, s, t: x.reshape(x.shape[0], 3, -1),
+    "layer_norm": lambda p, x, s, t: F.layer_norm(x, p["scale"].shape, p["scale"], p["bias"]),
+    "layer_norm_2axes": lambda p, x, s, t: F.layer_norm(x, p["scale"].shape, p["scale"], p["bias"]),
+    "layer_norm_no_affine": lambda p, x, s, t: F.layer_norm(x, x.shape[-1:]),
+    "group_norm": lambda p, x, s, t: F.group_norm(x, 2, p["scale"], p["bias"]),
+    "group_norm_instance": lambda p, x, s, t: F.group_norm(x, 3, p["scale"], p["bias"]),
+    "group_norm_one_group": lambda p, x, s, t: F.group_norm(x, 1),
     "residual_mlp": _residual_mlp,
     "branches_concat": _branches_concat,
     "branches_sum": _branches_sum,
