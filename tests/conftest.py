@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import os
 
+# Tests use tiny matrices; multi-threaded BLAS only adds contention when pytest-xdist already runs
+# one worker per core. Set before NumPy is first imported by any test module.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

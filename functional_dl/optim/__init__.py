@@ -48,6 +48,7 @@ from functional_dl.optim.base import (
     optimizer,
 )
 from functional_dl.optim.clipping import clip, clip_by_block_norm, clip_by_global_norm
+from functional_dl.optim.flatten import flatten
 from functional_dl.optim.groups import (
     Labels,
     Mask,
@@ -153,6 +154,7 @@ __all__ = [
     "current_learning_rate",
     "ema_params",
     "exponential_decay",
+    "flatten",
     "inject_hyperparams",
     "inverse_time_decay",
     "join_schedules",

@@ -14,6 +14,7 @@ from typing import Any
 from functional_dl.optim.adam import scale_by_adam, scale_by_nadam, scale_by_radam
 from functional_dl.optim.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
 from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule, optimizer
+from functional_dl.optim.flatten import flatten
 from functional_dl.optim.groups import Mask
 from functional_dl.optim.lion import scale_by_lion
 from functional_dl.optim.schedules import inverse_time_decay
@@ -39,8 +40,10 @@ LR = float | Schedule
 Chain = Optimizer[tuple[object, ...]]
 
 
-def _build(*parts: GradientTransformation[Any] | None) -> Chain:
-    return optimizer(chain(*(p for p in parts if p is not None)))
+def _build(*parts: GradientTransformation[Any] | None, elementwise: bool = True) -> Chain:
+    # Elementwise chains run on one flat vector per dtype: same numbers, far fewer NumPy calls.
+    whole = chain(*(p for p in parts if p is not None))
+    return optimizer(flatten(whole) if elementwise else whole)
 
 
 def _decay(weight_decay: float, mask: Mask | None = None) -> GradientTransformation[Any] | None:
@@ -149,6 +152,7 @@ def adamw(
         scale_by_adam(b1, b2, eps, 0.0, amsgrad),
         _decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
+        elementwise=mask is None,
     )
 
 
@@ -296,6 +300,7 @@ def lion(
         scale_by_lion(b1, b2),
         _decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
+        elementwise=mask is None,
     )
 
 
@@ -320,6 +325,7 @@ def lamb(
         _decay(weight_decay, mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),
+        elementwise=False,
     )
 
 
@@ -347,4 +353,5 @@ def lars(
         scale_by_trust_ratio(trust_coefficient, eps),
         trace(momentum, nesterov) if momentum else None,
         scale_by_learning_rate(learning_rate),
+        elementwise=False,
     )

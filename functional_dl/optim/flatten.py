@@ -1,0 +1,88 @@
+"""Flattening: run an elementwise transformation on one contiguous vector per dtype.
+
+A small network has few, small parameter arrays, so an optimizer step is bound by the fixed cost
+of each NumPy call, not by arithmetic: Adam makes about a dozen passes *per array*. ``flatten``
+gathers the updates (and params) into one vector per dtype, runs the inner transformation once on
+each vector, and hands back per-key views of the result. For the 40-100-100-10 MLP of the
+benchmarks (six arrays) this cuts Adam's step by more than half.
+
+Only *elementwise* transformations may be flattened: ones whose output at an entry depends on that
+entry alone (and on scalars), such as momentum, Adam, RMSprop or unmasked weight decay. Anything
+that looks at keys or at one array as a whole (masks, partitions, per-layer trust ratios,
+per-array clipping) must not be wrapped. The inner state then holds one entry per dtype, keyed by
+the dtype's name (``"float32"``), instead of one per parameter.
+
+Example:
+    >>> import numpy as np
+    >>> from functional_dl.optim import optimizer, scale_by_learning_rate
+    >>> opt = optimizer(flatten(scale_by_learning_rate(0.5)))
+    >>> state = opt.init({"w": np.ones((2, 2)), "b": np.zeros(2)})
+    >>> state, params = opt.update(state, {"w": np.ones((2, 2)), "b": np.ones(2)})
+    >>> params["w"].tolist(), params["b"].tolist()
+    ([[0.5, 0.5], [0.5, 0.5]], [-0.5, -0.5])
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TypeVar
+
+import numpy as np
+
+from functional_dl.optim.base import GradientTransformation
+from functional_dl.types import Array, Params
+
+__all__ = ["flatten"]
+
+S = TypeVar("S")
+
+#: ``[(dtype name, [keys...]), ...]`` in the params' key order.
+Layout = list[tuple[str, list[str]]]
+
+
+def _layout(params: Params) -> Layout:
+    groups: dict[str, list[str]] = {}
+    for k, p in params.items():
+        groups.setdefault(p.dtype.name, []).append(k)
+    return list(groups.items())
+
+
+def _gather(mapping: Params, layout: Layout) -> dict[str, Array]:
+    return {group: np.concatenate([mapping[k].ravel() for k in keys]) for group, keys in layout}
+
+
+def _scatter(flat: Params, layout: Layout, like: Params) -> dict[str, Array]:
+    out: dict[str, Array] = {}
+    for group, keys in layout:
+        vector = flat[group]
+        start = 0
+        for k in keys:
+            shape = like[k].shape
+            stop = start + like[k].size
+            out[k] = vector[start:stop].reshape(shape)
+            start = stop
+    return out
+
+
+def _flatten_init(inner: GradientTransformation[S], params: Params, /) -> S:
+    return inner.init(_gather(params, _layout(params)))
+
+
+def _flatten_update(
+    inner: GradientTransformation[S], updates: Params, state: S, params: Params, /
+) -> tuple[Params, S]:
+    layout = _layout(params)
+    flat_updates, new_state = inner.update(_gather(updates, layout), state, _gather(params, layout))
+    return _scatter(flat_updates, layout, params), new_state
+
+
+def flatten(inner: GradientTransformation[S]) -> GradientTransformation[S]:
+    """Run the elementwise transformation ``inner`` on one flat vector per dtype.
+
+    The result is the same, entry for entry and bit for bit, as ``inner`` applied key by key; only
+    the number of NumPy calls changes. See the module docstring for which transformations qualify.
+
+    Args:
+        inner: an elementwise transformation (or chain of them).
+    """
+    return GradientTransformation(partial(_flatten_init, inner), partial(_flatten_update, inner))
