@@ -79,6 +79,9 @@ def _flatten_update(
 def flatten(inner: GradientTransformation[S]) -> GradientTransformation[S]:
     """Run the elementwise transformation ``inner`` on one flat vector per dtype.
 
+    Update rule: ``u = unflatten(inner(flatten(g)))``, where ``flatten`` concatenates the arrays
+    of one dtype in key order and ``unflatten`` cuts the result back into views of each shape.
+
     The result is the same, entry for entry and bit for bit, as ``inner`` applied key by key; only
     the number of NumPy calls changes. See the module docstring for which transformations qualify.
 
