@@ -21,7 +21,6 @@ loss's gap to the training loss, and plots the train (solid) and test (dashed) l
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -57,16 +56,9 @@ def build_network(dropout: float, width: int = 128) -> fdl.Layer[Any]:
     return fdl.serial(*hidden, L.dense(1))
 
 
-def l2_on_weights(params: fdl.Params, *, strength: float) -> tuple[float, fdl.Params]:
-    """``(strength / 2) sum ||w||^2`` over the weight matrices, and its gradient ``strength * w``."""
-    weights = {k: w for k, w in params.items() if k.endswith(".w")}
-    value = 0.5 * strength * sum(float(np.vdot(w, w)) for w in weights.values())
-    return value, {k: w * strength for k, w in weights.items()}
-
-
-def variants() -> dict[str, tuple[float, Callable[[fdl.Params], tuple[float, fdl.Params]] | None]]:
+def variants() -> dict[str, tuple[float, train.Penalty | None]]:
     """Name -> (dropout rate, penalty)."""
-    l2 = partial(l2_on_weights, strength=L2_STRENGTH)
+    l2 = partial(fdl.regularizers.l2_penalty, strength=L2_STRENGTH, mask=optim.weights_only)
     return {
         "no regularisation": (0.0, None),
         f"L2 (lambda {L2_STRENGTH:g})": (0.0, l2),
