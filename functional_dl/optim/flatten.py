@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import TypeVar
 
@@ -39,16 +40,53 @@ S = TypeVar("S")
 #: ``[(dtype name, [keys...]), ...]`` in the params' key order.
 Layout = list[tuple[str, list[str]]]
 
+# ``dtype.name`` is computed in Python on every access (a few microseconds, about the cost of a
+# whole Adam pass over a small vector), so each dtype's name is looked up once and remembered.
+_DTYPE_NAMES: dict[np.dtype[np.generic], str] = {}
+
+
+def _dtype_name(dtype: np.dtype[np.generic]) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
 
 def _layout(params: Params) -> Layout:
-    groups: dict[str, list[str]] = {}
+    groups: dict[np.dtype[np.generic], list[str]] = {}
     for k, p in params.items():
-        groups.setdefault(p.dtype.name, []).append(k)
-    return list(groups.items())
+        groups.setdefault(p.dtype, []).append(k)
+    return [(_dtype_name(dtype), keys) for dtype, keys in groups.items()]
 
 
 def _gather(mapping: Params, layout: Layout) -> dict[str, Array]:
     return {group: np.concatenate([mapping[k].ravel() for k in keys]) for group, keys in layout}
+
+
+class _LazyGather(Mapping[str, Array]):
+    """The params gathered per dtype, concatenated only if the inner transformation reads them.
+
+    Most elementwise chains (Adam, momentum, RMSprop) never look at the params; weight decay
+    does. Gathering on first access saves a copy of every parameter on each step of the former.
+    """
+
+    def __init__(self, params: Params, layout: Layout) -> None:
+        self._params = params
+        self._keys = dict(layout)
+        self._done: dict[str, Array] = {}
+
+    def __getitem__(self, group: str) -> Array:
+        vector = self._done.get(group)
+        if vector is None:
+            keys = self._keys[group]  # a KeyError for an unknown group, as a dict would raise
+            vector = self._done[group] = np.concatenate([self._params[k].ravel() for k in keys])
+        return vector
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _scatter(flat: Params, layout: Layout, like: Params) -> dict[str, Array]:
@@ -72,7 +110,8 @@ def _flatten_update(
     inner: GradientTransformation[S], updates: Params, state: S, params: Params, /
 ) -> tuple[Params, S]:
     layout = _layout(params)
-    flat_updates, new_state = inner.update(_gather(updates, layout), state, _gather(params, layout))
+    flat_params = _LazyGather(params, layout)
+    flat_updates, new_state = inner.update(_gather(updates, layout), state, flat_params)
     return _scatter(flat_updates, layout, params), new_state
 
 
@@ -89,3 +128,4 @@ def flatten(inner: GradientTransformation[S]) -> GradientTransformation[S]:
         inner: an elementwise transformation (or chain of them).
     """
     return GradientTransformation(partial(_flatten_init, inner), partial(_flatten_update, inner))
+

@@ -63,3 +63,16 @@ def test_state_is_keyed_by_dtype_and_inputs_untouched() -> None:
     updates, _ = tx.update(grads, state, params)
     assert {k: u.shape for k, u in updates.items()} == {k: v.shape for k, v in params.items()}
     assert all(np.array_equal(grads[k], before[k]) for k in grads)
+
+
+def test_params_are_gathered_per_dtype_only_when_read() -> None:
+    from functional_dl.optim.flatten import _layout, _LazyGather
+
+    params: dict[str, fdl.Array] = {"w": np.ones((2, 2), np.float32), "s": np.arange(3.0)}
+    lazy = _LazyGather(params, _layout(params))
+    assert list(lazy) == ["float32", "float64"] and len(lazy) == 2
+    assert lazy["float64"].tolist() == [0.0, 1.0, 2.0]
+    assert lazy["float64"] is lazy["float64"]  # gathered once
+    assert lazy["float32"].dtype == np.float32 and lazy["float32"].shape == (4,)
+    with pytest.raises(KeyError):
+        lazy["int8"]
