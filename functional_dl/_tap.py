@@ -105,6 +105,8 @@ def rebuild(layer: Layer[Any], new_children: list[Layer[Any]]) -> Layer[Any]:
         _replace_bound(layer.backward, new_children),
         _replace_bound(layer.state_of, new_children),
         layer.name,
+        layer.reads_context,
+        _replace_bound(layer.backward_params, new_children),
     )
 
 
@@ -224,6 +226,8 @@ def instrument(net: Layer[Any], recorder: Recorder | None) -> Layer[Any]:
             partial(_tap_backward, tap=tap),
             partial(_tap_state_of, tap=tap),
             layer.name,
+            # No backward_params: the tap records every layer's incoming gradient through backward.
+            layer.reads_context,
         )
 
     return wrap(net, "", "", 0)

@@ -35,6 +35,18 @@ default, :data:`EVAL`) means evaluation mode, no randomness, no state.
   a stateless layer pays nothing (``state_of`` returns the empty mapping).
 * Combinators split ``ctx.key`` one child key per child (:func:`functional_dl.random.split`) and
   route ``ctx.state`` by key prefix, so the user threads one context through the whole network.
+  Layers whose forward never looks at ``ctx`` say so (``reads_context=False``); a ``serial`` of
+  only such layers then passes the context through instead of deriving one per child, which is
+  most of a small network's per-call overhead in training mode. Child ``i``'s key is still
+  ``split(key, n)[i]``, so this changes no number.
+
+Gradients of the input
+----------------------
+``backward`` returns ``dx`` because a layer inside a network must pass it on. Training needs only
+the params' gradients, and the first layer's ``dx`` (a whole matrix product for a dense layer) is
+thrown away, so a layer may also provide ``backward_params(params, cache, dy) -> grads``.
+:meth:`Layer.param_grads` uses it when present and ``backward(...)[1]`` otherwise, with the same
+result bit for bit; ``serial``, ``named`` and ``residual`` pass it down to their first child.
 
 We chose this over Haiku's ``apply(params, state, rng, x) -> (y, state)`` because every layer here
 already returns a cache for its backward pass; putting the new state in that cache keeps a single
@@ -55,6 +67,7 @@ __all__ = [
     "EVAL",
     "Array",
     "BackwardFn",
+    "BackwardParamsFn",
     "Context",
     "ForwardFn",
     "InitFn",
@@ -148,6 +161,12 @@ class StateOfFn(Protocol[C_contra]):
     def __call__(self, cache: C_contra, /) -> State: ...
 
 
+class BackwardParamsFn(Protocol[C_contra]):
+    """``(params, cache, dy) -> grads``: ``backward`` without the gradient of the input."""
+
+    def __call__(self, params: Params, cache: C_contra, dy: Array, /) -> Params: ...
+
+
 def no_state(cache: object, /) -> State:
     """``state_of`` for layers without non-trained state: always the empty mapping."""
     return EMPTY
@@ -167,6 +186,11 @@ class Layer(NamedTuple, Generic[C]):
         state_of: ``(cache) -> state``, the non-trained state after the forward pass that made
             ``cache`` (the empty mapping for stateless layers).
         name: the layer's kind, used in error messages (``"dense"``).
+        reads_context: ``False`` when ``forward`` ignores ``ctx`` (no training-mode behaviour, no
+            randomness, no state): combinators then hand it the context unchanged instead of
+            deriving a child key and state for it. ``True`` (the safe default) otherwise.
+        backward_params: optional ``(params, cache, dy) -> grads`` that skips ``dx``; see
+            :meth:`param_grads`.
     """
 
     init_with_state: InitFn
@@ -174,11 +198,25 @@ class Layer(NamedTuple, Generic[C]):
     backward: BackwardFn[C]
     state_of: StateOfFn[C] = no_state
     name: str = "layer"
+    reads_context: bool = True
+    backward_params: BackwardParamsFn[C] | None = None
 
     def init(self, key: Key, in_shape: Shape) -> tuple[Shape, Params]:
         """``(key, in_shape) -> (out_shape, params)``, dropping any non-trained state."""
         out_shape, params, _ = self.init_with_state(key, in_shape)
         return out_shape, params
+
+    def param_grads(self, params: Params, cache: C, dy: Array) -> Params:
+        """``grads`` of ``backward(params, cache, dy)``, without computing ``dx`` where possible.
+
+        The gradient with respect to the network's *input* is never needed in training (the input
+        is data), and for a first dense layer it is a whole matrix product. Layers that can skip it
+        provide ``backward_params``; for the others this is ``backward(...)[1]``. Either way the
+        result is the same, bit for bit (the layer contract tests check it).
+        """
+        if self.backward_params is None:
+            return self.backward(params, cache, dy)[1]
+        return self.backward_params(params, cache, dy)
 
 
 def _stateless_init(init: StatelessInitFn, key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]:

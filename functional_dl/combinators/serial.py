@@ -49,10 +49,20 @@ def _serial_init(
 
 
 def _serial_forward(
-    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, x: Any, ctx: Context = EVAL, /
+    children: tuple[Layer[Any], ...],
+    index: Mapping[str, int],
+    params: Params,
+    x: Any,
+    ctx: Context = EVAL,
+    /,
+    *,
+    reads_context: bool,
 ) -> tuple[Any, SerialCache]:
     child_params = route(params, index, "serial")
-    child_ctx = child_contexts(ctx, index, "serial")
+    # When no child looks at its context, deriving n keys and contexts nobody reads is skipped. A
+    # child's key is split(key, n)[i] either way, so which children read theirs changes nothing.
+    unread = not reads_context and not ctx.state
+    child_ctx = (ctx,) * len(children) if unread else child_contexts(ctx, index, "serial")
     caches: list[object] = []
     # A plain loop rather than a fold: this is the hot path and each child's cache must be kept.
     for seg, i in index.items():
@@ -64,21 +74,47 @@ def _serial_forward(
     return x, SerialCache(tuple(caches))
 
 
-def _serial_backward(
-    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache, dy: Any, /
+def _backpropagate(
+    children: tuple[Layer[Any], ...],
+    index: Mapping[str, int],
+    params: Params,
+    cache: SerialCache,
+    dy: Any,
+    *,
+    input_grad: bool,
 ) -> tuple[Any, Params]:
+    """The children's backward passes in reverse; without ``input_grad`` the first skips its ``dx``."""
     n = len(children)
     if len(cache.caches) != n:
         raise ParamsError("serial", f"cache has {len(cache.caches)} entries, this network has {n} layers")
     child_params = route(params, index, "serial")
     child_grads: list[Params] = [EMPTY] * n
     segments = list(index)
-    for i in range(n - 1, -1, -1):
+    last = 0 if input_grad else 1
+    for i in range(n - 1, last - 1, -1):
         try:
             dy, child_grads[i] = children[i].backward(child_params[i], cache.caches[i], dy)
         except LayerError as err:
             raise err.under(segments[i]) from None
+    if not input_grad:
+        try:
+            child_grads[0] = children[0].param_grads(child_params[0], cache.caches[0], dy)
+        except LayerError as err:
+            raise err.under(segments[0]) from None
+        dy = None
     return dy, join_children(child_grads, segments)
+
+
+def _serial_backward(
+    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache, dy: Any, /
+) -> tuple[Any, Params]:
+    return _backpropagate(children, index, params, cache, dy, input_grad=True)
+
+
+def _serial_backward_params(
+    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache, dy: Any, /
+) -> Params:
+    return _backpropagate(children, index, params, cache, dy, input_grad=False)[1]
 
 
 def _serial_state_of(
@@ -146,10 +182,13 @@ def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache
         _check_segment(name, "serial")
     children = check_children(layers or tuple(named_layers.values()), "serial")
     index = index_of(list(named_layers) if named_layers else [str(i) for i in range(len(children))])
+    reads_context = any(child.reads_context for child in children)
     return Layer(
         init_with_state=partial(_serial_init, children, index),
-        forward=partial(_serial_forward, children, index),
+        forward=partial(_serial_forward, children, index, reads_context=reads_context),
         backward=partial(_serial_backward, children, index),
         state_of=partial(_serial_state_of, children, index),
         name="serial",
+        reads_context=reads_context,
+        backward_params=partial(_serial_backward_params, children, index),
     )

@@ -59,6 +59,12 @@ def _residual_backward(
     return dx + dy, grads
 
 
+def _residual_backward_params(
+    child: Layer[Any], params: Params, cache: ResidualCache, dy: Array, /
+) -> Params:
+    return child.param_grads(params, cache.inner, dy)  # the skip path carries no parameters
+
+
 def _residual_state_of(child: Layer[Any], cache: ResidualCache, /) -> State:
     return child.state_of(cache.inner)
 
@@ -82,6 +88,8 @@ def residual(layer: Layer[Any]) -> Layer[ResidualCache]:
         backward=partial(_residual_backward, layer),
         state_of=partial(_residual_state_of, layer),
         name="residual",
+        reads_context=layer.reads_context,
+        backward_params=partial(_residual_backward_params, layer),
     )
 
 
@@ -118,6 +126,16 @@ def _named_backward(
     except LayerError as err:
         raise err.under(name) from None
     return dx, prefix(grads, name)
+
+
+def _named_backward_params(
+    name: str, child: Layer[Any], params: Params, cache: NamedCache, dy: Any, /
+) -> Params:
+    try:
+        grads = child.param_grads(strip_prefix(params, name), cache.inner, dy)
+    except LayerError as err:
+        raise err.under(name) from None
+    return prefix(grads, name)
 
 
 def _named_state_of(name: str, child: Layer[Any], cache: NamedCache, /) -> State:
@@ -159,4 +177,6 @@ def named(name: str, layer: Layer[Any]) -> Layer[NamedCache]:
         backward=partial(_named_backward, name, layer),
         state_of=partial(_named_state_of, name, layer),
         name=name,
+        reads_context=layer.reads_context,
+        backward_params=partial(_named_backward_params, name, layer),
     )

@@ -84,6 +84,7 @@ def global_avg_pool() -> Layer[GlobalPoolCache]:
         forward=_global_forward,
         backward=_global_backward,
         name="global_avg_pool",
+        reads_context=False,
     )
 
 
@@ -168,4 +169,5 @@ def adaptive_avg_pool2d(output_size: int | Sequence[int | None] | None) -> Layer
         forward=partial(_adaptive_forward, size=size),
         backward=_adaptive_backward,
         name="adaptive_avg_pool2d",
+        reads_context=False,
     )

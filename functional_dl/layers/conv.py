@@ -231,6 +231,7 @@ def weighted_layer(
         forward=partial(forward_fn, spec=spec),
         backward=partial(backward_fn, spec=spec),
         name=name,
+        reads_context=False,
     )
 
 

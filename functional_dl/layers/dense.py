@@ -29,7 +29,7 @@ from functional_dl.params import adopt
 from functional_dl.random import split
 from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, stateless
 
-__all__ = ["DenseCache", "backward", "dense", "forward", "init"]
+__all__ = ["DenseCache", "backward", "backward_params", "dense", "forward", "init"]
 
 _WITH_BIAS = frozenset({"w", "b"})
 _NO_BIAS = frozenset({"w"})
@@ -85,20 +85,34 @@ def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, use_bias: bool)
     return y, DenseCache(x)
 
 
-def backward(params: Params, cache: DenseCache, dy: Array, /, *, use_bias: bool) -> tuple[Array, Params]:
-    """``dx = dy @ w``, ``dw = dy^T x``, ``db = sum(dy)`` over every axis but the last."""
-    w, x = params["w"], cache.x
+def _check_dy(w: Array, x: Array, dy: Array) -> None:
     check_same_shape(dy, (*x.shape[:-1], w.shape[0]), "dense")
     check_float(dy, "dense", "dy")
-    dx = dy @ w
+
+
+def _grads(w: Array, x: Array, dy: Array, use_bias: bool) -> Params:
     if x.ndim == 2:
         dw = dy.T @ x
     else:
         lead = tuple(range(x.ndim - 1))
         dw = np.tensordot(dy, x, axes=(lead, lead))
     if use_bias:
-        return dx, {"w": dw, "b": dy.sum(axis=tuple(range(dy.ndim - 1)))}
-    return dx, {"w": dw}
+        return {"w": dw, "b": dy.sum(axis=tuple(range(dy.ndim - 1)))}
+    return {"w": dw}
+
+
+def backward(params: Params, cache: DenseCache, dy: Array, /, *, use_bias: bool) -> tuple[Array, Params]:
+    """``dx = dy @ w``, ``dw = dy^T x``, ``db = sum(dy)`` over every axis but the last."""
+    w, x = params["w"], cache.x
+    _check_dy(w, x, dy)
+    return dy @ w, _grads(w, x, dy, use_bias)
+
+
+def backward_params(params: Params, cache: DenseCache, dy: Array, /, *, use_bias: bool) -> Params:
+    """``dw`` and ``db`` as :func:`backward` computes them, without ``dx = dy @ w``."""
+    w, x = params["w"], cache.x
+    _check_dy(w, x, dy)
+    return _grads(w, x, dy, use_bias)
 
 
 def dense(
@@ -145,4 +159,6 @@ def dense(
         forward=partial(forward, use_bias=use_bias),
         backward=partial(backward, use_bias=use_bias),
         name="dense",
+        reads_context=False,
+        backward_params=partial(backward_params, use_bias=use_bias),
     )

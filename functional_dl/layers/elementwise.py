@@ -71,4 +71,5 @@ def elementwise(name: str, value: ElementwiseValue, grad: ElementwiseGrad) -> La
         forward=partial(_forward, value=value, name=name),
         backward=partial(_backward, grad=grad, name=name),
         name=name,
+        reads_context=False,
     )

@@ -176,6 +176,7 @@ def layer_norm(
         forward=partial(_layer_norm_forward, n_axes=n_axes, affine=affine, eps=float(eps)),
         backward=partial(_layer_norm_backward, n_axes=n_axes, affine=affine),
         name="layer_norm",
+        reads_context=False,
     )
 
 
@@ -285,4 +286,5 @@ def group_norm(
         forward=partial(_group_norm_forward, groups=num_groups, affine=affine, eps=float(eps)),
         backward=partial(_group_norm_backward, groups=num_groups, affine=affine),
         name="group_norm",
+        reads_context=False,
     )

@@ -239,6 +239,7 @@ def _layer(
         forward=partial(forward, spec=spec),
         backward=partial(backward, spec=spec),
         name=spec.name,
+        reads_context=False,
     )
 
 

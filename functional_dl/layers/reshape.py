@@ -80,6 +80,7 @@ def flatten() -> Layer[ReshapeCache]:
         forward=partial(_forward, target=None, name="flatten"),
         backward=partial(_backward, name="flatten"),
         name="flatten",
+        reads_context=False,
     )
 
 
@@ -99,4 +100,5 @@ def reshape(shape: tuple[int, ...]) -> Layer[ReshapeCache]:
         forward=partial(_forward, target=target, name="reshape"),
         backward=partial(_backward, name="reshape"),
         name="reshape",
+        reads_context=False,
     )

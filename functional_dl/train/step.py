@@ -91,7 +91,7 @@ def _value_and_grad(
 ) -> ValueAndGrad:
     pred, cache = net.forward(params, x, ctx)
     value, dpred = loss(pred, y)
-    _, grads = net.backward(params, cache, dpred)
+    grads = net.param_grads(params, cache, dpred)  # the input is data: its gradient is not needed
     # A network run without state has none to update; skipping state_of saves a walk of the caches.
     state = merge_state(ctx.state, net.state_of(cache)) if ctx.state else ctx.state
     return ValueAndGrad(float(value), grads, state, pred)

@@ -20,7 +20,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import functional_dl as fdl
+from functional_dl import layers as L
 from functional_dl.testing import check_gradients, check_purity
+from functional_dl.testing import strategies as fst
 from tests.layers.cases import LAYER_CASES, LayerCase
 from tests.layers.inputs import draw_case
 
@@ -86,3 +88,35 @@ def test_pickle_round_trip(case: LayerCase) -> None:
     assert y1.tobytes() == y2.tobytes()
     _, params2, _ = clone.init_with_state(key, in_shape)
     assert fdl.params.allclose(params, params2, rtol=0)
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=ids)
+@given(data=st.data())
+def test_param_grads_equal_backward_grads(case: LayerCase, data: st.DataObject) -> None:
+    """``param_grads`` (which may skip ``dx``) gives exactly the grads of ``backward``."""
+    layer, params, x, ctx, _ = draw_case(case, data, np.float64)
+    y, cache = layer.forward(params, x, ctx)
+    dy = fdl.random.normal(fdl.random.key(5), y.shape, np.float64)
+    _, expected = layer.backward(params, cache, dy)
+    got = layer.param_grads(params, cache, dy)
+    assert got.keys() == expected.keys()
+    for k in expected:
+        assert got[k].tobytes() == expected[k].tobytes(), k
+
+
+@pytest.mark.parametrize("case", [c for c in LAYER_CASES if not c.make().reads_context], ids=lambda c: c.id)
+@given(data=st.data())
+def test_context_free_layers_ignore_the_context(case: LayerCase, data: st.DataObject) -> None:
+    """A layer declaring ``reads_context=False`` computes the same in training mode with a key."""
+    layer, params, x, _, _ = draw_case(case, data, np.float32)
+    train = fdl.Context(train=True, key=data.draw(fst.keys()))
+    y_eval, _ = layer.forward(params, x)
+    y_train, _ = layer.forward(params, x, train)
+    assert y_eval.tobytes() == y_train.tobytes()
+
+
+def test_layers_that_read_the_context_say_so() -> None:
+    assert L.dropout(0.5).reads_context
+    assert L.batch_norm1d().reads_context
+    assert fdl.serial(L.dense(2), L.dropout(0.5)).reads_context
+    assert not fdl.serial(L.dense(2), L.relu()).reads_context
