@@ -27,7 +27,6 @@ import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import numpy as np
 
@@ -45,22 +44,12 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
 # ---- functional_dl ---------------------------------------------------------------------------
 
 
-def _softmax_ce_fallback(logits: Any, labels: Any) -> tuple[Any, Any]:
-    # Used only until functional_dl.losses.softmax_cross_entropy exists; same maths as torch's.
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    n = logits.shape[0]
-    grad = np.exp(log_probs)
-    grad[np.arange(n), labels] -= 1
-    return -log_probs[np.arange(n), labels].mean(), grad / logits.dtype.type(n)
-
-
 def _fdl_step() -> Callable[[], object]:
     import functional_dl as fdl
     from functional_dl import layers as L
 
     x, y = _data()
-    loss = getattr(fdl.losses, "softmax_cross_entropy", _softmax_ce_fallback)
+    loss = fdl.losses.softmax_cross_entropy
     net = fdl.serial(L.dense(100), L.relu(), L.dense(100), L.relu(), L.dense(10))
     _, params = net.init(fdl.random.key(0), (None, SIZES[0]))
     opt = fdl.optim.adam(LR)
@@ -240,14 +229,14 @@ def breakdown(steps: int) -> None:
     from functional_dl import layers as L
 
     x, y = _data()
-    loss = getattr(fdl.losses, "softmax_cross_entropy", _softmax_ce_fallback)
+    loss = fdl.losses.softmax_cross_entropy
     net = fdl.serial(L.dense(100), L.relu(), L.dense(100), L.relu(), L.dense(10))
     _, params = net.init(fdl.random.key(0), (None, SIZES[0]))
     opt = fdl.optim.adam(LR)
     state = opt.init(params)
     logits, cache = net.forward(params, x)
     _, dlogits = loss(logits, y)
-    _, grads = net.backward(params, cache, dlogits)
+    grads = net.param_grads(params, cache, dlogits)
     ref = [np.array(p) for p in params.values()]  # the same weights, in the order w1, b1, w2, ...
     ref_logits, acts = np_forward(ref, x)
     _, ref_d = np_loss(ref_logits, y)
@@ -257,7 +246,7 @@ def breakdown(steps: int) -> None:
         "forward": (partial(net.forward, params, x), partial(np_forward, ref, x)),
         "loss": (partial(loss, logits, y), partial(np_loss, ref_logits, y)),
         "backward": (
-            partial(net.backward, params, cache, dlogits),
+            partial(net.param_grads, params, cache, dlogits),
             partial(np_backward, ref, x, ref_d, acts),
         ),
         "adam update": (partial(opt.update, state, grads), partial(np_adam, ref, ref_grads, m, v, 1)),
