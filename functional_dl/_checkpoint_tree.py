@@ -220,13 +220,14 @@ class Restorer:
                 f"holds a NamedTuple ({type_name}); pass template= (for example opt.init(params)) so it "
                 "is rebuilt as that type (types are never imported by name from a file)",
             )
-        subs = self._children(items, [f"{path}.{f}" for f in fields], template, path)
         if template is NO_TEMPLATE:
-            return tuple(subs)
+            return tuple(self._children(items, [f"{path}.{f}" for f in fields], template, path))
         cls = type(template)
+        # The type is checked before the children: a wrong template is then named as such, not
+        # reported as a mismatch somewhere inside it.
         if type_name != _type_name(cls) or tuple(fields) != cls._fields:  # type: ignore[attr-defined]
             raise self.fail(path, f"the file holds a {type_name}, the template expects {_type_name(cls)}")
-        return cls._make(subs)  # type: ignore[attr-defined]
+        return cls._make(self._children(items, [f"{path}.{f}" for f in fields], template, path))  # type: ignore[attr-defined]
 
     def _children(self, items: list[Any], paths: list[str], template: object, path: str) -> list[object]:
         if template is NO_TEMPLATE:
