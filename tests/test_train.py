@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -232,9 +233,150 @@ def test_penalty_gradient_is_added_and_logged() -> None:
 def test_save_checkpoints_callback_resumes_bit_for_bit(tmp_path: Path) -> None:
     net, opt = _net(), _opt()
     pattern = str(tmp_path / "epoch{epoch}.npz")
-    straight = _fit(_start(net, opt), 3, callbacks=[train.save_checkpoints(pattern)])
+    callbacks = [train.save_checkpoints(pattern)]
+    straight = _fit(_start(net, opt), 3, callbacks=callbacks)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch1.npz", "epoch2.npz", "epoch3.npz"]
-    from_one = checkpoint.load(tmp_path / "epoch1.npz", template=_start(net, opt))
-    _assert_same_train_state(_fit(from_one, 2).state, straight.state)
-    last = checkpoint.load(tmp_path / "epoch3.npz", template=_start(net, opt))
-    _assert_same_train_state(last, straight.state)
+    template = train.init_fit_checkpoint(_start(net, opt), callbacks)
+    from_one = checkpoint.load(tmp_path / "epoch1.npz", template=template)
+    assert isinstance(from_one, train.FitCheckpoint)
+    assert from_one.callback_states == (None,)
+    resumed = _fit(from_one.train_state, 2, callbacks=callbacks, callback_states=from_one.callback_states)
+    _assert_same_train_state(resumed.state, straight.state)
+    last = checkpoint.load(tmp_path / "epoch3.npz", template=template)
+    _assert_same_train_state(last.train_state, straight.state)
+    # The training state alone is no longer the template: the error says which one is.
+    expected = r"holds a functional_dl\.train\.loop\.FitCheckpoint, the template expects .*TrainState"
+    with pytest.raises(fdl.errors.CheckpointError, match=expected):
+        checkpoint.load(tmp_path / "epoch3.npz", template=_start(net, opt))
+
+
+# Validation labels follow the opposite rule, so val_loss rises as training learns it: the best
+# epoch comes early and early stopping then counts epochs of patience.
+def _resume_callbacks(net: fdl.Layer[Any], pattern: str) -> list[train.Callback]:
+    x, y = _data(30, seed=1)
+    return [
+        train.validation(net, losses.sigmoid_binary_cross_entropy, (x, 1.0 - y)),
+        # Before early stopping on purpose: what is saved must not depend on the order.
+        train.save_checkpoints(pattern),
+        train.early_stopping("val_loss", patience=3, restore_best=True),
+    ]
+
+
+def _assert_same_early_stopping(a: object, b: object) -> None:
+    assert isinstance(a, train.EarlyStoppingState)
+    assert isinstance(b, train.EarlyStoppingState)
+    assert (a.best, a.best_epoch, a.wait) == (b.best, b.best_epoch, b.wait)
+    assert isinstance(a.best_train_state, train.TrainState)
+    assert isinstance(b.best_train_state, train.TrainState)
+    _assert_same_train_state(a.best_train_state, b.best_train_state)
+
+
+def _without_frozen(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _without_frozen(v) for k, v in node.items() if k != "frozen"}
+    if isinstance(node, list):
+        return [_without_frozen(v) for v in node]
+    return node
+
+
+def _described(path: Path) -> object:
+    """A checkpoint's tree as its header describes it: structure, scalars, each array's SHA-256.
+
+    Leaves out whether a mapping was a FrozenParams: a train step returns the non-trained state as
+    a plain dict where a loaded checkpoint has a FrozenParams; the contents must match.
+    """
+    return _without_frozen(checkpoint.read_header(path)["tree"])
+
+
+def test_resume_with_callback_states_equals_uninterrupted_run(tmp_path: Path) -> None:
+    net, opt, epochs, k = _net(), _opt(), 10, 2
+    (tmp_path / "straight").mkdir()
+    (tmp_path / "resumed").mkdir()
+    straight_cbs = _resume_callbacks(net, str(tmp_path / "straight" / "epoch{epoch}.npz"))
+    straight = _fit(_start(net, opt), epochs, callbacks=straight_cbs)
+    stopped_after = len(straight.history["loss"])
+    best = straight.callback_states[2]
+    assert isinstance(best, train.EarlyStoppingState)
+    # The scenario that needs the callback states: at the interruption early stopping is already
+    # waiting (its best epoch is behind), and it stops later, before the epochs run out.
+    assert best.best_epoch <= k - 2
+    assert k < stopped_after < epochs
+    assert straight.state.epoch == best.best_epoch + 1  # the best state was restored
+
+    resumed_cbs = _resume_callbacks(net, str(tmp_path / "resumed" / "epoch{epoch}.npz"))
+    template = train.init_fit_checkpoint(_start(net, opt), resumed_cbs)
+    saved = checkpoint.load(tmp_path / "straight" / f"epoch{k}.npz", template=template)
+    half = _fit(_start(net, opt), k, callbacks=resumed_cbs)
+    # From disk, and from what an interrupted fit returned: both continue the same run.
+    for train_state, states in [
+        (saved.train_state, saved.callback_states),
+        (half.state, half.callback_states),
+    ]:
+        assert train_state.epoch == k
+        resumed = _fit(train_state, epochs - k, callbacks=resumed_cbs, callback_states=states)
+        _assert_same_train_state(resumed.state, straight.state)
+        assert k + len(resumed.history["loss"]) == stopped_after
+        assert resumed.history == {name: values[k:] for name, values in straight.history.items()}
+        _assert_same_early_stopping(resumed.callback_states[2], best)
+        # Every checkpoint the resumed run wrote describes the same arrays, bit for bit.
+        for epoch in range(k + 1, stopped_after + 1):
+            name = f"epoch{epoch}.npz"
+            assert _described(tmp_path / "resumed" / name) == _described(tmp_path / "straight" / name)
+
+    # Without its states early stopping starts afresh at epoch k and stops elsewhere.
+    forgetful = _fit(saved.train_state, epochs - k, callbacks=resumed_cbs)
+    assert k + len(forgetful.history["loss"]) != stopped_after
+    assert forgetful.state.epoch != straight.state.epoch
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_early_stopping_state_round_trips_through_a_checkpoint(
+    tmp_path: Path, restore_best: bool, mode: Literal["min", "max"]
+) -> None:
+    net, opt = _net(), _opt()
+    start = _start(net, opt)
+    stopping = train.early_stopping("loss", patience=5, mode=mode, restore_best=restore_best)
+    template = stopping.init(start)
+    assert isinstance(template, train.EarlyStoppingState)
+    assert template.best_train_state is (start if restore_best else None)
+    after = _fit(start, 2, callbacks=[stopping]).callback_states[0]
+    for i, state in enumerate([template, after]):
+        path = tmp_path / f"s{i}.npz"
+        checkpoint.save(path, state)
+        loaded = checkpoint.load(path, template=template)
+        assert isinstance(state, train.EarlyStoppingState)
+        assert type(loaded) is train.EarlyStoppingState
+        assert (loaded.best, loaded.best_epoch, loaded.wait) == (state.best, state.best_epoch, state.wait)
+        assert type(loaded.best) is float and type(loaded.best_epoch) is int
+        if restore_best:
+            assert isinstance(loaded.best_train_state, train.TrainState)
+            assert isinstance(state.best_train_state, train.TrainState)
+            _assert_same_train_state(loaded.best_train_state, state.best_train_state)
+        else:
+            assert loaded.best_train_state is None
+    assert isinstance(after, train.EarlyStoppingState)
+    assert after.best_epoch >= 0
+    assert math.isinf(template.best) and not math.isinf(after.best)
+
+
+def _nan_logs(state: object, end: train.EpochEnd, /) -> train.CallbackResult:
+    return train.CallbackResult(None, {"nan": math.nan})
+
+
+def test_early_stopping_without_an_improvement_restores_nothing() -> None:
+    net, opt = _net(), _opt()
+    nan = train.Callback(lambda _ts: None, _nan_logs)
+    result = _fit(_start(net, opt), 5, callbacks=[nan, train.early_stopping("nan", patience=2)])
+    # NaN never improves on inf: it stops after `patience` epochs and keeps the last state.
+    assert len(result.history["loss"]) == 2
+    _assert_same_train_state(result.state, _fit(_start(net, opt), 2).state)
+    stopped = result.callback_states[1]
+    assert isinstance(stopped, train.EarlyStoppingState)
+    assert (stopped.best_epoch, stopped.wait) == (-1, 2)
+
+
+def test_fit_wants_one_callback_state_per_callback() -> None:
+    net, opt = _net(), _opt()
+    with pytest.raises(ValueError, match="fit: got 0 callback_states for 1 callbacks"):
+        _fit(_start(net, opt), 1, callbacks=[train.early_stopping("loss")], callback_states=())

@@ -9,8 +9,10 @@ Typical use::
                        callbacks=[train.validation(net, loss, (x_val, y_val)), train.early_stopping()])
     result.history["val_loss"]
 
-The training state is one value (optimizer state with the params, non-trained state, step, epoch):
-save it with :func:`functional_dl.checkpoint.save` and resume bit-identically.
+The training state is one value (optimizer state with the params, non-trained state, step, epoch);
+with the callbacks' states it is all a run carries from one epoch to the next (a
+:class:`FitCheckpoint`). Save it with :func:`save_checkpoints`, load it against
+:func:`init_fit_checkpoint`, and ``fit(..., callback_states=...)`` resumes bit-identically.
 """
 
 from functional_dl.train.callbacks import (
@@ -24,7 +26,7 @@ from functional_dl.train.callbacks import (
 )
 from functional_dl.train.data import minibatches, num_batches
 from functional_dl.train.evaluate import evaluate, predict
-from functional_dl.train.loop import FitResult, History, fit, history_of
+from functional_dl.train.loop import FitCheckpoint, FitResult, History, fit, history_of, init_fit_checkpoint
 from functional_dl.train.progress import Progress, format_logs
 from functional_dl.train.step import (
     Batch,
@@ -46,6 +48,7 @@ __all__ = [
     "CallbackResult",
     "EarlyStoppingState",
     "EpochEnd",
+    "FitCheckpoint",
     "FitResult",
     "History",
     "Logs",
@@ -61,6 +64,7 @@ __all__ = [
     "fit",
     "format_logs",
     "history_of",
+    "init_fit_checkpoint",
     "init_train_state",
     "minibatches",
     "num_batches",

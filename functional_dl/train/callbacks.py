@@ -1,11 +1,17 @@
 """Callbacks for :func:`~functional_dl.train.fit`: pure functions of their own state, run after each epoch.
 
-A :class:`Callback` is a pair ``init() -> state`` and ``on_epoch_end(state, end) -> CallbackResult``,
-like an optimizer's transform: it keeps what it needs (the best loss so far, a patience counter) in
-a value that ``fit`` threads through, and it acts only through what it returns: more entries for the
-epoch's logs, a request to stop, or a training state to continue from (restoring the best one).
-Callbacks run in order, each seeing the logs of those before it, so put :func:`validation` before
-:func:`early_stopping` that watches ``"val_loss"``.
+A :class:`Callback` is a pair ``init(train_state) -> state`` and ``on_epoch_end(state, end) ->
+CallbackResult``, like an optimizer's transform (``opt.init(params)``): it keeps what it needs (the
+best loss so far, a patience counter) in a value that ``fit`` threads through, and it acts only
+through what it returns: more entries for the epoch's logs, a request to stop, a training state to
+continue from (restoring the best one), or a file to save the run to. Callbacks run in order, each
+seeing the logs of those before it, so put :func:`validation` before :func:`early_stopping` that
+watches ``"val_loss"``.
+
+A callback's state is plain data whose *structure* (types, keys, shapes, dtypes) is fixed by
+``init``; only values change from epoch to epoch. The states are then saved with the training state
+(:func:`save_checkpoints`) and loaded against a template built before training
+(:func:`~functional_dl.train.init_fit_checkpoint`), and a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Literal, NamedTuple, Protocol
 
-from functional_dl import checkpoint
 from functional_dl.losses import LossFn
 from functional_dl.train.evaluate import evaluate
 from functional_dl.train.step import Batch, Logs, Metric
@@ -59,13 +64,19 @@ class CallbackResult(NamedTuple):
         logs: entries to add to the epoch's logs (``{"val_loss": 0.4}``).
         stop: ask ``fit`` to stop after this epoch.
         train_state: a training state for ``fit`` to continue from (and return), or ``None``; it
-            must be one that ``fit`` passed in an :class:`EpochEnd` of this run.
+            must be one that ``fit`` passed in an :class:`EpochEnd` of this run (or that was saved
+            in a callback state of a run this one resumes).
+        save_to: a file name, or ``None``: ask ``fit`` to save the run there once *every* callback
+            has run this epoch, as a :class:`~functional_dl.train.FitCheckpoint` of the training
+            state and all callback states it continues with, so a callback's place in the list
+            does not change what is saved.
     """
 
     state: object
     logs: Logs
     stop: bool = False
     train_state: object = None
+    save_to: str | None = None
 
 
 class OnEpochEndFn(Protocol):
@@ -77,15 +88,18 @@ class OnEpochEndFn(Protocol):
 class Callback(NamedTuple):
     """A callback: ``init`` and ``on_epoch_end`` grouped so they can be named.
 
-    The state is typed ``object`` here so that callbacks of different kinds fit in one list; each
-    callback checks that it got back its own kind of state.
+    ``init(train_state)`` gives the state before the first epoch from the training state ``fit``
+    starts from (as ``opt.init(params)`` does from the params), so the state can hold training
+    states with a structure known before training. The state is typed ``object`` here so that
+    callbacks of different kinds fit in one list; each callback checks that it got back its own
+    kind of state.
     """
 
-    init: Callable[[], object]
+    init: Callable[[object], object]
     on_epoch_end: OnEpochEndFn
 
 
-def _no_state() -> None:
+def _no_state(train_state: object, /) -> None:
     return None
 
 
@@ -132,16 +146,27 @@ def validation(
 
 
 class EarlyStoppingState(NamedTuple):
-    """Best value seen, when, how many epochs since, and the training state at the best epoch."""
+    """Best value seen, when, how many epochs since, and the training state at the best epoch.
+
+    Attributes:
+        best: the best ``sign * logs[monitor]`` so far (``sign`` is -1 for ``mode="max"``), so
+            lower is always better; ``inf`` before the first epoch.
+        best_epoch: the epoch of ``best``; -1 before any epoch improved on ``inf``.
+        wait: epochs since ``best_epoch`` without an improvement.
+        best_train_state: with ``restore_best``, the training state after ``best_epoch``, and the
+            state ``fit`` started from while ``best_epoch`` is -1 (never restored then): always a
+            training state, so a checkpoint template built before training matches a saved state.
+            ``None`` without ``restore_best``.
+    """
 
     best: float
     best_epoch: int
     wait: int
-    best_train_state: object  # the TrainState of the best epoch, or None
+    best_train_state: object
 
 
-def _early_init() -> EarlyStoppingState:
-    return EarlyStoppingState(math.inf, -1, 0, None)
+def _early_init(train_state: object, /, *, restore_best: bool) -> EarlyStoppingState:
+    return EarlyStoppingState(math.inf, -1, 0, train_state if restore_best else None)
 
 
 def _early_end(
@@ -161,14 +186,17 @@ def _early_end(
         raise KeyError(
             f"early_stopping: no {monitor!r} in the logs {sorted(end.logs)} (add validation() first?)"
         )
-    value = sign * end.logs[monitor]  # minimise ``value`` whatever the mode
+    # float(): a NumPy scalar in the logs would change the state's structure, and so its checkpoint.
+    value = sign * float(end.logs[monitor])  # minimise ``value`` whatever the mode
     if value < state.best - min_delta:
         kept = end.train_state if restore_best else None
         return CallbackResult(EarlyStoppingState(value, end.epoch, 0, kept), {})
     waited = state._replace(wait=state.wait + 1)
     if waited.wait < patience:
         return CallbackResult(waited, {})
-    return CallbackResult(waited, {}, stop=True, train_state=state.best_train_state)
+    # No epoch improved (the monitor was NaN throughout): there is no best state to restore.
+    restored = state.best_train_state if state.best_epoch >= 0 else None
+    return CallbackResult(waited, {}, stop=True, train_state=restored)
 
 
 def early_stopping(
@@ -199,26 +227,36 @@ def early_stopping(
         min_delta=min_delta,
         restore_best=restore_best,
     )
-    return Callback(_early_init, on_end)
+    return Callback(partial(_early_init, restore_best=restore_best), on_end)
 
 
 def _save_end(state: object, end: EpochEnd, /, *, path: str, every: int) -> CallbackResult:
     done = end.epoch + 1
-    if done % every == 0:
-        checkpoint.save(path.format(epoch=done), end.train_state)
-    return CallbackResult(None, {})
+    return CallbackResult(None, {}, save_to=path.format(epoch=done) if done % every == 0 else None)
 
 
 def save_checkpoints(path: str, *, every: int = 1) -> Callback:
-    """Save the whole training state every ``every`` epochs with :func:`functional_dl.checkpoint.save`.
+    """Save the run every ``every`` epochs: the training state and the state of every callback.
+
+    ``fit`` writes the file with :func:`functional_dl.checkpoint.save` once all callbacks have run
+    for the epoch, wherever this one is in the list: a
+    :class:`~functional_dl.train.FitCheckpoint` ``(train_state, callback_states)`` holding exactly
+    what ``fit`` continues with (early stopping's patience count, best value and best state
+    included).
 
     Args:
         path: the file name; ``{epoch}`` in it is replaced by the number of epochs done
             (``"run/epoch{epoch:03d}.npz"``), otherwise each save replaces the last, atomically.
         every: save after every ``every``-th epoch.
 
-    Resume with ``checkpoint.load(path, template=init_train_state(opt, params, state))`` and call
-    ``fit`` with the same ``key``: the run continues bit for bit as if never interrupted.
+    Resume by loading against a template built like the original run, and pass both parts to
+    ``fit`` with the same ``key`` and callbacks; the run continues bit for bit as if never
+    interrupted::
+
+        start = init_train_state(opt, params, state)
+        saved = checkpoint.load(path, template=init_fit_checkpoint(start, callbacks))
+        fit(net, loss, opt, saved.train_state, data, key=key, callbacks=callbacks,
+            callback_states=saved.callback_states, epochs=total - saved.train_state.epoch, ...)
     """
     if every < 1:
         raise ValueError(f"save_checkpoints: every must be >= 1, got {every}")

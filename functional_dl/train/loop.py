@@ -3,7 +3,10 @@
 Randomness is derived, never carried: epoch ``e`` is shuffled by ``fold_in(k_shuffle, e)`` and step
 ``s`` uses ``fold_in(k_step, s)``, where ``(k_shuffle, k_step) = split(key)``. Since the training
 state records ``epoch`` and ``step``, a run resumed from a checkpoint of its training state draws
-exactly the keys the uninterrupted run would have drawn, and ends bit-identical to it.
+exactly the keys the uninterrupted run would have drawn. What else the fold carries from one epoch
+to the next is the callbacks' states (early stopping's patience count and best state); resumed with
+those too (:class:`FitCheckpoint`, :func:`init_fit_checkpoint`), the run ends bit-identical to the
+uninterrupted one, callbacks and all.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial, reduce
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
+from functional_dl import checkpoint
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer
 from functional_dl.random import fold_in, split
@@ -22,7 +26,7 @@ from functional_dl.train.progress import Progress, Reporter, reporter
 from functional_dl.train.step import Batch, Logs, Metric, Penalty, TrainState, TrainStepFn, train_step
 from functional_dl.types import Key, Layer
 
-__all__ = ["FitResult", "History", "fit", "history_of"]
+__all__ = ["FitCheckpoint", "FitResult", "History", "fit", "history_of", "init_fit_checkpoint"]
 
 S = TypeVar("S")
 
@@ -31,10 +35,51 @@ History = Mapping[str, tuple[float, ...]]
 
 
 class FitResult(NamedTuple, Generic[S]):
-    """What :func:`fit` returns: the final training state and the per-epoch history."""
+    """What :func:`fit` returns: the final training state, the per-epoch history, the callback states.
+
+    Read it by name (``result.state``, ``result.history``): it has three fields, so the two-name
+    unpacking ``state, history = fit(...)`` raises ``ValueError`` rather than dropping a field.
+
+    Attributes:
+        state: the training state fit ended with (the best one if early stopping restored it).
+        history: per-epoch log values of this call.
+        callback_states: the state of each callback, in the order of ``callbacks``, at the end;
+            pass it as ``callback_states`` to a later ``fit`` that continues this run.
+    """
 
     state: TrainState[S]
     history: History
+    callback_states: tuple[object, ...]
+
+
+class FitCheckpoint(NamedTuple, Generic[S]):
+    """What ``fit`` carries from one epoch to the next: all it needs to resume a run bit for bit.
+
+    :func:`~functional_dl.train.save_checkpoints` saves one after an epoch's callbacks have run;
+    load it with ``checkpoint.load(path, template=init_fit_checkpoint(start, callbacks))``.
+
+    Attributes:
+        train_state: the training state the next epoch starts from.
+        callback_states: the state of each callback, in the order of ``callbacks``.
+    """
+
+    train_state: TrainState[S]
+    callback_states: tuple[object, ...]
+
+
+def init_fit_checkpoint(train_state: TrainState[S], callbacks: Sequence[Callback]) -> FitCheckpoint[S]:
+    """The carry of a run before its first epoch: ``train_state`` and each callback's ``init``.
+
+    Its structure (types, keys, shapes, dtypes) is that of every later carry of the same run, so it
+    is the template to load a saved :class:`FitCheckpoint` against; this is also what ``fit``
+    starts from when it is given no ``callback_states``.
+
+    Args:
+        train_state: the state the original run started from (for example
+            :func:`~functional_dl.train.init_train_state`); only its structure matters for a template.
+        callbacks: the callbacks of the run, in the same order.
+    """
+    return FitCheckpoint(train_state, tuple(cb.init(train_state) for cb in callbacks))
 
 
 class _EpochAcc(NamedTuple):
@@ -88,6 +133,7 @@ def fit(
     metrics: Mapping[str, Metric] | None = None,
     penalty: Penalty | None = None,
     callbacks: Sequence[Callback] = (),
+    callback_states: Sequence[object] | None = None,
     progress: Progress = "auto",
 ) -> FitResult[S]:
     """Train for ``epochs`` more epochs from ``train_state``; return the final state and history.
@@ -109,11 +155,18 @@ def fit(
         metrics: named ``(pred, target) -> float`` functions, averaged over each epoch's batches.
         penalty: ``(params) -> (value, grads)`` added to the loss (an L2 term); logged as ``"penalty"``.
         callbacks: run after each epoch, in order.
+        callback_states: the callbacks' states to continue from (a saved
+            :class:`FitCheckpoint`'s, or an earlier :class:`FitResult`'s), one per callback;
+            ``None`` starts each callback afresh with ``cb.init(train_state)``.
         progress: ``"auto"`` (tqdm if installed, else lines), ``"bar"``, ``"lines"``, ``"none"``.
 
     Returns:
-        ``FitResult(state, history)``; ``history[name][i]`` is the value of ``name`` in the i-th
-        epoch of this call (``"loss"``, each metric, and what callbacks added, like ``"val_loss"``).
+        ``FitResult(state, history, callback_states)``; ``history[name][i]`` is the value of
+        ``name`` in the i-th epoch of this call (``"loss"``, each metric, and what callbacks added,
+        like ``"val_loss"``).
+
+    Raises:
+        ValueError: ``callback_states`` does not hold one state per callback.
 
     Example:
         >>> import numpy as np
@@ -135,7 +188,15 @@ def fit(
     step = train_step(net, loss, opt, metrics, penalty)
     shuffle_key, step_key = split(key, 2)
     report = reporter(progress)
-    cb_states = [cb.init() for cb in callbacks]
+    if callback_states is None:
+        cb_states = list(init_fit_checkpoint(train_state, callbacks).callback_states)
+    elif len(callback_states) != len(callbacks):
+        raise ValueError(
+            f"fit: got {len(callback_states)} callback_states for {len(callbacks)} callbacks "
+            "(one state per callback, in the same order)"
+        )
+    else:
+        cb_states = list(callback_states)
     last = train_state.epoch + epochs
     n_batches = num_batches(data[0].shape[0], batch_size, drop_last)
     records: list[Logs] = []
@@ -148,6 +209,7 @@ def fit(
         ts = acc.train_state._replace(epoch=epoch + 1)
         logs: Logs = {k: v / max(acc.samples, 1) for k, v in acc.sums.items()}
         stop = False
+        save_to: list[str] = []
         for i, cb in enumerate(callbacks):
             result = cb.on_epoch_end(cb_states[i], EpochEnd(epoch, logs, ts.params, ts.state, ts))
             cb_states[i] = result.state
@@ -155,8 +217,13 @@ def fit(
             stop = stop or result.stop
             if result.train_state is not None:
                 ts = _returned_state(result.train_state, ts)
+            if result.save_to is not None:
+                save_to.append(result.save_to)
+        # Saved only now that every callback has run: the file holds exactly the next epoch's carry.
+        for path in save_to:
+            checkpoint.save(path, FitCheckpoint(ts, tuple(cb_states)))
         records.append(logs)
         report.end_epoch(epoch, last, logs, time.perf_counter() - started)
         if stop:
             break
-    return FitResult(ts, history_of(records))
+    return FitResult(ts, history_of(records), tuple(cb_states))
