@@ -380,3 +380,13 @@ def test_fit_wants_one_callback_state_per_callback() -> None:
     net, opt = _net(), _opt()
     with pytest.raises(ValueError, match="fit: got 0 callback_states for 1 callbacks"):
         _fit(_start(net, opt), 1, callbacks=[train.early_stopping("loss")], callback_states=())
+
+
+def test_a_train_step_returns_frozen_state() -> None:
+    net, opt = _net(), _opt()
+    step = train.train_step(net, losses.sigmoid_binary_cross_entropy, opt)
+    ts, _ = step(_start(net, opt), _data(), fdl.random.key(0))
+    assert isinstance(ts.state, fdl.params.FrozenParams) and ts.state
+    assert all(not a.flags.writeable for a in ts.state.values())
+    with pytest.raises(TypeError):
+        ts.state["1.running_mean"] = np.zeros(8, np.float32)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer, OptimizerState
-from functional_dl.params import FrozenParams, freeze
+from functional_dl.params import freeze
 from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, State
 
 __all__ = [
@@ -78,12 +78,14 @@ class ValueAndGradFn(Protocol):
 
 
 def merge_state(old: State, new: State) -> State:
-    """The state after a pass: ``old`` with the entries a forward pass recomputed replaced."""
+    """The state after a pass: ``old`` with the entries a forward pass recomputed replaced.
+
+    Frozen like every mapping the library hands back (the new running statistics are small, so
+    making read-only copies of them costs next to nothing).
+    """
     if not new:
         return old
-    if not old or new.keys() == old.keys():
-        return new
-    return FrozenParams({**old, **new})
+    return freeze(new if not old or new.keys() == old.keys() else {**old, **new})
 
 
 def _value_and_grad(
