@@ -18,6 +18,7 @@ modes are the same and there is no state), then apply a learned affine map. For 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -66,6 +67,50 @@ def _affine_params(
 ) -> Params:
     scale_key, bias_key = split(key, 2)
     return adopt({"scale": scale_init(scale_key, shape, dtype), "bias": bias_init(bias_key, shape, dtype)})
+
+
+# Positional: the factories pass their own arguments straight on, in the order they declare them.
+def _norm_layer(  # noqa: PLR0917
+    name: str,
+    parts: tuple[
+        Callable[..., tuple[Shape, Params]],
+        Callable[..., tuple[Array, NormCache]],
+        Callable[..., tuple[Array, Params]],
+    ],
+    eps: float,
+    affine: bool,
+    scale_init: Initializer | None,
+    bias_init: Initializer | None,
+    dtype: npt.DTypeLike,
+    /,
+    **grouping: int,
+) -> Layer[NormCache]:
+    """The layer of a per-sample norm from its module-level ``(init, forward, backward)``.
+
+    ``eps`` to ``dtype`` are the factory's own arguments, in its order; ``eps`` is checked positive
+    and the initializers default to ones (``scale``) and zeros (``bias``). ``grouping`` is how the
+    norm forms its groups (``n_axes=`` or ``groups=``), bound with ``affine`` into all three
+    functions, so ``forward`` and ``backward`` are each a single ``partial`` call.
+    """
+    if not eps > 0:
+        raise ValueError(f"{name}: eps must be positive, got {eps!r}")
+    init, forward, backward = parts
+    return Layer(
+        init_with_state=stateless(
+            partial(
+                init,
+                **grouping,
+                affine=affine,
+                scale_init=scale_init if scale_init is not None else ones(),
+                bias_init=bias_init if bias_init is not None else zeros(),
+                dtype=np.dtype(dtype),
+            )
+        ),
+        forward=partial(forward, **grouping, affine=affine, eps=float(eps)),
+        backward=partial(backward, **grouping, affine=affine),
+        name=name,
+        reads_context=False,
+    )
 
 
 # layer norm ------------------------------------------------------------------------------------
@@ -160,24 +205,8 @@ def layer_norm(
     """
     if not isinstance(n_axes, int) or n_axes < 1:
         raise ValueError(f"layer_norm: n_axes must be a positive int, got {n_axes!r}")
-    if not eps > 0:
-        raise ValueError(f"layer_norm: eps must be positive, got {eps!r}")
-    return Layer(
-        init_with_state=stateless(
-            partial(
-                _layer_norm_init,
-                n_axes=n_axes,
-                affine=affine,
-                scale_init=scale_init if scale_init is not None else ones(),
-                bias_init=bias_init if bias_init is not None else zeros(),
-                dtype=np.dtype(dtype),
-            )
-        ),
-        forward=partial(_layer_norm_forward, n_axes=n_axes, affine=affine, eps=float(eps)),
-        backward=partial(_layer_norm_backward, n_axes=n_axes, affine=affine),
-        name="layer_norm",
-        reads_context=False,
-    )
+    parts = (_layer_norm_init, _layer_norm_forward, _layer_norm_backward)
+    return _norm_layer("layer_norm", parts, eps, affine, scale_init, bias_init, dtype, n_axes=n_axes)
 
 
 # group norm ------------------------------------------------------------------------------------
@@ -270,21 +299,5 @@ def group_norm(
     """
     if not isinstance(num_groups, int) or num_groups < 1:
         raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
-    if not eps > 0:
-        raise ValueError(f"group_norm: eps must be positive, got {eps!r}")
-    return Layer(
-        init_with_state=stateless(
-            partial(
-                _group_norm_init,
-                groups=num_groups,
-                affine=affine,
-                scale_init=scale_init if scale_init is not None else ones(),
-                bias_init=bias_init if bias_init is not None else zeros(),
-                dtype=np.dtype(dtype),
-            )
-        ),
-        forward=partial(_group_norm_forward, groups=num_groups, affine=affine, eps=float(eps)),
-        backward=partial(_group_norm_backward, groups=num_groups, affine=affine),
-        name="group_norm",
-        reads_context=False,
-    )
+    parts = (_group_norm_init, _group_norm_forward, _group_norm_backward)
+    return _norm_layer("group_norm", parts, eps, affine, scale_init, bias_init, dtype, groups=num_groups)
