@@ -61,15 +61,23 @@ def _decay_around(
 
 
 def sgd(
-    learning_rate: LR, *, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+    learning_rate: LR,
+    *,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
 ) -> Chain:
     """Stochastic gradient descent, with momentum as ``torch.optim.SGD`` defines it.
 
     Update rule::
 
         d_t = g_t + wd p_{t-1}
-        m_t = momentum m_{t-1} + d_t                    (m_0 = 0; momentum > 0 only)
+        m_1 = d_1                                        (momentum > 0 only; never dampened)
+        m_t = momentum m_{t-1} + (1 - dampening) d_t     (t > 1)
         p_t = p_{t-1} - lr (m_t, or d_t + momentum m_t with nesterov, or d_t without momentum)
+
+    ``dampening`` acts only with momentum (as in PyTorch) and must be 0 with ``nesterov``.
 
     Example:
         >>> import numpy as np
@@ -79,11 +87,14 @@ def sgd(
         >>> params["w"]
         array([0.9])
     """
-    if nesterov and not momentum:
-        raise ValueError("sgd: nesterov momentum needs momentum > 0")
+    if nesterov and (not momentum or dampening):
+        raise ValueError(
+            f"sgd: Nesterov momentum requires a momentum and zero dampening, "
+            f"got momentum={momentum}, dampening={dampening}"
+        )
     return _build(
         _decay(weight_decay),
-        trace(momentum, nesterov) if momentum else None,
+        trace(momentum, nesterov, dampening) if momentum else None,
         scale_by_learning_rate(learning_rate),
     )
 

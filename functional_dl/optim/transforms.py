@@ -149,13 +149,19 @@ def scale_by_learning_rate(
 
 
 class TraceState(NamedTuple):
-    """The momentum buffer ``m`` (same keys and shapes as the params)."""
+    """The momentum buffer and the number of updates that built it.
 
+    Attributes:
+        step: updates applied so far (the dampened rule starts the buffer differently at step 0).
+        trace: the momentum buffer ``m`` (same keys and shapes as the params).
+    """
+
+    step: int
     trace: Mapping[str, Array]
 
 
 def _trace_init(params: Params, /) -> TraceState:
-    return TraceState({k: np.zeros_like(p) for k, p in params.items()})
+    return TraceState(0, {k: np.zeros_like(p) for k, p in params.items()})
 
 
 def _trace_update(
@@ -169,18 +175,62 @@ def _trace_update(
         m += g
         new[k] = m
         out[k] = g + m * decay if nesterov else m
-    return out, TraceState(new)
+    return out, TraceState(state.step + 1, new)
 
 
-def trace(decay: float, nesterov: bool = False) -> GradientTransformation[TraceState]:
-    """Momentum, as ``torch.optim.SGD`` defines it (no dampening).
+def _dampened_trace_update(
+    updates: Params, state: TraceState, params: Params, /, *, decay: float, keep: float
+) -> tuple[Params, TraceState]:
+    # torch.optim.SGD starts the buffer at the first gradient itself, undampened. Without
+    # dampening, decay * 0 + g is that already, so only this rule needs the step; keeping it
+    # apart leaves the undampened loop as lean as it was.
+    first = state.step == 0
+    old = state.trace
+    new: dict[str, Array] = {}
+    for k, g in updates.items():
+        if first:
+            m = g.copy()
+        else:
+            m = old[k] * decay
+            m += g * keep
+        new[k] = m
+    return dict(new), TraceState(state.step + 1, new)
+
+
+def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> GradientTransformation[TraceState]:
+    """Momentum, as ``torch.optim.SGD`` defines it.
 
     Update rule::
 
-        m_t = decay * m_{t-1} + g_t          (m_0 = 0)
-        u_t = m_t                            (heavy ball)
-        u_t = g_t + decay * m_t              (nesterov=True)
+        m_1 = g_1                                       (the first step is never dampened)
+        m_t = decay * m_{t-1} + (1 - dampening) * g_t   (t > 1)
+        u_t = m_t                                       (heavy ball)
+        u_t = g_t + decay * m_t                         (nesterov=True)
+
+    With ``dampening=0`` this is ``m_t = decay * m_{t-1} + g_t`` from ``m_0 = 0``.
+
+    Args:
+        decay: the momentum coefficient.
+        nesterov: use Nesterov's lookahead ``g_t + decay * m_t`` as the update.
+        dampening: the fraction of each gradient after the first kept *out* of the buffer.
+
+    Raises:
+        ValueError: for ``nesterov`` with non-zero ``dampening`` (PyTorch refuses it too).
+
+    Example:
+        >>> import numpy as np
+        >>> t = trace(0.9, dampening=0.5)
+        >>> state = t.init({"w": np.zeros(1)})
+        >>> u, state = t.update({"w": np.array([2.0])}, state, {})
+        >>> u["w"], t.update({"w": np.array([2.0])}, state, {})[0]["w"]
+        (array([2.]), array([2.8]))
     """
+    if nesterov and dampening:
+        raise ValueError(f"trace: Nesterov momentum needs zero dampening, got dampening={dampening}")
+    if dampening:
+        return GradientTransformation(
+            _trace_init, partial(_dampened_trace_update, decay=float(decay), keep=1.0 - float(dampening))
+        )
     return GradientTransformation(_trace_init, partial(_trace_update, decay=float(decay), nesterov=nesterov))
 
 

@@ -49,6 +49,10 @@ def _sgd_wd(lr: Any) -> O.Optimizer[Any]:
     return O.sgd(lr, momentum=0.9, weight_decay=1e-5)
 
 
+def _sgd_dampening(lr: Any) -> O.Optimizer[Any]:
+    return O.sgd(lr, momentum=0.9, dampening=0.5)
+
+
 def _adam(lr: Any) -> O.Optimizer[Any]:
     return O.adam(lr)
 
@@ -102,6 +106,7 @@ OPTIMIZER_CASES = [
     OptimizerCase("momentum", _momentum, (0.003, 300), (0.003, 500)),
     OptimizerCase("nesterov", _nesterov, (0.003, 300), (0.001, 1500)),
     OptimizerCase("sgd_weight_decay", _sgd_wd, (0.003, 300), (0.003, 500)),
+    OptimizerCase("sgd_dampening", _sgd_dampening, (0.006, 300), (0.006, 500)),
     OptimizerCase("adam", _adam, (0.03, 300), (0.01, 500)),
     OptimizerCase("adamw", _adamw, (0.03, 300), (0.01, 500)),
     OptimizerCase("amsgrad", _amsgrad, (0.03, 300), (0.01, 500)),

@@ -136,6 +136,20 @@ def test_docstring_states_update_rule(alias: Any) -> None:
     assert "Update rule" in alias.__doc__
 
 
+def test_sgd_refuses_nesterov_with_dampening_or_without_momentum() -> None:
+    with pytest.raises(ValueError, match=r"sgd: Nesterov momentum requires a momentum and zero dampening"):
+        O.sgd(0.1, momentum=0.9, dampening=0.5, nesterov=True)
+    with pytest.raises(ValueError, match=r"sgd: .*momentum=0\.0"):
+        O.sgd(0.1, nesterov=True)
+
+
+def test_sgd_dampening_needs_momentum_to_act() -> None:
+    # As in PyTorch, dampening only scales what enters the momentum buffer.
+    p, g = {"w": np.array([1.0])}, {"w": np.array([2.0])}
+    plain, damped = O.sgd(0.1), O.sgd(0.1, dampening=0.5)
+    assert_bitwise_equal(plain.update(plain.init(p), g)[1], damped.update(damped.init(p), g)[1], "differ")
+
+
 def _composites() -> list[O.Optimizer[Any]]:
     group = O.partition(
         {

@@ -62,6 +62,16 @@ CASES = [
         lambda: O.sgd(0.1, momentum=0.9, weight_decay=0.05),
         lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.05),
     ),
+    TorchCase(
+        "sgd_dampening",
+        lambda: O.sgd(0.1, momentum=0.9, dampening=0.5),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5),
+    ),
+    TorchCase(
+        "sgd_dampening_weight_decay",
+        lambda: O.sgd(0.1, momentum=0.9, dampening=0.5, weight_decay=0.05),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.05),
+    ),
     TorchCase("adam", lambda: O.adam(1e-2), lambda p: torch.optim.Adam(p, lr=1e-2)),
     TorchCase(
         "adam_weight_decay",
@@ -175,6 +185,14 @@ def test_trajectories_move() -> None:
     assert all(np.max(np.abs(state.params[k] - params[k])) > 0.1 for k in params)
 
 
+def test_sgd_nesterov_with_dampening_is_refused_like_torch() -> None:
+    w = torch.zeros(1, requires_grad=True)
+    with pytest.raises(ValueError, match="dampening"):
+        torch.optim.SGD([w], lr=0.1, momentum=0.9, dampening=0.5, nesterov=True)
+    with pytest.raises(ValueError, match=r"sgd: .*dampening"):
+        O.sgd(0.1, momentum=0.9, dampening=0.5, nesterov=True)
+
+
 @given(
     shapes=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=4),
     scale=st.floats(1e-3, 1e3),
@@ -221,17 +239,19 @@ def test_adam_family_matches_torch_for_any_hyperparameters(
 @given(
     lr=st.floats(1e-3, 0.5),
     momentum=st.floats(0.0, 0.99),
+    dampening=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
     nesterov=st.booleans(),
     weight_decay=st.sampled_from([0.0, 1e-3, 0.1]),
 )
 def test_sgd_matches_torch_for_any_hyperparameters(
-    lr: float, momentum: float, nesterov: bool, weight_decay: float
+    lr: float, momentum: float, dampening: float, nesterov: bool, weight_decay: float
 ) -> None:
-    nesterov = nesterov and momentum > 0
+    nesterov = nesterov and momentum > 0 and not dampening  # both libraries refuse the rest
+    hyper = {"momentum": momentum, "dampening": dampening, "weight_decay": weight_decay}
     case = TorchCase(
         "sgd",
-        lambda: O.sgd(lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay),
-        lambda p: torch.optim.SGD(p, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay),
+        lambda: O.sgd(lr, nesterov=nesterov, **hyper),
+        lambda p: torch.optim.SGD(p, lr=lr, nesterov=nesterov, **hyper),
     )
     assert trajectory_difference(case, steps=20) < RTOL
 
@@ -258,6 +278,11 @@ def _rosenbrock_difference(case: TorchCase, steps: int = STEPS) -> float:
 ROSENBROCK_CASES = [
     TorchCase(
         "momentum", lambda: O.sgd(1e-3, momentum=0.9), lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9)
+    ),
+    TorchCase(
+        "dampening",
+        lambda: O.sgd(1e-3, momentum=0.9, dampening=0.5),
+        lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, dampening=0.5),
     ),
     TorchCase("adam", lambda: O.adam(1e-2), lambda p: torch.optim.Adam(p, lr=1e-2)),
     TorchCase("nadam", lambda: O.nadam(1e-2), lambda p: torch.optim.NAdam(p, lr=1e-2)),

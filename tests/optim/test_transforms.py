@@ -33,17 +33,47 @@ def test_scale_by_schedule_uses_earlier_step_count() -> None:
     assert out == [0.0, 0.25, 0.5]
 
 
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_trace_follows_its_rule(nesterov: bool) -> None:
+@pytest.mark.parametrize(
+    ("nesterov", "dampening"), [(False, 0.0), (True, 0.0), (False, 0.25), (False, 0.5), (False, 1.0)]
+)
+def test_trace_follows_its_rule(nesterov: bool, dampening: float) -> None:
     rng = np.random.default_rng(0)
-    t = O.trace(0.8, nesterov=nesterov)
+    t = O.trace(0.8, nesterov=nesterov, dampening=dampening)
     state = t.init(P)
     m = np.zeros(2)
-    for _ in range(5):
+    for step in range(6):
         g = rng.normal(size=2)
-        m = 0.8 * m + g
+        m = g if step == 0 else 0.8 * m + (1 - dampening) * g
         u, state = t.update({"w": g}, state, P)
         np.testing.assert_allclose(u["w"], g + 0.8 * m if nesterov else m, rtol=1e-15)
+        np.testing.assert_allclose(state.trace["w"], m, rtol=1e-15)
+        assert state.step == step + 1
+
+
+def test_dampened_trace_first_step_is_the_gradient_itself() -> None:
+    # torch.optim.SGD: b_1 = g_1, not (1 - dampening) g_1; the buffer must not alias the gradient.
+    g = {"w": np.array([2.0, -3.0])}
+    t = O.trace(0.9, dampening=0.5)
+    u, state = t.update(g, t.init(P), P)
+    np.testing.assert_array_equal(u["w"], g["w"])
+    np.testing.assert_array_equal(state.trace["w"], g["w"])
+    assert not np.shares_memory(state.trace["w"], g["w"])
+    u, state = t.update(g, state, P)
+    np.testing.assert_array_equal(u["w"], 0.9 * g["w"] + 0.5 * g["w"])
+
+
+def test_nesterov_trace_refuses_dampening() -> None:
+    with pytest.raises(ValueError, match=r"trace: Nesterov momentum needs zero dampening.*0\.5"):
+        O.trace(0.9, nesterov=True, dampening=0.5)
+
+
+def test_dampened_trace_keeps_float32() -> None:
+    p32 = {"w": np.ones(3, np.float32)}
+    t = O.trace(0.9, dampening=0.5)
+    state = t.init(p32)
+    for _ in range(2):  # the first step copies; the second scales the gradient
+        u, state = t.update(p32, state, p32)
+        assert u["w"].dtype == np.float32 and state.trace["w"].dtype == np.float32
 
 
 def test_transforms_do_not_upcast_float32() -> None:
