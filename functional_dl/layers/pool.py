@@ -1,16 +1,28 @@
 """Max and average pooling in 1-D (``NCL``) and 2-D (``NCHW``), as ``torch.nn.functional``'s.
 
 Each output is a reduction over a window of the padded input (kernel ``k``, stride ``s``, default
-``s = k``; output size ``floor((n + pad_before + pad_after - k) / s) + 1``)::
+``s = k``, dilation ``d``, max pooling only, default 1)::
 
-    max:  y[n, c, p] = max_i xp[n, c, p s + i]      dx gets dy at the *first* maximal tap
+    max:  y[n, c, p] = max_i xp[n, c, p s + i d]    dx gets dy at the *first* maximal tap
     avg:  y[n, c, p] = sum_i xp[n, c, p s + i] / D  dx gets dy / D at every tap
+
+Output size per axis, for input length ``n`` padded by ``lo`` before and ``hi`` after::
+
+    out = floor((n + lo + hi - d (k - 1) - 1) / s) + 1      (ceil_mode=False)
+    out = ceil((n + lo + hi - d (k - 1) - 1) / s) + 1       (ceil_mode=True), then
+          out -= 1 if (out - 1) s >= n + lo
+
+With ``ceil_mode`` the last window may run past the padded input (the *overhang*), but as in
+PyTorch it must start inside the input or the left padding: a window that would start in the right
+padding is dropped. The overhang is never selected by max pooling and never counted by average
+pooling.
 
 Max pooling pads with ``-inf`` (padding is never selected); the tie rule is PyTorch's: taps are
 scanned in row-major order and only a strictly larger value (or a NaN) replaces the running
 maximum, so ties send the whole gradient to the first maximal tap. Average pooling pads with
-zeros and divides by ``D = prod(k)`` (``count_include_pad=True``, PyTorch's default) or by the
-number of taps inside the unpadded input (``count_include_pad=False``).
+zeros and divides by the number of taps inside the padded input, ``D = prod(k)`` except for
+ceil-mode windows that overhang (``count_include_pad=True``, PyTorch's default), or by the number
+of taps inside the unpadded input (``count_include_pad=False``).
 
 Forward and backward loop over the ``prod(k)`` kernel offsets doing whole-array work on strided
 slices (:mod:`functional_dl.layers._windows`); memory stays proportional to input and output.
@@ -32,9 +44,9 @@ from functional_dl.layers._windows import (
     Pads,
     check_fits,
     crop,
+    extents,
     offset_slices,
     offsets,
-    out_sizes,
     pad,
     resolve_padding,
     size,
@@ -63,6 +75,8 @@ class PoolSpec(NamedTuple):
     kernel: tuple[int, ...]
     stride: tuple[int, ...]
     pads: Pads
+    dilation: tuple[int, ...]  # all ones for average pooling
+    ceil_mode: bool
     count_include_pad: bool = True  # average pooling only
 
 
@@ -80,11 +94,53 @@ class AvgPoolCache(NamedTuple):
     divisor: Array  # broadcastable to (N, C, *Out): taps counted per window
 
 
-_ONE = (1,)
+def _axis_out(n: int, pads: tuple[int, int], k: int, s: int, d: int, *, ceil_mode: bool) -> int:
+    """Output length along one axis (the formula in the module docstring); may be < 1."""
+    lo, hi = pads
+    span = n + lo + hi - (d * (k - 1) + 1)
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + lo:
+        out -= 1  # PyTorch drops a last window that would start in the right padding
+    return out
 
 
-def _check(params: Params, x: Array, spec: PoolSpec) -> tuple[int, ...]:
-    """Validate input; return the spatial output size."""
+def _out_shape(spatial: Sequence[int | None], spec: PoolSpec) -> tuple[int | None, ...]:
+    """Spatial output size (``None`` where the input size is unknown); raises if it would be empty."""
+    axes = zip(spatial, spec.pads, spec.kernel, spec.stride, spec.dilation, strict=True)
+    out = tuple(
+        None if n is None else _axis_out(n, p, k, s, d, ceil_mode=spec.ceil_mode) for n, p, k, s, d in axes
+    )
+    if not spec.ceil_mode:
+        check_fits(spatial, spec.pads, spec.kernel, spec.dilation, spec.name)
+    elif any(o is not None and o < 1 for o in out):
+        # ceil mode accepts a kernel larger than the padded input by less than one stride, as PyTorch
+        raise ShapeError(
+            spec.name,
+            f"kernel of extent {describe_shape(extents(spec.kernel, spec.dilation))} is larger than the "
+            f"padded input by a stride {spec.stride} or more (input {describe_shape(spatial)}, "
+            f"padding {spec.pads}, ceil_mode=True)",
+        )
+    return out
+
+
+def _geometry(spatial: Sequence[int], spec: PoolSpec) -> tuple[tuple[int, ...], Pads]:
+    """The spatial output size and the padding to apply.
+
+    That is ``spec.pads`` with the ceil-mode overhang of the last window added after (zero without
+    ``ceil_mode``).
+    """
+    out = tuple(o for o in _out_shape(spatial, spec) if o is not None)
+    work = tuple(
+        (lo, max(hi, (o - 1) * s + e - n - lo))
+        for n, (lo, hi), o, s, e in zip(
+            spatial, spec.pads, out, spec.stride, extents(spec.kernel, spec.dilation), strict=True
+        )
+    )
+    return out, work
+
+
+def _check(params: Params, x: Array, spec: PoolSpec) -> tuple[tuple[int, ...], Pads]:
+    """Validate input; return the spatial output size and the padding to apply (:func:`_geometry`)."""
     if params:
         check_keys(params, _NO_PARAMS, spec.name)
     nd = len(spec.kernel)
@@ -94,9 +150,7 @@ def _check(params: Params, x: Array, spec: PoolSpec) -> tuple[int, ...]:
             spec.name, f"expected a {nd + 2}-D input {layout}, got shape {describe_shape(x.shape)}"
         )
     check_float(x, spec.name)
-    check_fits(x.shape[2:], spec.pads, spec.kernel, _ONE * nd, spec.name)
-    padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], spec.pads, strict=True)]
-    return out_sizes(padded, spec.kernel, spec.stride, _ONE * nd)
+    return _geometry(x.shape[2:], spec)
 
 
 def _init(key: Key, in_shape: Shape, /, *, spec: PoolSpec) -> tuple[Shape, Params]:
@@ -105,42 +159,37 @@ def _init(key: Key, in_shape: Shape, /, *, spec: PoolSpec) -> tuple[Shape, Param
         raise ShapeError(
             spec.name, f"expected an input shape with {nd} spatial axes, got {describe_shape(in_shape)}"
         )
-    spatial = in_shape[2:]
-    check_fits(spatial, spec.pads, spec.kernel, _ONE * nd, spec.name)
-    out = tuple(
-        None if n is None else (n + lo + hi - k) // s + 1
-        for n, (lo, hi), k, s in zip(spatial, spec.pads, spec.kernel, spec.stride, strict=True)
-    )
-    return (*in_shape[:2], *out), EMPTY
+    return (*in_shape[:2], *_out_shape(in_shape[2:], spec)), EMPTY
 
 
 def _scatter(
-    in_shape: tuple[int, ...], spec: PoolSpec, out: tuple[int, ...], parts: Iterable[Array]
+    in_shape: tuple[int, ...], spec: PoolSpec, out: tuple[int, ...], pads: Pads, parts: Iterable[Array]
 ) -> Array:
     """``dx`` from per-offset gradients ``parts`` (each ``(N, C, *out)``, in offset order).
 
-    Each part is summed into the padded input at its offset's strided slice; the padding is then
-    cropped off. Windows overlap when the stride is smaller than the kernel, hence accumulation.
+    Each part is summed into the input padded by ``pads`` at its offset's strided slice; the
+    padding is then cropped off. Windows overlap when the stride is smaller than the kernel, hence
+    accumulation.
     """
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_shape[2:], spec.pads, strict=True))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_shape[2:], pads, strict=True))
     dxp: Array | None = None
     lead = (slice(None), slice(None))
     for o, part in zip(offsets(spec.kernel), parts, strict=False):
         if dxp is None:
             dxp = np.zeros((*in_shape[:2], *padded), dtype=part.dtype)
-        target = dxp[lead + offset_slices(o, spec.stride, _ONE * len(out), out)]
+        target = dxp[lead + offset_slices(o, spec.stride, spec.dilation, out)]
         target += part  # our own fresh buffer: in place is safe
     assert dxp is not None  # a kernel has at least one offset
-    return np.ascontiguousarray(crop(dxp, spec.pads))
+    return np.ascontiguousarray(crop(dxp, pads))
 
 
 def _max_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, spec: PoolSpec
 ) -> tuple[Array, MaxPoolCache]:
-    out = _check(params, x, spec)
-    xp = pad(x, spec.pads, value=-np.inf)
+    out, pads = _check(params, x, spec)
+    xp = pad(x, pads, value=-np.inf)
     lead = (slice(None), slice(None))
-    taps = [lead + offset_slices(o, spec.stride, _ONE * len(out), out) for o in offsets(spec.kernel)]
+    taps = [lead + offset_slices(o, spec.stride, spec.dilation, out) for o in offsets(spec.kernel)]
     best = xp[taps[0]].copy()
     argmax = np.zeros(best.shape, dtype=np.int16)
     for k, sl in enumerate(taps[1:], start=1):
@@ -159,24 +208,34 @@ def _max_backward(
     check_float(dy, spec.name, "dy")
     zero = dy.dtype.type(0)
     parts = (np.where(cache.argmax == k, dy, zero) for k in range(size(spec.kernel)))
-    return _scatter(cache.in_shape, spec, cache.argmax.shape[2:], parts), EMPTY
+    out, pads = _geometry(cache.in_shape[2:], spec)
+    return _scatter(cache.in_shape, spec, out, pads, parts), EMPTY
 
 
-def _inside_counts(n: int, pads: tuple[int, int], k: int, s: int, out: int) -> npt.NDArray[np.int64]:
-    """Per output position along one axis: how many taps of its window fall inside the input."""
-    start = np.arange(out) * s - pads[0]
-    return np.minimum(start + k, n) - np.maximum(start, 0)
+def _window_counts(
+    n: int, pads: tuple[int, int], k: int, s: int, out: int, *, include_pad: bool
+) -> npt.NDArray[np.int64]:
+    """Per output position along one axis: how many taps of its window fall inside the padded input.
+
+    With ``include_pad=False``, inside the input itself. Taps in the ceil-mode overhang never count.
+    """
+    lo, hi = pads
+    start = np.arange(out) * s - lo
+    lower, upper = (-lo, n + hi) if include_pad else (0, n)
+    return np.minimum(start + k, upper) - np.maximum(start, lower)
 
 
 def _divisor(x_shape: tuple[int, ...], out: tuple[int, ...], spec: PoolSpec, dtype: npt.DTypeLike) -> Array:
+    """``D`` broadcastable to ``(N, C, *out)``: the product over axes of :func:`_window_counts`."""
     nd = len(out)
-    if spec.count_include_pad or not any(lo or hi for lo, hi in spec.pads):
-        return np.full((1,) * (nd + 2), size(spec.kernel), dtype=dtype)
+    per_axis = [
+        _window_counts(n, p, k, s, o, include_pad=spec.count_include_pad)
+        for n, p, k, s, o in zip(x_shape[2:], spec.pads, spec.kernel, spec.stride, out, strict=True)
+    ]
+    if all(np.all(c == k) for c, k in zip(per_axis, spec.kernel, strict=True)):
+        return np.full((1,) * (nd + 2), size(spec.kernel), dtype=dtype)  # a scalar divides faster
     counts = np.ones((1, 1), dtype=np.int64)
-    for axis in range(nd):
-        c = _inside_counts(
-            x_shape[2 + axis], spec.pads[axis], spec.kernel[axis], spec.stride[axis], out[axis]
-        )
+    for c in per_axis:
         counts = counts[..., None] * c
     result: Array = counts.astype(dtype)
     return result
@@ -185,12 +244,12 @@ def _divisor(x_shape: tuple[int, ...], out: tuple[int, ...], spec: PoolSpec, dty
 def _avg_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, spec: PoolSpec
 ) -> tuple[Array, AvgPoolCache]:
-    out = _check(params, x, spec)
-    xp = pad(x, spec.pads)
+    out, pads = _check(params, x, spec)
+    xp = pad(x, pads)
     lead = (slice(None), slice(None))
     total: Array | None = None
     for o in offsets(spec.kernel):
-        tap = xp[lead + offset_slices(o, spec.stride, _ONE * len(out), out)]
+        tap = xp[lead + offset_slices(o, spec.stride, spec.dilation, out)]
         if total is None:
             total = tap.copy()
         else:
@@ -204,31 +263,35 @@ def _avg_forward(
 def _avg_backward(
     params: Params, cache: AvgPoolCache, dy: Array, /, *, spec: PoolSpec
 ) -> tuple[Array, Params]:
-    n, c = cache.in_shape[:2]
-    padded = tuple(m + lo + hi for m, (lo, hi) in zip(cache.in_shape[2:], spec.pads, strict=True))
-    out = out_sizes(padded, spec.kernel, spec.stride, _ONE * len(padded))
-    check_same_shape(dy, (n, c, *out), spec.name)
+    out, pads = _geometry(cache.in_shape[2:], spec)
+    check_same_shape(dy, (*cache.in_shape[:2], *out), spec.name)
     check_float(dy, spec.name, "dy")
-    return _scatter(cache.in_shape, spec, out, repeat(dy / cache.divisor, size(spec.kernel))), EMPTY
+    return _scatter(cache.in_shape, spec, out, pads, repeat(dy / cache.divisor, size(spec.kernel))), EMPTY
 
 
 def _spec(
     name: str,
     nd: int,
-    *,
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None,
     padding: int | Sequence[int | Sequence[int]],
+    *,
+    dilation: int | Sequence[int] = 1,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> PoolSpec:
     kernel = to_tuple(kernel_size, nd, "kernel_size", name)
     strides = kernel if stride is None else to_tuple(stride, nd, "stride", name)
-    pads = resolve_padding(padding, kernel, _ONE * nd, strides, name)
+    dilations = to_tuple(dilation, nd, "dilation", name)
+    pads = resolve_padding(padding, kernel, dilations, strides, name)
     if any(max(p) > k // 2 for p, k in zip(pads, kernel, strict=True)):
         raise ValueError(f"{name}: padding {pads} must be at most half the kernel {kernel} (PyTorch's rule)")
     if size(kernel) > np.iinfo(np.int16).max:  # max pooling stores the chosen tap as int16
         raise ValueError(f"{name}: kernel {kernel} has too many taps")
-    return PoolSpec(name, kernel, strides, pads, count_include_pad)
+    for flag, value in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{name}: {flag} must be a bool, got {value!r}")
+    return PoolSpec(name, kernel, strides, pads, dilations, bool(ceil_mode), bool(count_include_pad))
 
 
 def _layer(
@@ -248,39 +311,54 @@ def _avg_layer(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None,
     padding: int | Sequence[int | Sequence[int]],
+    *,
+    ceil_mode: bool,
     count_include_pad: bool,
 ) -> Layer[AvgPoolCache]:
     name = f"avg_pool{nd}d"
-    spec = _spec(
-        name, nd, kernel_size=kernel_size, stride=stride, padding=padding, count_include_pad=count_include_pad
-    )
-    return _layer(spec, _avg_forward, _avg_backward)
+    flags = {"ceil_mode": ceil_mode, "count_include_pad": count_include_pad}
+    return _layer(_spec(name, nd, kernel_size, stride, padding, **flags), _avg_forward, _avg_backward)
 
 
 def max_pool1d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
     padding: int | Sequence[int | Sequence[int]] = 0,
+    dilation: int | Sequence[int] = 1,
+    ceil_mode: bool = False,
 ) -> Layer[MaxPoolCache]:
-    """Max pooling over ``(N, C, L)``; see :func:`max_pool2d`."""
-    return _layer(
-        _spec("max_pool1d", 1, kernel_size=kernel_size, stride=stride, padding=padding),
-        _max_forward,
-        _max_backward,
-    )
+    """Max pooling over ``(N, C, L)``, as ``torch.nn.functional.max_pool1d``; see :func:`max_pool2d`.
+
+    Output length ``floor`` (or with ``ceil_mode`` ``ceil``) of
+    ``(L + lo + hi - dilation (kernel_size - 1) - 1) / stride + 1``.
+    """
+    spec = _spec("max_pool1d", 1, kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
+    return _layer(spec, _max_forward, _max_backward)
 
 
 def max_pool2d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
     padding: int | Sequence[int | Sequence[int]] = 0,
+    dilation: int | Sequence[int] = 1,
+    ceil_mode: bool = False,
 ) -> Layer[MaxPoolCache]:
     """Max pooling over ``(N, C, H, W)``, as ``torch.nn.functional.max_pool2d``.
+
+    Output size per axis ``floor((n + lo + hi - d (k - 1) - 1) / s) + 1`` for input size ``n``,
+    padding ``lo`` before and ``hi`` after; with ``ceil_mode``, ``ceil`` instead of ``floor``, minus
+    one if the last window would start in the right padding (PyTorch's rule).
 
     Args:
         kernel_size: window size, an int or ``(kh, kw)``.
         stride: window step; defaults to ``kernel_size``.
         padding: implicit ``-inf`` padding, at most half the kernel per side.
+        dilation: step between the taps of a window, an int >= 1 or ``(dh, dw)``.
+        ceil_mode: round the output size up: a last, partial window runs past the padded input.
+
+    Raises:
+        ValueError: a size, stride, padding or dilation out of range.
+        TypeError: ``ceil_mode`` not a bool.
 
     Example:
         >>> import numpy as np
@@ -290,43 +368,64 @@ def max_pool2d(
         [3.0]
         >>> max_pool2d(2).backward({}, cache, np.ones_like(y))[0].ravel().tolist()  # first max wins
         [0.0, 1.0, 0.0, 0.0]
+        >>> max_pool2d(2, ceil_mode=True).forward({}, np.ones((1, 1, 3, 5)))[0].shape
+        (1, 1, 2, 3)
     """
-    return _layer(
-        _spec("max_pool2d", 2, kernel_size=kernel_size, stride=stride, padding=padding),
-        _max_forward,
-        _max_backward,
-    )
+    spec = _spec("max_pool2d", 2, kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
+    return _layer(spec, _max_forward, _max_backward)
 
 
 def avg_pool1d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
     padding: int | Sequence[int | Sequence[int]] = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Layer[AvgPoolCache]:
-    """Average pooling over ``(N, C, L)``; see :func:`avg_pool2d`."""
-    return _avg_layer(1, kernel_size, stride, padding, count_include_pad)
+    """Average pooling over ``(N, C, L)``, as ``torch.nn.functional.avg_pool1d``; see :func:`avg_pool2d`.
+
+    Output length ``floor`` (or with ``ceil_mode`` ``ceil``) of ``(L + lo + hi - kernel_size) / stride + 1``.
+    """
+    return _avg_layer(
+        1, kernel_size, stride, padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad
+    )
 
 
 def avg_pool2d(
     kernel_size: int | Sequence[int],
     stride: int | Sequence[int] | None = None,
     padding: int | Sequence[int | Sequence[int]] = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Layer[AvgPoolCache]:
     """Average pooling over ``(N, C, H, W)``, as ``torch.nn.functional.avg_pool2d``.
+
+    Output size per axis ``floor((n + lo + hi - k) / s) + 1`` for input size ``n``, padding ``lo``
+    before and ``hi`` after; with ``ceil_mode``, ``ceil`` instead of ``floor``, minus one if the last
+    window would start in the right padding (PyTorch's rule).
 
     Args:
         kernel_size: window size, an int or ``(kh, kw)``.
         stride: window step; defaults to ``kernel_size``.
         padding: zero padding, at most half the kernel per side.
-        count_include_pad: divide by the whole window size (True, PyTorch's default) or only by
-            the taps that fall inside the input.
+        ceil_mode: round the output size up: a last, partial window runs past the padded input.
+            Its divisor counts only the taps inside the padded input, as PyTorch's does.
+        count_include_pad: divide by the taps inside the padded input (True, PyTorch's default;
+            the whole window size except for ceil-mode windows) or only by those inside the input.
+
+    Raises:
+        ValueError: a size, stride or padding out of range.
+        TypeError: ``ceil_mode`` or ``count_include_pad`` not a bool.
 
     Example:
         >>> import numpy as np
         >>> y, _ = avg_pool2d(2).forward({}, np.arange(16.0).reshape(1, 1, 4, 4))
         >>> y[0, 0].tolist()
         [[2.5, 4.5], [10.5, 12.5]]
+        >>> x = np.arange(3.0).reshape(1, 1, 1, 3)
+        >>> avg_pool2d((1, 2), ceil_mode=True).forward({}, x)[0].ravel().tolist()  # last window: 2 / 1
+        [0.5, 2.0]
     """
-    return _avg_layer(2, kernel_size, stride, padding, count_include_pad)
+    return _avg_layer(
+        2, kernel_size, stride, padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad
+    )

@@ -7,6 +7,7 @@ of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.testing import strategies as fst
+from functional_dl.types import stateless
 from tests.layers import nets
 
 
@@ -214,6 +216,56 @@ def _conv_net() -> fdl.Layer[Any]:
     )
 
 
+def _spread_init(key: fdl.Key, in_shape: fdl.Shape, /) -> tuple[fdl.Shape, fdl.Params]:
+    return in_shape, fdl.params.freeze({})
+
+
+def _spread_forward(
+    params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /
+) -> tuple[fdl.Array, None]:
+    features = x.shape[1:]
+    ranks = fdl.random.permutation(fdl.random.key(7), math.prod(features)).reshape(features)
+    return x + (_SPREAD * ranks).astype(x.dtype), None
+
+
+def _spread_backward(params: fdl.Params, cache: None, dy: fdl.Array, /) -> tuple[fdl.Array, fdl.Params]:
+    return dy, fdl.params.freeze({})
+
+
+#: Larger than twice the input bound, so spread entries differ pairwise by more than 4.
+_SPREAD = 10.0
+
+
+def _spread() -> fdl.Layer[None]:
+    """``x + 10 * ranks``, ``ranks`` a fixed permutation of the feature positions.
+
+    Hypothesis draws many equal entries, and max pooling has no derivative at a tie (finite
+    differences split the gradient, the layer gives it to the first maximum). Put in front of a max
+    pool, this makes every window's maximum unique with a margin, at a position the permutation
+    chooses, so the max pool cases below can run the whole contract.
+    """
+    return fdl.Layer(
+        init_with_state=stateless(_spread_init),
+        forward=_spread_forward,
+        backward=_spread_backward,
+        name="spread",
+        reads_context=False,
+    )
+
+
+def _spread_max_pool1d() -> fdl.Layer[Any]:
+    # Stride 4 > extent 3: ceil mode drops a last window that would start past the input (L = 4).
+    return fdl.serial(_spread(), L.max_pool1d(2, stride=4, dilation=2, ceil_mode=True))
+
+
+def _spread_max_pool2d() -> fdl.Layer[Any]:
+    # Rows: ceil mode drops the last window for odd H. Columns: dilated, overhanging for W = 2, 3.
+    # (Padding only where undilated: a dilated window in the padding could miss the input entirely.)
+    return fdl.serial(
+        _spread(), L.max_pool2d(2, stride=(2, 3), padding=(1, 0), dilation=(1, 2), ceil_mode=True)
+    )
+
+
 LAYER_CASES += [
     LayerCase("conv1d", lambda: L.conv1d(3, 3, padding=1), _signal(), example_features=(2, 6)),
     LayerCase("conv2d", lambda: L.conv2d(3, 3, padding=1), _image(), example_features=(2, 5, 5)),
@@ -238,6 +290,20 @@ LAYER_CASES += [
     LayerCase(
         "avg_pool2d", lambda: L.avg_pool2d(2, stride=1, padding=1), _image(), example_features=(2, 4, 4)
     ),
+    LayerCase(
+        "avg_pool1d_ceil_mode",
+        lambda: L.avg_pool1d(3, 3, 1, ceil_mode=True),  # drops the last window for L = 2, 5
+        _signal(),
+        example_features=(2, 6),
+    ),
+    LayerCase(
+        "avg_pool2d_ceil_mode_exclude_pad",
+        lambda: L.avg_pool2d((3, 2), stride=(2, 3), padding=(1, 1), ceil_mode=True, count_include_pad=False),
+        _image(),
+        example_features=(2, 4, 5),
+    ),
+    LayerCase("max_pool1d_ceil_mode_dilated", _spread_max_pool1d, _signal(), example_features=(2, 5)),
+    LayerCase("max_pool2d_ceil_mode_dilated", _spread_max_pool2d, _image(4), example_features=(2, 4, 5)),
     LayerCase("global_avg_pool", L.global_avg_pool, _image(), example_features=(2, 3, 3)),
     LayerCase(
         "adaptive_avg_pool2d", lambda: L.adaptive_avg_pool2d((2, 3)), _image(), example_features=(2, 3, 3)

@@ -1,7 +1,9 @@
 """Pooling against ``torch.nn.functional`` in float64: outputs and input gradients to 1e-10 relative.
 
 Max pooling is also compared on inputs full of ties (small integers), where only the tie rule
-(first maximal tap in row-major order) decides which input receives the gradient.
+(first maximal tap in row-major order) decides which input receives the gradient. Dilation and
+ceil mode are drawn throughout, and ceil-mode poolings whose last window PyTorch drops (it would
+start in the right padding) are compared separately.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from hypothesis import strategies as st
 import functional_dl as fdl
 from functional_dl import layers as L
 from tests.layers.test_conv_torch import rel_diff
-from tests.layers.test_pool import PoolConfig, distinct_values, pool_configs
+from tests.layers.test_pool import (
+    PoolConfig,
+    distinct_values,
+    dropping_configs,
+    drops_last_window,
+    pool_configs,
+)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -28,21 +36,30 @@ RTOL = 1e-10
 
 def _torch_pool(cfg: PoolConfig, xt: Any) -> Any:
     # PyTorch pads symmetrically: give it min(before, after) and pad the remainder explicitly with
-    # -inf, which max pooling never selects (only used for max; average tests are symmetric).
+    # -inf, which max pooling never selects (only used for max without ceil mode, whose dropping
+    # rule depends on where the input ends; average tests are symmetric).
     sym = tuple(min(lo, hi) for lo, hi in cfg.pads)
     rest = tuple(
         p for (lo, hi), s in zip(reversed(cfg.pads), reversed(sym), strict=True) for p in (lo - s, hi - s)
     )
     if cfg.kind == "max":
+        assert not (any(rest) and cfg.ceil_mode)
         pool = F.max_pool1d if cfg.nd == 1 else F.max_pool2d
-        return pool(F.pad(xt, rest, value=-float("inf")), cfg.kernel, cfg.stride, sym)
+        padded = F.pad(xt, rest, value=-float("inf"))
+        return pool(padded, cfg.kernel, cfg.stride, sym, dilation=cfg.dilation, ceil_mode=cfg.ceil_mode)
     assert not any(rest)
     pool = F.avg_pool1d if cfg.nd == 1 else F.avg_pool2d
-    return pool(xt, cfg.kernel, cfg.stride, sym, count_include_pad=cfg.count_include_pad)
+    return pool(
+        xt, cfg.kernel, cfg.stride, sym, ceil_mode=cfg.ceil_mode, count_include_pad=cfg.count_include_pad
+    )
 
 
 def _symmetric(cfg: PoolConfig) -> bool:
     return all(lo == hi for lo, hi in cfg.pads)
+
+
+def _floor_mode(cfg: PoolConfig) -> bool:
+    return not cfg.ceil_mode
 
 
 def _compare(cfg: PoolConfig, x: np.ndarray, seed: int) -> None:
@@ -69,9 +86,30 @@ def test_max_pool_tie_rule_matches_torch(cfg: PoolConfig, seed: int) -> None:
     _compare(cfg, x, seed)
 
 
-@given(cfg=pool_configs(kind="max"), seed=st.integers(0, 2**16))
+@given(cfg=pool_configs(kind="max").filter(_floor_mode), seed=st.integers(0, 2**16))
 def test_max_pool_asymmetric_padding_matches_padded_torch(cfg: PoolConfig, seed: int) -> None:
     _compare(cfg, distinct_values(cfg.shape, seed), seed)
+
+
+@given(cfg=dropping_configs().filter(_symmetric), seed=st.integers(0, 2**16))
+def test_ceil_mode_dropped_last_window_matches_torch(cfg: PoolConfig, seed: int) -> None:
+    assert drops_last_window(cfg)
+    _compare(cfg, distinct_values(cfg.shape, seed), seed)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("length", [4, 5, 6, 7])
+def test_ceil_mode_edge_lengths_match_torch(kind: str, count_include_pad: bool, length: int) -> None:
+    """Ceil mode with stride 2 and padding 1 on lengths around the edge case.
+
+    Kernel 2 drops the last window for odd lengths (it would start in the right padding) and keeps
+    it for even ones; kernel 3 keeps it, and for even lengths it runs past the padded input.
+    """
+    for kernel in (2, 3):
+        cfg = PoolConfig(kind, 1, (2, 3, length), (kernel,), (2,), ((1, 1),), count_include_pad, (1,), True)
+        assert drops_last_window(cfg) == (kernel == 2 and length % 2 == 1)
+        _compare(cfg, distinct_values(cfg.shape, length), length)
 
 
 @given(
