@@ -59,8 +59,12 @@ def _layout(params: Params) -> Layout:
     return [(_dtype_name(dtype), keys) for dtype, keys in groups.items()]
 
 
+def _concat(mapping: Params, keys: list[str]) -> Array:
+    return np.concatenate([mapping[k].ravel() for k in keys])
+
+
 def _gather(mapping: Params, layout: Layout) -> dict[str, Array]:
-    return {group: np.concatenate([mapping[k].ravel() for k in keys]) for group, keys in layout}
+    return {group: _concat(mapping, keys) for group, keys in layout}
 
 
 class _LazyGather(Mapping[str, Array]):
@@ -79,7 +83,7 @@ class _LazyGather(Mapping[str, Array]):
         vector = self._done.get(group)
         if vector is None:
             keys = self._keys[group]  # a KeyError for an unknown group, as a dict would raise
-            vector = self._done[group] = np.concatenate([self._params[k].ravel() for k in keys])
+            vector = self._done[group] = _concat(self._params, keys)
         return vector
 
     def __iter__(self) -> Iterator[str]:
