@@ -16,7 +16,7 @@ The network (``(n, 1, 8, 8) -> 10`` logits)::
 Convolutions have no bias (batch norm's own bias makes it redundant). Training is an explicit loop:
 Adam (lr 3e-3), batch 32, mini-batches reshuffled each epoch from ``random.fold_in(key, epoch)``;
 each step runs the forward pass in training mode with its own key (dropout masks) and the batch
-norm state, carries the new running statistics forward, and updates the params. Evaluation uses
+norm buffers, carries the new running statistics forward, and updates the params. Evaluation uses
 the running statistics and no dropout.
 """
 
@@ -77,12 +77,12 @@ def build_network(widths: tuple[int, int, int] = (32, 32, 64)) -> fdl.Layer[fdl.
 def accuracy(
     net: fdl.Layer[fdl.combinators.SerialCache],
     params: fdl.Params,
-    state: fdl.State,
+    buffers: fdl.Buffers,
     x: fdl.Array,
     y: npt.NDArray[np.int64],
 ) -> float:
     """Test accuracy (fraction) in evaluation mode: running statistics, no dropout."""
-    logits, _ = net.forward(params, x, fdl.Context(train=False, state=state))
+    logits, _ = net.forward(params, x, fdl.Context(train=False, buffers=buffers))
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
@@ -94,7 +94,7 @@ def train(
     x, y = (data.x, data.y) if subset is None else (data.x[:subset], data.y[:subset])
     net = build_network()
     init_key, data_key, dropout_key = fdl.random.split(fdl.random.key(1), 3)
-    _, params, state = net.init_with_state(init_key, (None, 1, 8, 8))
+    _, params, buffers = net.init_with_buffers(init_key, (None, 1, 8, 8))
     opt = fdl.optim.adam(lr)
     opt_state = opt.init(params)
     start = time.perf_counter()
@@ -102,18 +102,18 @@ def train(
     for epoch in range(epochs):
         batches = fdl.train.minibatches(fdl.random.fold_in(data_key, epoch), (x, y), batch_size)
         for xb, yb in batches:
-            ctx = fdl.Context(train=True, key=fdl.random.fold_in(dropout_key, step), state=state)
+            ctx = fdl.Context(train=True, key=fdl.random.fold_in(dropout_key, step), buffers=buffers)
             logits, cache = net.forward(opt_state.params, xb, ctx)
             _, dlogits = fdl.losses.softmax_cross_entropy(logits, yb)
             _, grads = net.backward(opt_state.params, cache, dlogits)
             opt_state, _ = opt.update(opt_state, grads)
-            state = net.state_of(cache)
+            buffers = net.buffers_of(cache)
             step += 1
         if verbose:
-            acc = accuracy(net, opt_state.params, state, data.x_test, data.y_test)
+            acc = accuracy(net, opt_state.params, buffers, data.x_test, data.y_test)
             elapsed = time.perf_counter() - start
             print(f"epoch {epoch + 1:3d}/{epochs}  test accuracy {100 * acc:.2f}%  ({elapsed:.1f} s)")
-    final = accuracy(net, opt_state.params, state, data.x_test, data.y_test)
+    final = accuracy(net, opt_state.params, buffers, data.x_test, data.y_test)
     if verbose:
         print(f"final test accuracy {100 * final:.2f}% on the fixed {TEST_SIZE}-image test split")
     return final

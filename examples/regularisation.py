@@ -91,7 +91,7 @@ def run(epochs: int = 200, n_train: int = 40, lr: float = 3e-3, seed: int = 0) -
             callbacks=[train.validation(net, loss, test_set, metrics=accuracy)],
             progress="none",
         )
-        final = train.evaluate(net, loss, fitted.state.params, train_set, metrics=accuracy)
+        final = train.evaluate(net, loss, fitted.train_state.params, train_set, metrics=accuracy)
         results[name] = Curves(
             tuple(fitted.history["loss"]),
             tuple(fitted.history["val_loss"]),

@@ -33,20 +33,20 @@ from functional_dl import (
     types,
 )
 from functional_dl.combinators import fan_in_concat, fan_in_sum, fan_out, named, parallel, residual, serial
-from functional_dl.types import EVAL, Array, Context, IntArray, Key, Layer, Params, Shape, State
+from functional_dl.types import EVAL, Array, Buffers, Context, IntArray, Key, Layer, Params, Shape
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EVAL",
     "Array",
+    "Buffers",
     "Context",
     "IntArray",
     "Key",
     "Layer",
     "Params",
     "Shape",
-    "State",
     "__version__",
     "checkpoint",
     "combinators",

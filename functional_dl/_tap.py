@@ -23,7 +23,7 @@ import numpy as np
 
 from functional_dl.errors import LayerError
 from functional_dl.params import num_params
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, State
+from functional_dl.types import EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
 
 __all__ = [
     "NonFiniteError",
@@ -100,10 +100,10 @@ def _replace_bound(fn: Any, new_children: list[Layer[Any]]) -> Any:
 def rebuild(layer: Layer[Any], new_children: list[Layer[Any]]) -> Layer[Any]:
     """The same combinator over ``new_children`` (in the order :func:`children` lists them)."""
     return Layer(
-        _replace_bound(layer.init_with_state, new_children),
+        _replace_bound(layer.init_with_buffers, new_children),
         _replace_bound(layer.forward, new_children),
         _replace_bound(layer.backward, new_children),
-        _replace_bound(layer.state_of, new_children),
+        _replace_bound(layer.buffers_of, new_children),
         layer.name,
         layer.reads_context,
         _replace_bound(layer.backward_params, new_children),
@@ -158,10 +158,10 @@ def _finite(a: object) -> bool:
     return bool(np.isfinite(np.asarray(a)).all())
 
 
-def _tap_init(key: Key, in_shape: Shape, /, *, tap: _Tap) -> tuple[Shape, Params, State]:
+def _tap_init(key: Key, in_shape: Shape, /, *, tap: _Tap) -> tuple[Shape, Params, Buffers]:
     if tap.recorder is not None:
         tap.recorder.order.append(tap.path)  # before the children: a parent is listed first
-    out_shape, params, state = tap.layer.init_with_state(key, in_shape)
+    out_shape, params, state = tap.layer.init_with_buffers(key, in_shape)
     if tap.recorder is not None:
         tap.recorder.info[tap.path] = LayerInfo(
             tap.layer.name, out_shape, num_params(params), tap.depth, tap.is_leaf
@@ -193,8 +193,8 @@ def _tap_backward(params: Params, cache: TapCache, dy: Array, /, *, tap: _Tap) -
     return dx, grads
 
 
-def _tap_state_of(cache: TapCache, /, *, tap: _Tap) -> State:
-    return tap.layer.state_of(cache.inner)
+def _tap_buffers_of(cache: TapCache, /, *, tap: _Tap) -> Buffers:
+    return tap.layer.buffers_of(cache.inner)
 
 
 def instrument(net: Layer[Any], recorder: Recorder | None) -> Layer[Any]:
@@ -224,7 +224,7 @@ def instrument(net: Layer[Any], recorder: Recorder | None) -> Layer[Any]:
             partial(_tap_init, tap=tap),
             partial(_tap_forward, tap=tap),
             partial(_tap_backward, tap=tap),
-            partial(_tap_state_of, tap=tap),
+            partial(_tap_buffers_of, tap=tap),
             layer.name,
             # No backward_params: the tap records every layer's incoming gradient through backward.
             layer.reads_context,

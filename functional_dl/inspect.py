@@ -219,7 +219,7 @@ def summary(net: Layer[Any], in_shape: Shape, key: Key | None = None) -> Summary
         key: the init key (parameter counts do not depend on it).
     """
     rec = Recorder()
-    instrument(net, rec).init_with_state(key if key is not None else make_key(0), in_shape)
+    instrument(net, rec).init_with_buffers(key if key is not None else make_key(0), in_shape)
     rows = tuple(
         SummaryRow(path, info.name, info.out_shape, info.n_params, info.depth)
         for path, info in ((p, rec.info[p]) for p in rec.order)

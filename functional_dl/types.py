@@ -9,32 +9,33 @@ The layer contract
 ------------------
 A layer is a :class:`Layer` of pure functions::
 
-    init_with_state(key, in_shape) -> (out_shape, params, state)
-    forward(params, x, ctx=EVAL)   -> (y, cache)
-    backward(params, cache, dy)    -> (dx, grads)
-    state_of(cache)                -> state
+    init_with_buffers(key, in_shape) -> (out_shape, params, buffers)
+    forward(params, x, ctx=EVAL)     -> (y, cache)
+    backward(params, cache, dy)      -> (dx, grads)
+    buffers_of(cache)                -> buffers
 
 ``Layer.init(key, in_shape) -> (out_shape, params)`` is the common case, for networks that carry no
-non-trained state. ``in_shape`` uses ``None`` for the batch axis: ``(None, 30)``.
+buffers (non-trained state). ``in_shape`` uses ``None`` for the batch axis: ``(None, 30)``.
 
 ``grads`` has exactly the keys and shapes of ``params``; ``dx`` has the shape of ``x``.
 
-Design: keys, modes and non-trained state
------------------------------------------
-Dropout needs a key at training time and batch norm carries running statistics that are not trained.
-Both are *explicit values*, never hidden attributes, and they travel together in one :class:`Context`
-(``train``, ``key``, ``state``) that ``forward`` takes as its third argument. ``Context()`` (the
-default, :data:`EVAL`) means evaluation mode, no randomness, no state.
+Design: keys, modes and buffers
+-------------------------------
+Dropout needs a key at training time and batch norm carries running statistics that are not
+trained (PyTorch calls these *buffers*, and so do we). Both are *explicit values*, never hidden
+attributes, and they travel together in one :class:`Context` (``train``, ``key``, ``buffers``)
+that ``forward`` takes as its third argument. ``Context()`` (the default, :data:`EVAL`) means
+evaluation mode, no randomness, no buffers.
 
-* Non-trained state is a flat mapping with dotted keys, exactly like ``params`` but kept apart from
-  them, so optimizers and weight decay never see it (Flax's ``params``/``batch_stats`` split). It is
-  created together with the params by ``init_with_state``: one pass over the network infers every
+* Buffers are a flat mapping with dotted keys, exactly like ``params`` but kept apart from
+  them, so optimizers and weight decay never see them (Flax's ``params``/``batch_stats`` split).
+  They are created together with the params by ``init_with_buffers``: one pass over the network infers every
   shape once.
-* The *new* state computed in a training step is a pure function of the forward cache, read with
-  ``layer.state_of(cache)``. So ``forward`` keeps the ``(y, cache)`` form of every other layer, and
-  a stateless layer pays nothing (``state_of`` returns the empty mapping).
+* The *new* buffers computed in a training step are a pure function of the forward cache, read with
+  ``layer.buffers_of(cache)``. So ``forward`` keeps the ``(y, cache)`` form of every other layer, and
+  a layer without buffers pays nothing (``buffers_of`` returns the empty mapping).
 * Combinators split ``ctx.key`` one child key per child (:func:`functional_dl.random.split`) and
-  route ``ctx.state`` by key prefix, so the user threads one context through the whole network.
+  route ``ctx.buffers`` by key prefix, so the user threads one context through the whole network.
   Layers whose forward never looks at ``ctx`` say so (``reads_context=False``); a ``serial`` of
   only such layers then passes the context through instead of deriving one per child, which is
   most of a small network's per-call overhead in training mode. Child ``i``'s key is still
@@ -49,8 +50,12 @@ thrown away, so a layer may also provide ``backward_params(params, cache, dy) ->
 result bit for bit; ``serial``, ``named`` and ``residual`` pass it down to their first child.
 
 We chose this over Haiku's ``apply(params, state, rng, x) -> (y, state)`` because every layer here
-already returns a cache for its backward pass; putting the new state in that cache keeps a single
-forward signature for stateless and stateful layers alike.
+already returns a cache for its backward pass; putting the new buffers in that cache keeps a single
+forward signature for layers with and without buffers alike.
+
+Names: *buffers* are always the network's non-trained arrays; *state* is always the carry of an
+``init``/``update`` pair (an optimizer's or a callback's state); a *training state*
+(:class:`~functional_dl.train.TrainState`) holds the optimizer state, the buffers and the counters.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ __all__ = [
     "Array",
     "BackwardFn",
     "BackwardParamsFn",
+    "Buffers",
+    "BuffersOfFn",
     "Context",
     "ForwardFn",
     "InitFn",
@@ -75,12 +82,10 @@ __all__ = [
     "Key",
     "Layer",
     "Params",
+    "ParamsInitFn",
     "Shape",
-    "State",
-    "StateOfFn",
-    "StatelessInitFn",
-    "no_state",
-    "stateless",
+    "no_buffers",
+    "without_buffers",
 ]
 
 #: A floating-point NumPy array (float32 or float64 in practice).
@@ -91,14 +96,14 @@ IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
 Shape: TypeAlias = tuple[int | None, ...]
 #: Trained parameters: a flat mapping from dotted names (``"0.w"``, ``"encoder.1.b"``) to arrays.
 Params: TypeAlias = Mapping[str, Array]
-#: Non-trained state (running statistics): same form as :data:`Params`, kept apart from them.
-State: TypeAlias = Mapping[str, Array]
+#: Buffers: non-trained arrays (running statistics), same form as :data:`Params`, kept apart from them.
+Buffers: TypeAlias = Mapping[str, Array]
 
 C = TypeVar("C")
 C_co = TypeVar("C_co", covariant=True)
 C_contra = TypeVar("C_contra", contravariant=True)
 
-#: The empty parameter or state mapping (shared; mappings are never mutated).
+#: The empty parameter or buffer mapping (shared; mappings are never mutated).
 EMPTY: Mapping[str, Array] = {}
 
 
@@ -119,26 +124,26 @@ class Context(NamedTuple):
     Attributes:
         train: training mode (dropout active, batch norm uses batch statistics).
         key: randomness for this call; required by layers that sample (dropout) in training mode.
-        state: non-trained state (running statistics), a flat mapping with dotted keys.
+        buffers: non-trained arrays (running statistics), a flat mapping with dotted keys.
     """
 
     train: bool = False
     key: Key | None = None
-    state: State = EMPTY
+    buffers: Buffers = EMPTY
 
 
-#: Evaluation mode with no randomness and no state: the default context.
+#: Evaluation mode with no randomness and no buffers: the default context.
 EVAL = Context()
 
 
 class InitFn(Protocol):
-    """``(key, in_shape) -> (out_shape, params, state)``: build a layer's parameters and state."""
+    """``(key, in_shape) -> (out_shape, params, buffers)``: build a layer's parameters and buffers."""
 
-    def __call__(self, key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]: ...
+    def __call__(self, key: Key, in_shape: Shape, /) -> tuple[Shape, Params, Buffers]: ...
 
 
-class StatelessInitFn(Protocol):
-    """``(key, in_shape) -> (out_shape, params)``: the init of a layer with no state."""
+class ParamsInitFn(Protocol):
+    """``(key, in_shape) -> (out_shape, params)``: the init of a layer with no buffers."""
 
     def __call__(self, key: Key, in_shape: Shape, /) -> tuple[Shape, Params]: ...
 
@@ -155,10 +160,10 @@ class BackwardFn(Protocol[C_contra]):
     def __call__(self, params: Params, cache: C_contra, dy: Array, /) -> tuple[Array, Params]: ...
 
 
-class StateOfFn(Protocol[C_contra]):
-    """``(cache) -> state``: the non-trained state after a forward pass."""
+class BuffersOfFn(Protocol[C_contra]):
+    """``(cache) -> buffers``: the buffers after a forward pass."""
 
-    def __call__(self, cache: C_contra, /) -> State: ...
+    def __call__(self, cache: C_contra, /) -> Buffers: ...
 
 
 class BackwardParamsFn(Protocol[C_contra]):
@@ -167,8 +172,8 @@ class BackwardParamsFn(Protocol[C_contra]):
     def __call__(self, params: Params, cache: C_contra, dy: Array, /) -> Params: ...
 
 
-def no_state(cache: object, /) -> State:
-    """``state_of`` for layers without non-trained state: always the empty mapping."""
+def no_buffers(cache: object, /) -> Buffers:
+    """``buffers_of`` for layers without buffers: always the empty mapping."""
     return EMPTY
 
 
@@ -179,31 +184,31 @@ class Layer(NamedTuple, Generic[C]):
     invariant in it, so a cache of one layer cannot be passed to another's backward.
 
     Attributes:
-        init_with_state: ``(key, in_shape) -> (out_shape, params, state)``.
+        init_with_buffers: ``(key, in_shape) -> (out_shape, params, buffers)``.
         forward: ``(params, x, ctx=EVAL) -> (y, cache)``; returns new arrays, modifies nothing.
         backward: ``(params, cache, dy) -> (dx, grads)``; ``grads`` has the keys and shapes of
             ``params``, ``dx`` the shape of ``x``.
-        state_of: ``(cache) -> state``, the non-trained state after the forward pass that made
-            ``cache`` (the empty mapping for stateless layers).
+        buffers_of: ``(cache) -> buffers``, the buffers after the forward pass that made
+            ``cache`` (the empty mapping for layers without buffers).
         name: the layer's kind, used in error messages (``"dense"``).
         reads_context: ``False`` when ``forward`` ignores ``ctx`` (no training-mode behaviour, no
-            randomness, no state): combinators then hand it the context unchanged instead of
-            deriving a child key and state for it. ``True`` (the safe default) otherwise.
+            randomness, no buffers): combinators then hand it the context unchanged instead of
+            deriving a child key and buffers for it. ``True`` (the safe default) otherwise.
         backward_params: optional ``(params, cache, dy) -> grads`` that skips ``dx``; see
             :meth:`param_grads`.
     """
 
-    init_with_state: InitFn
+    init_with_buffers: InitFn
     forward: ForwardFn[C]
     backward: BackwardFn[C]
-    state_of: StateOfFn[C] = no_state
+    buffers_of: BuffersOfFn[C] = no_buffers
     name: str = "layer"
     reads_context: bool = True
     backward_params: BackwardParamsFn[C] | None = None
 
     def init(self, key: Key, in_shape: Shape) -> tuple[Shape, Params]:
-        """``(key, in_shape) -> (out_shape, params)``, dropping any non-trained state."""
-        out_shape, params, _ = self.init_with_state(key, in_shape)
+        """``(key, in_shape) -> (out_shape, params)``, dropping any buffers."""
+        out_shape, params, _ = self.init_with_buffers(key, in_shape)
         return out_shape, params
 
     def param_grads(self, params: Params, cache: C, dy: Array) -> Params:
@@ -219,19 +224,19 @@ class Layer(NamedTuple, Generic[C]):
         return self.backward_params(params, cache, dy)
 
 
-def _stateless_init(init: StatelessInitFn, key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]:
+def _init_without_buffers(init: ParamsInitFn, key: Key, in_shape: Shape, /) -> tuple[Shape, Params, Buffers]:
     out_shape, params = init(key, in_shape)
     return out_shape, params, EMPTY
 
 
-def stateless(init: StatelessInitFn) -> InitFn:
-    """Lift ``(key, in_shape) -> (out_shape, params)`` to the ``init_with_state`` form.
+def without_buffers(init: ParamsInitFn) -> InitFn:
+    """Lift ``(key, in_shape) -> (out_shape, params)`` to the ``init_with_buffers`` form.
 
     Example:
-        >>> from functional_dl.types import stateless, Key
+        >>> from functional_dl.types import without_buffers, Key
         >>> def init(key, in_shape):
         ...     return in_shape, {}
-        >>> stateless(init)(Key(0), (None, 3))
+        >>> without_buffers(init)(Key(0), (None, 3))
         ((None, 3), {}, {})
     """
-    return partial(_stateless_init, init)
+    return partial(_init_without_buffers, init)

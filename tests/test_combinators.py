@@ -31,7 +31,7 @@ def _golden_net() -> fdl.Layer[Any]:
 
 
 def test_parameter_and_state_keys_golden() -> None:
-    out_shape, params, state = _golden_net().init_with_state(fdl.random.key(0), (None, 5))
+    out_shape, params, state = _golden_net().init_with_buffers(fdl.random.key(0), (None, 5))
     assert out_shape == (None, 1)
     assert list(params) == [
         "encoder.0.w",
@@ -58,12 +58,12 @@ def test_parameter_and_state_keys_golden() -> None:
 
 def test_grads_have_the_keys_of_params_and_state_of_the_keys_of_state() -> None:
     net = _golden_net()
-    _, params, state = net.init_with_state(fdl.random.key(0), (None, 5))
+    _, params, state = net.init_with_buffers(fdl.random.key(0), (None, 5))
     x = fdl.random.normal(fdl.random.key(1), (4, 5), np.float32)
-    y, cache = net.forward(params, x, fdl.Context(train=True, state=state))
+    y, cache = net.forward(params, x, fdl.Context(train=True, buffers=state))
     dx, grads = net.backward(params, cache, np.ones_like(y))
     assert list(grads) == list(params)
-    assert net.state_of(cache).keys() == state.keys()
+    assert net.buffers_of(cache).keys() == state.keys()
     assert dx.shape == x.shape
 
 
@@ -99,15 +99,15 @@ def test_each_dropout_gets_its_own_key_through_every_combinator() -> None:
 
 def test_training_flag_and_state_reach_batch_norm_inside_named_and_residual() -> None:
     net = nets.train_everything()
-    _, params, state = net.init_with_state(fdl.random.key(0), (None, 3))
+    _, params, state = net.init_with_buffers(fdl.random.key(0), (None, 3))
     x = fdl.random.normal(fdl.random.key(1), (6, 3), np.float32) + 2.0
-    _, cache = net.forward(params, x, fdl.Context(train=True, key=fdl.random.key(2), state=state))
-    new = net.state_of(cache)
+    _, cache = net.forward(params, x, fdl.Context(train=True, key=fdl.random.key(2), buffers=state))
+    new = net.buffers_of(cache)
     assert new.keys() == state.keys()
     for k in new:
         assert not np.array_equal(new[k], state[k]), k  # every batch norm saw training mode
-    _, cache = net.forward(params, x, fdl.Context(state=new))
-    assert all(net.state_of(cache)[k] is new[k] for k in new)  # evaluation leaves state alone
+    _, cache = net.forward(params, x, fdl.Context(buffers=new))
+    assert all(net.buffers_of(cache)[k] is new[k] for k in new)  # evaluation leaves state alone
 
 
 def test_shape_error_deep_inside_names_path_expected_and_actual() -> None:

@@ -14,7 +14,7 @@ from functional_dl._tap import children
 from functional_dl.layers.elementwise import elementwise
 from functional_dl.params import prefix, strip_prefix
 from functional_dl.testing import assert_bitwise_equal
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, State
+from functional_dl.types import EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
 
 
 def _explode_value(x: Array, /) -> Array:
@@ -83,16 +83,16 @@ def test_instrumented_copy_computes_the_same_with_state_and_keys() -> None:
     if hasattr(L, "dropout"):
         parts.append(L.dropout(0.3))
     net = fdl.serial(*parts, L.dense(2))
-    _, params, state = net.init_with_state(fdl.random.key(1), (None, 3))
+    _, params, state = net.init_with_buffers(fdl.random.key(1), (None, 3))
     x = np.random.default_rng(1).standard_normal((8, 3)).astype(np.float32)
     y = np.zeros((8, 2), np.float32)
-    ctx = Context(train=True, key=fdl.random.key(2), state=state)
+    ctx = Context(train=True, key=fdl.random.key(2), buffers=state)
     plain = train.value_and_grad(net, losses.mean_squared_error)(params, x, y, ctx)
     seen = inspect.trace(net, losses.mean_squared_error, params, x, y, ctx=ctx)
     debugged = train.value_and_grad(inspect.debug(net), losses.mean_squared_error)(params, x, y, ctx)
     assert debugged.loss == plain.loss == seen.loss
     assert_bitwise_equal(debugged.grads, plain.grads, "grads")
-    assert_bitwise_equal(debugged.state, plain.state, "state")
+    assert_bitwise_equal(debugged.buffers, plain.buffers, "state")
     np.testing.assert_array_equal(debugged.pred, plain.pred)
     assert_bitwise_equal(seen.grads, plain.grads, "grads")
 
@@ -164,8 +164,10 @@ def _pass_grad_value(x: Array, /) -> Array:
 
 
 # A combinator that names its child (keys "<name>.<key>"), registered through the hook.
-def _named_init(key: Key, in_shape: Shape, /, *, name: str, child: Layer[Any]) -> tuple[Shape, Params, State]:
-    out, params, state = child.init_with_state(key, in_shape)
+def _named_init(
+    key: Key, in_shape: Shape, /, *, name: str, child: Layer[Any]
+) -> tuple[Shape, Params, Buffers]:
+    out, params, state = child.init_with_buffers(key, in_shape)
     return out, prefix(params, name), prefix(state, name)
 
 
@@ -182,8 +184,8 @@ def _named_backward(
     return dx, prefix(grads, name)
 
 
-def _named_state_of(cache: object, /, *, name: str, child: Layer[Any]) -> State:
-    return prefix(child.state_of(cache), name)
+def _named_buffers_of(cache: object, /, *, name: str, child: Layer[Any]) -> Buffers:
+    return prefix(child.buffers_of(cache), name)
 
 
 def named(name: str, child: Layer[Any]) -> Layer[Any]:
@@ -191,7 +193,7 @@ def named(name: str, child: Layer[Any]) -> Layer[Any]:
         partial(_named_init, name=name, child=child),
         partial(_named_forward, name=name, child=child),
         partial(_named_backward, name=name, child=child),
-        partial(_named_state_of, name=name, child=child),
+        partial(_named_buffers_of, name=name, child=child),
         "named",
     )
 

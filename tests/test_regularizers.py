@@ -223,7 +223,7 @@ def test_fit_with_the_penalty_shrinks_the_weights() -> None:
             penalty=pen,
             progress="none",
         )
-        norms[name] = _weight_norm(result.state.params)
+        norms[name] = _weight_norm(result.train_state.params)
         if pen is not None:
             assert len(result.history["penalty"]) == 30
     assert norms["l2"] < 0.9 * norms["plain"]

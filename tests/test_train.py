@@ -40,7 +40,7 @@ def _opt() -> optim.Optimizer[Any]:
 
 
 def _start(net: fdl.Layer[Any], opt: optim.Optimizer[Any]) -> train.TrainState[Any]:
-    _, params, state = net.init_with_state(fdl.random.key(1), (None, 4))
+    _, params, state = net.init_with_buffers(fdl.random.key(1), (None, 4))
     return train.init_train_state(opt, params, state)
 
 
@@ -62,7 +62,7 @@ def _fit(ts: train.TrainState[Any], epochs: int, key: int = 3, **kw: Any) -> tra
 def _assert_same_train_state(a: train.TrainState[Any], b: train.TrainState[Any]) -> None:
     assert (a.step, a.epoch, a.opt_state.step) == (b.step, b.epoch, b.opt_state.step)
     assert_bitwise_equal(a.params, b.params, "params")
-    assert_bitwise_equal(a.state, b.state, "state")
+    assert_bitwise_equal(a.buffers, b.buffers, "buffers")
     assert_tree_identical(a.opt_state.inner, b.opt_state.inner)
 
 
@@ -126,12 +126,12 @@ def test_fit_is_bit_reproducible() -> None:
     net, opt = _net(), _opt()
     first = _fit(_start(net, opt), 3)
     second = _fit(_start(net, opt), 3)
-    _assert_same_train_state(first.state, second.state)
+    _assert_same_train_state(first.train_state, second.train_state)
     assert first.history == second.history
     assert len(first.history["loss"]) == 3
     assert first.history["loss"][-1] < first.history["loss"][0]
     other = _fit(_start(net, opt), 3, key=4)
-    assert not fdl.params.allclose(other.state.params, first.state.params, rtol=0.0)
+    assert not fdl.params.allclose(other.train_state.params, first.train_state.params, rtol=0.0)
 
 
 def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path: Path) -> None:
@@ -139,12 +139,12 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path: Path) -> None
     straight = _fit(_start(net, opt), 4)
     half = _fit(_start(net, opt), 2)
     path = tmp_path / "train_state.npz"
-    checkpoint.save(path, half.state)
+    checkpoint.save(path, half.train_state)
     restored = checkpoint.load(path, template=_start(net, opt))
     assert isinstance(restored, train.TrainState)
     resumed = _fit(restored, 2)
-    assert resumed.state.epoch == 4
-    _assert_same_train_state(resumed.state, straight.state)
+    assert resumed.train_state.epoch == 4
+    _assert_same_train_state(resumed.train_state, straight.train_state)
     assert half.history["loss"] + resumed.history["loss"] == straight.history["loss"]
 
 
@@ -165,13 +165,13 @@ def test_validation_and_early_stopping_restore_the_best_state() -> None:
     assert len(result.history["loss"]) == 3
     assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     first_epoch = _fit(_start(net, opt), 1)
-    _assert_same_train_state(result.state, first_epoch.state)
+    _assert_same_train_state(result.train_state, first_epoch.train_state)
     logs = train.evaluate(
         net,
         losses.sigmoid_binary_cross_entropy,
-        first_epoch.state.params,
+        first_epoch.train_state.params,
         val,
-        state=first_epoch.state.state,
+        buffers=first_epoch.train_state.buffers,
         metrics={"accuracy": metrics.accuracy},
     )
     assert logs["loss"] == result.history["val_loss"][0]
@@ -186,10 +186,10 @@ def test_early_stopping_without_its_monitor_says_so() -> None:
 
 def test_predict_in_batches_equals_one_pass() -> None:
     net = _net()
-    ts = _fit(_start(net, _opt()), 1).state
+    ts = _fit(_start(net, _opt()), 1).train_state
     x, _ = _data(37)
-    whole = train.predict(net, ts.params, x, state=ts.state)
-    sliced = train.predict(net, ts.params, x, state=ts.state, batch_size=8)
+    whole = train.predict(net, ts.params, x, buffers=ts.buffers)
+    sliced = train.predict(net, ts.params, x, buffers=ts.buffers, batch_size=8)
     np.testing.assert_allclose(sliced, whole, rtol=1e-6, atol=1e-6)
 
 
@@ -241,9 +241,9 @@ def test_save_checkpoints_callback_resumes_bit_for_bit(tmp_path: Path) -> None:
     assert isinstance(from_one, train.FitCheckpoint)
     assert from_one.callback_states == (None,)
     resumed = _fit(from_one.train_state, 2, callbacks=callbacks, callback_states=from_one.callback_states)
-    _assert_same_train_state(resumed.state, straight.state)
+    _assert_same_train_state(resumed.train_state, straight.train_state)
     last = checkpoint.load(tmp_path / "epoch3.npz", template=template)
-    _assert_same_train_state(last.train_state, straight.state)
+    _assert_same_train_state(last.train_state, straight.train_state)
     # The training state alone is no longer the template: the error says which one is.
     expected = r"holds a functional_dl\.train\.loop\.FitCheckpoint, the template expects .*TrainState"
     with pytest.raises(fdl.errors.CheckpointError, match=expected):
@@ -301,7 +301,7 @@ def test_resume_with_callback_states_equals_uninterrupted_run(tmp_path: Path) ->
     # waiting (its best epoch is behind), and it stops later, before the epochs run out.
     assert best.best_epoch <= k - 2
     assert k < stopped_after < epochs
-    assert straight.state.epoch == best.best_epoch + 1  # the best state was restored
+    assert straight.train_state.epoch == best.best_epoch + 1  # the best state was restored
 
     resumed_cbs = _resume_callbacks(net, str(tmp_path / "resumed" / "epoch{epoch}.npz"))
     template = train.init_fit_checkpoint(_start(net, opt), resumed_cbs)
@@ -310,11 +310,11 @@ def test_resume_with_callback_states_equals_uninterrupted_run(tmp_path: Path) ->
     # From disk, and from what an interrupted fit returned: both continue the same run.
     for train_state, states in [
         (saved.train_state, saved.callback_states),
-        (half.state, half.callback_states),
+        (half.train_state, half.callback_states),
     ]:
         assert train_state.epoch == k
         resumed = _fit(train_state, epochs - k, callbacks=resumed_cbs, callback_states=states)
-        _assert_same_train_state(resumed.state, straight.state)
+        _assert_same_train_state(resumed.train_state, straight.train_state)
         assert k + len(resumed.history["loss"]) == stopped_after
         assert resumed.history == {name: values[k:] for name, values in straight.history.items()}
         _assert_same_early_stopping(resumed.callback_states[2], best)
@@ -326,7 +326,7 @@ def test_resume_with_callback_states_equals_uninterrupted_run(tmp_path: Path) ->
     # Without its states early stopping starts afresh at epoch k and stops elsewhere.
     forgetful = _fit(saved.train_state, epochs - k, callbacks=resumed_cbs)
     assert k + len(forgetful.history["loss"]) != stopped_after
-    assert forgetful.state.epoch != straight.state.epoch
+    assert forgetful.train_state.epoch != straight.train_state.epoch
 
 
 @pytest.mark.parametrize("restore_best", [True, False])
@@ -370,7 +370,7 @@ def test_early_stopping_without_an_improvement_restores_nothing() -> None:
     result = _fit(_start(net, opt), 5, callbacks=[nan, train.early_stopping("nan", patience=2)])
     # NaN never improves on inf: it stops after `patience` epochs and keeps the last state.
     assert len(result.history["loss"]) == 2
-    _assert_same_train_state(result.state, _fit(_start(net, opt), 2).state)
+    _assert_same_train_state(result.train_state, _fit(_start(net, opt), 2).train_state)
     stopped = result.callback_states[1]
     assert isinstance(stopped, train.EarlyStoppingState)
     assert (stopped.best_epoch, stopped.wait) == (-1, 2)
@@ -386,7 +386,7 @@ def test_a_train_step_returns_frozen_state() -> None:
     net, opt = _net(), _opt()
     step = train.train_step(net, losses.sigmoid_binary_cross_entropy, opt)
     ts, _ = step(_start(net, opt), _data(), fdl.random.key(0))
-    assert isinstance(ts.state, fdl.params.FrozenParams) and ts.state
-    assert all(not a.flags.writeable for a in ts.state.values())
+    assert isinstance(ts.buffers, fdl.params.FrozenParams) and ts.buffers
+    assert all(not a.flags.writeable for a in ts.buffers.values())
     with pytest.raises(TypeError):
-        ts.state["1.running_mean"] = np.zeros(8, np.float32)
+        ts.buffers["1.running_mean"] = np.zeros(8, np.float32)

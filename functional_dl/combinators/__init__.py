@@ -8,7 +8,7 @@ so no ``Any`` reaches the user.
 * :func:`fan_out`, :func:`parallel`, :func:`fan_in_sum`, :func:`fan_in_concat` build branches;
 * :func:`residual` adds a skip connection, :func:`named` puts a sub-network under a name.
 
-Every combinator splits ``ctx.key`` one key per child and routes ``ctx.state`` by key prefix, so
+Every combinator splits ``ctx.key`` one key per child and routes ``ctx.buffers`` by key prefix, so
 the training flag, randomness and running statistics reach every layer without hand wiring; and
 every combinator prefixes its child's segment to the path of an error raised inside, so a failure
 names the full path (``"encoder.2.dense: ..."``).

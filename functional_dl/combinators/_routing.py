@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from functional_dl.errors import ParamsError
 from functional_dl.random import split
-from functional_dl.types import EMPTY, Array, Context, Key, Params, State
+from functional_dl.types import EMPTY, Array, Buffers, Context, Key, Params
 
 __all__ = ["child_contexts", "index_of", "join_children", "route", "split_by_child"]
 
@@ -50,10 +50,10 @@ def join_children(parts: Sequence[Params], segments: Sequence[str]) -> dict[str,
 
 
 def child_contexts(ctx: Context, index: Mapping[str, int], combinator: str) -> Sequence[Context]:
-    """One context per child: ``ctx.key`` split one key per child, ``ctx.state`` routed by segment."""
+    """One context per child: ``ctx.key`` split one key per child, ``ctx.buffers`` routed by segment."""
     n = len(index)
-    if ctx.key is None and not ctx.state:
+    if ctx.key is None and not ctx.buffers:
         return (ctx,) * n  # the common case: nothing to route, no allocation per child
     keys: Sequence[Key | None] = split(ctx.key, n) if ctx.key is not None else (None,) * n
-    states: Sequence[State] = route(ctx.state, index, combinator) if ctx.state else (EMPTY,) * n
+    states: Sequence[Buffers] = route(ctx.buffers, index, combinator) if ctx.buffers else (EMPTY,) * n
     return [Context(ctx.train, k, s) for k, s in zip(keys, states, strict=True)]

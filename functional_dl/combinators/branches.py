@@ -28,7 +28,7 @@ from functional_dl.combinators.serial import check_children
 from functional_dl.errors import DTypeError, LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Context, Key, Layer, Params, Shape, State, stateless
+from functional_dl.types import EMPTY, EVAL, Buffers, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = [
     "FanInConcatCache",
@@ -91,7 +91,7 @@ def fan_out(n: int) -> Layer[FanOutCache]:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"fan_out: n must be a positive int, got {n!r}")
     return Layer(
-        init_with_state=stateless(partial(_fan_out_init, n)),
+        init_with_buffers=without_buffers(partial(_fan_out_init, n)),
         forward=partial(_fan_out_forward, n),
         backward=_fan_out_backward,
         name="fan_out",
@@ -107,16 +107,18 @@ class ParallelCache(NamedTuple):
     caches: tuple[object, ...]
 
 
-def _parallel_init(children: tuple[Layer[Any], ...], key: Key, in_shape: Any, /) -> tuple[Any, Params, State]:
+def _parallel_init(
+    children: tuple[Layer[Any], ...], key: Key, in_shape: Any, /
+) -> tuple[Any, Params, Buffers]:
     shapes = _check_tuple(in_shape, len(children), "parallel", "input shape")
     outs: list[Shape] = []
     params: list[Params] = []
-    states: list[State] = []
+    states: list[Buffers] = []
     for i, (child, child_key, shape) in enumerate(
         zip(children, split(key, len(children)), shapes, strict=True)
     ):
         try:
-            out, p, s = child.init_with_state(child_key, shape)
+            out, p, s = child.init_with_buffers(child_key, shape)
         except LayerError as err:
             raise err.under(str(i)) from None
         outs.append(out)
@@ -163,25 +165,25 @@ def _parallel_backward(
     return tuple(dxs), join_children(child_grads, segments)
 
 
-def _parallel_state_of(children: tuple[Layer[Any], ...], cache: ParallelCache, /) -> State:
-    states = [child.state_of(c) for child, c in zip(children, cache.caches, strict=True)]
+def _parallel_buffers_of(children: tuple[Layer[Any], ...], cache: ParallelCache, /) -> Buffers:
+    states = [child.buffers_of(c) for child, c in zip(children, cache.caches, strict=True)]
     return join_children(states, [str(i) for i in range(len(children))]) if any(states) else EMPTY
 
 
 def parallel(*layers: Layer[Any]) -> Layer[ParallelCache]:
     """Branch ``i`` applied to input ``i``: ``(x_1, ..., x_n) -> (f_1(x_1), ..., f_n(x_n))``.
 
-    Keys are ``"<i>.<child key>"``; ``ctx.key`` is split one key per branch and ``ctx.state``
+    Keys are ``"<i>.<child key>"``; ``ctx.key`` is split one key per branch and ``ctx.buffers``
     routed by index, exactly as in ``serial``.
     """
     if not layers:
         raise ValueError("parallel: needs at least one layer")
     children = check_children(layers, "parallel")
     return Layer(
-        init_with_state=partial(_parallel_init, children),
+        init_with_buffers=partial(_parallel_init, children),
         forward=partial(_parallel_forward, children),
         backward=partial(_parallel_backward, children),
-        state_of=partial(_parallel_state_of, children),
+        buffers_of=partial(_parallel_buffers_of, children),
         name="parallel",
     )
 
@@ -230,7 +232,7 @@ def _fan_in_sum_backward(params: Params, cache: FanInSumCache, dy: Any, /) -> tu
 def fan_in_sum() -> Layer[FanInSumCache]:
     """``(x_1, ..., x_n) -> x_1 + ... + x_n``; the branches must have the same shape and dtype."""
     return Layer(
-        init_with_state=stateless(_fan_in_sum_init),
+        init_with_buffers=without_buffers(_fan_in_sum_init),
         forward=_fan_in_sum_forward,
         backward=_fan_in_sum_backward,
         name="fan_in_sum",
@@ -299,7 +301,7 @@ def fan_in_concat(axis: int = -1) -> Layer[FanInConcatCache]:
     if not isinstance(axis, int) or axis == 0:
         raise ValueError(f"fan_in_concat: axis must be a non-batch axis (not 0), got {axis!r}")
     return Layer(
-        init_with_state=stateless(partial(_fan_in_concat_init, axis)),
+        init_with_buffers=without_buffers(partial(_fan_in_concat_init, axis)),
         forward=partial(_fan_in_concat_forward, axis),
         backward=_fan_in_concat_backward,
         name="fan_in_concat",

@@ -21,7 +21,7 @@ from functional_dl.combinators._routing import child_contexts, index_of, join_ch
 from functional_dl.errors import LayerError, ParamsError
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Context, Key, Layer, Params, Shape, State
+from functional_dl.types import EMPTY, EVAL, Buffers, Context, Key, Layer, Params, Shape
 
 __all__ = ["SerialCache", "check_children", "serial"]
 
@@ -34,13 +34,13 @@ class SerialCache(NamedTuple):
 
 def _serial_init(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], key: Key, in_shape: Shape, /
-) -> tuple[Shape, Params, State]:
+) -> tuple[Shape, Params, Buffers]:
     shape = in_shape
     params: list[Params] = []
-    states: list[State] = []
+    states: list[Buffers] = []
     for seg, child, child_key in zip(index, children, split(key, len(children)), strict=True):
         try:
-            shape, p, s = child.init_with_state(child_key, shape)
+            shape, p, s = child.init_with_buffers(child_key, shape)
         except LayerError as err:
             raise err.under(seg) from None
         params.append(prefix(p, seg))
@@ -61,7 +61,7 @@ def _serial_forward(
     child_params = route(params, index, "serial")
     # When no child looks at its context, deriving n keys and contexts nobody reads is skipped. A
     # child's key is split(key, n)[i] either way, so which children read theirs changes nothing.
-    unread = not reads_context and not ctx.state
+    unread = not reads_context and not ctx.buffers
     child_ctx = (ctx,) * len(children) if unread else child_contexts(ctx, index, "serial")
     caches: list[object] = []
     # A plain loop rather than a fold: this is the hot path and each child's cache must be kept.
@@ -117,10 +117,10 @@ def _serial_backward_params(
     return _backpropagate(children, index, params, cache, dy, input_grad=False)[1]
 
 
-def _serial_state_of(
+def _serial_buffers_of(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], cache: SerialCache, /
-) -> State:
-    states = [child.state_of(c) for child, c in zip(children, cache.caches, strict=True)]
+) -> Buffers:
+    states = [child.buffers_of(c) for child, c in zip(children, cache.caches, strict=True)]
     return join_children(states, list(index)) if any(states) else EMPTY
 
 
@@ -155,7 +155,7 @@ def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache
     """Layers applied one after another: ``y = f_n(... f_2(f_1(x)))``.
 
     Give the layers positionally (keys ``"0.w"``, ``"1.b"``, ...) or all by keyword (keys
-    ``"encoder.0.w"``, ...), not both. ``ctx.key`` is split one key per child and ``ctx.state`` is
+    ``"encoder.0.w"``, ...), not both. ``ctx.key`` is split one key per child and ``ctx.buffers`` is
     routed by segment, so dropout and batch norm anywhere inside get their own key and state.
     Backward runs the children's backward passes in reverse; ``grads`` gathers every child's
     gradients under its segment.
@@ -184,10 +184,10 @@ def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache
     index = index_of(list(named_layers) if named_layers else [str(i) for i in range(len(children))])
     reads_context = any(child.reads_context for child in children)
     return Layer(
-        init_with_state=partial(_serial_init, children, index),
+        init_with_buffers=partial(_serial_init, children, index),
         forward=partial(_serial_forward, children, index, reads_context=reads_context),
         backward=partial(_serial_backward, children, index),
-        state_of=partial(_serial_state_of, children, index),
+        buffers_of=partial(_serial_buffers_of, children, index),
         name="serial",
         reads_context=reads_context,
         backward_params=partial(_serial_backward_params, children, index),

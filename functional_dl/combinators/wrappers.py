@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from functional_dl._tap import register_children
 from functional_dl.errors import LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, prefix, strip_prefix
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, State
+from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
 
 __all__ = ["NamedCache", "ResidualCache", "named", "residual"]
 
@@ -28,8 +28,8 @@ class ResidualCache(NamedTuple):
     inner: object
 
 
-def _residual_init(child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]:
-    out_shape, params, state = child.init_with_state(key, in_shape)
+def _residual_init(child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Shape, Params, Buffers]:
+    out_shape, params, state = child.init_with_buffers(key, in_shape)
     if tuple(out_shape) != tuple(in_shape):
         raise ShapeError(
             "residual",
@@ -65,8 +65,8 @@ def _residual_backward_params(
     return child.param_grads(params, cache.inner, dy)  # the skip path carries no parameters
 
 
-def _residual_state_of(child: Layer[Any], cache: ResidualCache, /) -> State:
-    return child.state_of(cache.inner)
+def _residual_buffers_of(child: Layer[Any], cache: ResidualCache, /) -> Buffers:
+    return child.buffers_of(cache.inner)
 
 
 def residual(layer: Layer[Any]) -> Layer[ResidualCache]:
@@ -83,10 +83,10 @@ def residual(layer: Layer[Any]) -> Layer[ResidualCache]:
     if not isinstance(layer, Layer):
         raise TypeError("residual: argument is not a Layer (did you write L.relu instead of L.relu()?)")
     return Layer(
-        init_with_state=partial(_residual_init, layer),
+        init_with_buffers=partial(_residual_init, layer),
         forward=partial(_residual_forward, layer),
         backward=partial(_residual_backward, layer),
-        state_of=partial(_residual_state_of, layer),
+        buffers_of=partial(_residual_buffers_of, layer),
         name="residual",
         reads_context=layer.reads_context,
         backward_params=partial(_residual_backward_params, layer),
@@ -99,9 +99,9 @@ class NamedCache(NamedTuple):
     inner: object
 
 
-def _named_init(name: str, child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Shape, Params, State]:
+def _named_init(name: str, child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Shape, Params, Buffers]:
     try:
-        out_shape, params, state = child.init_with_state(key, in_shape)
+        out_shape, params, state = child.init_with_buffers(key, in_shape)
     except LayerError as err:
         raise err.under(name) from None
     return out_shape, FrozenParams(prefix(params, name)), FrozenParams(prefix(state, name))
@@ -110,7 +110,7 @@ def _named_init(name: str, child: Layer[Any], key: Key, in_shape: Shape, /) -> t
 def _named_forward(
     name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /
 ) -> tuple[Any, NamedCache]:
-    inner_ctx = ctx._replace(state=strip_prefix(ctx.state, name)) if ctx.state else ctx
+    inner_ctx = ctx._replace(buffers=strip_prefix(ctx.buffers, name)) if ctx.buffers else ctx
     try:
         y, cache = child.forward(strip_prefix(params, name), x, inner_ctx)
     except LayerError as err:
@@ -138,8 +138,8 @@ def _named_backward_params(
     return prefix(grads, name)
 
 
-def _named_state_of(name: str, child: Layer[Any], cache: NamedCache, /) -> State:
-    state = child.state_of(cache.inner)
+def _named_buffers_of(name: str, child: Layer[Any], cache: NamedCache, /) -> Buffers:
+    state = child.buffers_of(cache.inner)
     return prefix(state, name) if state else EMPTY
 
 
@@ -172,10 +172,10 @@ def named(name: str, layer: Layer[Any]) -> Layer[NamedCache]:
     if not isinstance(layer, Layer):
         raise TypeError("named: argument is not a Layer (did you write L.relu instead of L.relu()?)")
     return Layer(
-        init_with_state=partial(_named_init, name, layer),
+        init_with_buffers=partial(_named_init, name, layer),
         forward=partial(_named_forward, name, layer),
         backward=partial(_named_backward, name, layer),
-        state_of=partial(_named_state_of, name, layer),
+        buffers_of=partial(_named_buffers_of, name, layer),
         name=name,
         reads_context=layer.reads_context,
         backward_params=partial(_named_backward_params, name, layer),

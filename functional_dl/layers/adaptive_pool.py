@@ -23,7 +23,7 @@ import numpy as np
 
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.layers._checks import check_float, check_keys, check_same_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = ["AdaptiveCache", "GlobalPoolCache", "adaptive_avg_pool2d", "bin_matrix", "global_avg_pool"]
 
@@ -80,7 +80,7 @@ def global_avg_pool() -> Layer[GlobalPoolCache]:
         [[1.5, 5.5]]
     """
     return Layer(
-        init_with_state=stateless(_global_init),
+        init_with_buffers=without_buffers(_global_init),
         forward=_global_forward,
         backward=_global_backward,
         name="global_avg_pool",
@@ -165,7 +165,7 @@ def adaptive_avg_pool2d(output_size: int | Sequence[int | None] | None) -> Layer
         )
     size = (pair[0], pair[1])
     return Layer(
-        init_with_state=stateless(partial(_adaptive_init, size=size)),
+        init_with_buffers=without_buffers(partial(_adaptive_init, size=size)),
         forward=partial(_adaptive_forward, size=size),
         backward=_adaptive_backward,
         name="adaptive_avg_pool2d",

@@ -1,10 +1,10 @@
-"""Batch normalisation over the channel axis 1, with running statistics as explicit state.
+"""Batch normalisation over the channel axis 1, with running statistics as explicit buffers.
 
 Inputs are ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` (PyTorch's ``BatchNorm1d``/``BatchNorm2d``
 layouts). Statistics are per channel ``c``, over the ``n = N * L`` (or ``N * H * W``) entries of
 that channel. Params are ``scale`` and ``bias`` of shape ``(C,)`` (PyTorch's ``weight`` and
-``bias``); the state holds ``running_mean`` and ``running_var`` of shape ``(C,)`` (same names as in
-a PyTorch ``state_dict``), created by ``init_with_state`` and never seen by an optimizer.
+``bias``); the buffers hold ``running_mean`` and ``running_var`` of shape ``(C,)`` (same names as in
+a PyTorch ``state_dict``), created by ``init_with_buffers`` and never seen by an optimizer.
 
 Training (``ctx.train``), with ``mu``, ``var`` the batch mean and *biased* variance::
 
@@ -12,14 +12,14 @@ Training (``ctx.train``), with ``mu``, ``var`` the batch mean and *biased* varia
     running_mean' = (1 - m) running_mean + m mu
     running_var'  = (1 - m) running_var  + m var * n / (n - 1)      (unbiased, as PyTorch)
 
-and the new state is ``layer.state_of(cache)``. Backward, with ``g = dy * scale``::
+and the new buffers are ``layer.buffers_of(cache)``. Backward, with ``g = dy * scale``::
 
     dbias = sum(dy)     dscale = sum(dy * xhat)
     dx = scale / (n sqrt(var + eps)) * (n dy - dbias - xhat dscale)
 
 Evaluation uses the running statistics instead (``xhat = (x - running_mean) /
-sqrt(running_var + eps)``), so ``dx = dy * scale / sqrt(running_var + eps)``; ``state_of`` returns the
-state unchanged. ``m`` is PyTorch's ``momentum`` (0.1 by default).
+sqrt(running_var + eps)``), so ``dx = dy * scale / sqrt(running_var + eps)``; ``buffers_of`` returns the
+buffers unchanged. ``m`` is PyTorch's ``momentum`` (0.1 by default).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from functional_dl.initializers import Initializer, ones, zeros
 from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
 from functional_dl.params import adopt
 from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, State
+from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
 
 __all__ = [
     "BatchNormCache",
@@ -50,16 +50,16 @@ __all__ = [
 
 _AFFINE = frozenset({"scale", "bias"})
 _NO_PARAMS: frozenset[str] = frozenset()
-_STATE = frozenset({"running_mean", "running_var"})
+_BUFFER_KEYS = frozenset({"running_mean", "running_var"})
 
 
 class BatchNormCache(NamedTuple):
-    """What backward (and ``state_of``) need from forward."""
+    """What backward (and ``buffers_of``) need from forward."""
 
     xhat: Array  # shape of x: the normalised input
     inv_std: Array  # (C,): 1 / sqrt(var + eps), batch or running variance
     train: bool  # whether batch statistics were used
-    state: State  # running statistics after this call (unchanged in evaluation)
+    buffers: Buffers  # running statistics after this call (unchanged in evaluation)
 
 
 def _check_rank(ndim: int, ranks: tuple[int, ...], name: str, shape: Shape) -> None:
@@ -80,8 +80,8 @@ def init(
     scale_init: Initializer,
     bias_init: Initializer,
     dtype: npt.DTypeLike,
-) -> tuple[Shape, Params, State]:
-    """Params ``scale``, ``bias`` and state ``running_mean`` (zeros), ``running_var`` (ones), all ``(C,)``."""
+) -> tuple[Shape, Params, Buffers]:
+    """Params ``scale``, ``bias``; buffers ``running_mean`` (zeros), ``running_var`` (ones); all ``(C,)``."""
     _check_rank(len(in_shape), ranks, name, in_shape)
     c = in_shape[1]
     if c is None:
@@ -92,8 +92,8 @@ def init(
         params = adopt(
             {"scale": scale_init(scale_key, (c,), dtype), "bias": bias_init(bias_key, (c,), dtype)}
         )
-    state = adopt({"running_mean": np.zeros(c, dtype), "running_var": np.ones(c, dtype)})
-    return in_shape, params, state
+    buffers = adopt({"running_mean": np.zeros(c, dtype), "running_var": np.ones(c, dtype)})
+    return in_shape, params, buffers
 
 
 def _channel(v: Array, ndim: int) -> Array:
@@ -117,14 +117,14 @@ def forward(
     check_keys(params, _AFFINE if affine else _NO_PARAMS, name)
     check_float(x, name)
     _check_rank(x.ndim, ranks, name, x.shape)
-    state = ctx.state
-    if state.keys() != _STATE:
+    buffers = ctx.buffers
+    if buffers.keys() != _BUFFER_KEYS:
         raise ParamsError(
             name,
-            f"expected state keys {sorted(_STATE)} in ctx.state, got {sorted(state)}; build the state "
-            "with layer.init_with_state and pass it as Context(state=...)",
+            f"expected buffer keys {sorted(_BUFFER_KEYS)} in ctx.buffers, got {sorted(buffers)}; "
+            "build the buffers with layer.init_with_buffers and pass them as Context(buffers=...)",
         )
-    running_mean, running_var = state["running_mean"], state["running_var"]
+    running_mean, running_var = buffers["running_mean"], buffers["running_var"]
     c = x.shape[1]
     if running_mean.shape != (c,) or running_var.shape != (c,):
         raise ShapeError(
@@ -147,7 +147,7 @@ def forward(
         inv_std = 1.0 / np.sqrt(var + eps)
         xhat = xc * _channel(inv_std, x.ndim)
         keep = 1.0 - momentum
-        new_state: State = adopt(
+        new_buffers: Buffers = adopt(
             {
                 "running_mean": keep * running_mean + momentum * mean,
                 "running_var": keep * running_var + (momentum * n / (n - 1)) * var,
@@ -156,9 +156,9 @@ def forward(
     else:
         inv_std = 1.0 / np.sqrt(running_var + eps)
         xhat = (x - _channel(running_mean, x.ndim)) * _channel(inv_std, x.ndim)
-        new_state = state
+        new_buffers = buffers
     y = xhat * _channel(params["scale"], x.ndim) + _channel(params["bias"], x.ndim) if affine else xhat
-    return y, BatchNormCache(xhat, inv_std, ctx.train, new_state)
+    return y, BatchNormCache(xhat, inv_std, ctx.train, new_buffers)
 
 
 def backward(
@@ -182,8 +182,8 @@ def backward(
     return dx, grads
 
 
-def _state_of(cache: BatchNormCache, /) -> State:
-    return cache.state
+def _buffers_of(cache: BatchNormCache, /) -> Buffers:
+    return cache.buffers
 
 
 class BatchNormOptions(TypedDict, total=False):
@@ -195,7 +195,7 @@ class BatchNormOptions(TypedDict, total=False):
         affine: learn ``scale`` and ``bias`` of shape ``(C,)`` (default True).
         scale_init: initializer for ``scale`` (default ones).
         bias_init: initializer for ``bias`` (default zeros).
-        dtype: dtype of params and state (default float32).
+        dtype: dtype of params and buffers (default float32).
     """
 
     momentum: float
@@ -215,7 +215,7 @@ def _make(name: str, ranks: tuple[int, ...], options: BatchNormOptions) -> Layer
     if not eps > 0.0:
         raise ValueError(f"{name}: eps must be positive, got {eps!r}")
     return Layer(
-        init_with_state=partial(
+        init_with_buffers=partial(
             init,
             ranks=ranks,
             name=name,
@@ -226,7 +226,7 @@ def _make(name: str, ranks: tuple[int, ...], options: BatchNormOptions) -> Layer
         ),
         forward=partial(forward, ranks=ranks, name=name, affine=affine, momentum=momentum, eps=eps),
         backward=partial(backward, name=name, affine=affine),
-        state_of=_state_of,
+        buffers_of=_buffers_of,
         name=name,
     )
 
@@ -254,12 +254,12 @@ def batch_norm1d(**options: Unpack[BatchNormOptions]) -> Layer[BatchNormCache]:
         >>> import numpy as np
         >>> import functional_dl as fdl
         >>> bn = batch_norm1d()
-        >>> _, params, state = bn.init_with_state(fdl.random.key(0), (None, 3))
+        >>> _, params, buffers = bn.init_with_buffers(fdl.random.key(0), (None, 3))
         >>> x = np.arange(12, dtype=np.float32).reshape(4, 3)
-        >>> y, cache = bn.forward(params, x, fdl.Context(train=True, state=state))
+        >>> y, cache = bn.forward(params, x, fdl.Context(train=True, buffers=buffers))
         >>> y.mean(axis=0).round(6).tolist()
         [0.0, 0.0, 0.0]
-        >>> bn.state_of(cache)["running_mean"].tolist()     # 0.9 * 0 + 0.1 * [4.5, 5.5, 6.5]
+        >>> bn.buffers_of(cache)["running_mean"].tolist()     # 0.9 * 0 + 0.1 * [4.5, 5.5, 6.5]
         [0.45, 0.55, 0.65]
     """
     return _make("batch_norm1d", (2, 3), options)

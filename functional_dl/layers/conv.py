@@ -41,7 +41,7 @@ from functional_dl.layers._windows import (
 )
 from functional_dl.params import adopt
 from functional_dl.random import split
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = [
     "ConvCache",
@@ -219,7 +219,7 @@ def weighted_layer(
     w_init = options.get("w_init")
     b_init = options.get("b_init")
     return Layer(
-        init_with_state=stateless(
+        init_with_buffers=without_buffers(
             partial(
                 init_fn,
                 spec=spec,

@@ -27,7 +27,7 @@ from functional_dl.initializers import Initializer, he_normal, zeros
 from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
 from functional_dl.params import adopt
 from functional_dl.random import split
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = ["DenseCache", "backward", "backward_params", "dense", "forward", "init"]
 
@@ -152,7 +152,7 @@ def dense(
     if not isinstance(n_out, int) or n_out <= 0:
         raise ValueError(f"dense: n_out must be a positive int, got {n_out!r}")
     return Layer(
-        init_with_state=stateless(
+        init_with_buffers=without_buffers(
             partial(
                 init,
                 n_out=n_out,

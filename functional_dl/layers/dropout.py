@@ -24,7 +24,7 @@ from functional_dl import random
 from functional_dl.errors import LayerError
 from functional_dl.layers._checks import check_float, check_keys, check_same_shape
 from functional_dl.layers.elementwise import same_shape_init
-from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, stateless
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, without_buffers
 
 __all__ = ["DropoutCache", "backward", "dropout", "forward"]
 
@@ -100,7 +100,7 @@ def dropout(rate: float) -> Layer[DropoutCache]:
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"dropout: rate (the drop probability) must be in [0, 1], got {rate!r}")
     return Layer(
-        init_with_state=stateless(same_shape_init),
+        init_with_buffers=without_buffers(same_shape_init),
         forward=partial(forward, rate=float(rate)),
         backward=backward,
         name="dropout",

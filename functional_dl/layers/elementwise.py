@@ -12,7 +12,7 @@ from functools import partial
 from typing import NamedTuple, Protocol
 
 from functional_dl.layers._checks import check_float, check_keys, check_same_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = ["ElementwiseCache", "ElementwiseGrad", "ElementwiseValue", "elementwise", "same_shape_init"]
 
@@ -67,7 +67,7 @@ def elementwise(name: str, value: ElementwiseValue, grad: ElementwiseGrad) -> La
     layer pickles.
     """
     return Layer(
-        init_with_state=stateless(same_shape_init),
+        init_with_buffers=without_buffers(same_shape_init),
         forward=partial(_forward, value=value, name=name),
         backward=partial(_backward, grad=grad, name=name),
         name=name,

@@ -30,7 +30,7 @@ from functional_dl.initializers import Initializer, ones, zeros
 from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
 from functional_dl.params import adopt
 from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = ["NormCache", "group_norm", "layer_norm"]
 
@@ -96,7 +96,7 @@ def _norm_layer(  # noqa: PLR0917
         raise ValueError(f"{name}: eps must be positive, got {eps!r}")
     init, forward, backward = parts
     return Layer(
-        init_with_state=stateless(
+        init_with_buffers=without_buffers(
             partial(
                 init,
                 **grouping,

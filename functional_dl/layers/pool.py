@@ -52,7 +52,7 @@ from functional_dl.layers._windows import (
     size,
     to_tuple,
 )
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = [
     "AvgPoolCache",
@@ -298,7 +298,7 @@ def _layer(
     spec: PoolSpec, forward: Callable[..., tuple[Array, C]], backward: Callable[..., tuple[Array, Params]]
 ) -> Layer[C]:
     return Layer(
-        init_with_state=stateless(partial(_init, spec=spec)),
+        init_with_buffers=without_buffers(partial(_init, spec=spec)),
         forward=partial(forward, spec=spec),
         backward=partial(backward, spec=spec),
         name=spec.name,

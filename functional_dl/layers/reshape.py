@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.layers._checks import check_float, check_keys, check_same_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, stateless
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
 
 __all__ = ["ReshapeCache", "flatten", "reshape"]
 
@@ -76,7 +76,7 @@ def flatten() -> Layer[ReshapeCache]:
         (2, 12)
     """
     return Layer(
-        init_with_state=stateless(partial(_init, target=None, name="flatten")),
+        init_with_buffers=without_buffers(partial(_init, target=None, name="flatten")),
         forward=partial(_forward, target=None, name="flatten"),
         backward=partial(_backward, name="flatten"),
         name="flatten",
@@ -96,7 +96,7 @@ def reshape(shape: tuple[int, ...]) -> Layer[ReshapeCache]:
     if sum(d == -1 for d in target) > 1 or any(d < -1 or d == 0 for d in target):
         raise ValueError(f"reshape: shape needs positive sizes and at most one -1, got {shape!r}")
     return Layer(
-        init_with_state=stateless(partial(_init, target=target, name="reshape")),
+        init_with_buffers=without_buffers(partial(_init, target=target, name="reshape")),
         forward=partial(_forward, target=target, name="reshape"),
         backward=partial(_backward, name="reshape"),
         name="reshape",

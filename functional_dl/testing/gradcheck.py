@@ -144,7 +144,7 @@ def check_gradients(
     """
     p64 = cast(params, np.float64)
     x64 = np.array(x, dtype=np.float64)
-    ctx64 = ctx._replace(state=cast(ctx.state, np.float64)) if ctx.state else ctx
+    ctx64 = ctx._replace(buffers=cast(ctx.buffers, np.float64)) if ctx.buffers else ctx
     y, cache = layer.forward(p64, x64, ctx64)
     r = random.normal(key if key is not None else random.key(0), y.shape, np.float64)
     dx, grads = layer.backward(p64, cache, r)

@@ -48,7 +48,7 @@ def check_purity(
 ) -> None:
     """Assert that ``forward`` and ``backward`` are pure on these inputs.
 
-    Checks that ``params``, ``x``, ``ctx.state`` and the cotangent are unchanged by the calls, and
+    Checks that ``params``, ``x``, ``ctx.buffers`` and the cotangent are unchanged by the calls, and
     that two runs agree bit for bit on ``y``, ``dx``, every gradient and the new state.
 
     Example:
@@ -58,14 +58,14 @@ def check_purity(
         >>> _, params = layer.init(random.key(0), (None, 3))
         >>> check_purity(layer, params, np.ones((4, 3), np.float32))
     """
-    before_params, before_x, before_state = snapshot(params), np.array(x, copy=True), snapshot(ctx.state)
+    before_params, before_x, before_state = snapshot(params), np.array(x, copy=True), snapshot(ctx.buffers)
     results = []
     for _ in range(2):
         y, cache = layer.forward(params, x, ctx)
         dy = random.normal(key if key is not None else random.key(1), y.shape, y.dtype)
         dy_before = dy.copy()
         dx, grads = layer.backward(params, cache, dy)
-        state = layer.state_of(cache)
+        state = layer.buffers_of(cache)
         if not _same_bits(dy, dy_before):
             raise AssertionError("backward modified its cotangent dy")
         results.append(
@@ -78,5 +78,5 @@ def check_purity(
         )
     assert_bitwise_equal(params, before_params, "params were modified")
     assert_bitwise_equal({"x": x}, {"x": before_x}, "input was modified")
-    assert_bitwise_equal(ctx.state, before_state, "state was modified")
+    assert_bitwise_equal(ctx.buffers, before_state, "state was modified")
     assert_bitwise_equal(results[0], results[1], "repeated calls disagree")

@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 from functional_dl.losses import LossFn
 from functional_dl.train.evaluate import evaluate
 from functional_dl.train.step import Batch, Logs, Metric
-from functional_dl.types import Layer, Params, State
+from functional_dl.types import Buffers, Layer, Params
 
 __all__ = [
     "Callback",
@@ -44,7 +44,7 @@ class EpochEnd(NamedTuple):
         epoch: the index of the epoch just finished (0-based).
         logs: the epoch's training logs plus entries added by earlier callbacks.
         params: the params after the epoch.
-        state: the non-trained state after the epoch.
+        buffers: the network's buffers (non-trained state) after the epoch.
         train_state: the whole :class:`~functional_dl.train.TrainState` (typed ``object`` so that
             one callback serves every optimizer); keep it to hand it back as ``train_state``.
     """
@@ -52,7 +52,7 @@ class EpochEnd(NamedTuple):
     epoch: int
     logs: Logs
     params: Params
-    state: State
+    buffers: Buffers
     train_state: object
 
 
@@ -60,7 +60,7 @@ class CallbackResult(NamedTuple):
     """What a callback returns.
 
     Attributes:
-        state: its new state.
+        callback_state: the callback's new state.
         logs: entries to add to the epoch's logs (``{"val_loss": 0.4}``).
         stop: ask ``fit`` to stop after this epoch.
         train_state: a training state for ``fit`` to continue from (and return), or ``None``; it
@@ -72,7 +72,7 @@ class CallbackResult(NamedTuple):
             does not change what is saved.
     """
 
-    state: object
+    callback_state: object
     logs: Logs
     stop: bool = False
     train_state: object = None
@@ -116,7 +116,7 @@ def _validation_end(
     prefix: str,
 ) -> CallbackResult:
     logs = evaluate(
-        net, loss, end.params, data, state=end.state, batch_size=batch_size, metrics=dict(metrics)
+        net, loss, end.params, data, buffers=end.buffers, batch_size=batch_size, metrics=dict(metrics)
     )
     return CallbackResult(None, {prefix + k: v for k, v in logs.items()})
 

@@ -10,13 +10,13 @@ import numpy as np
 from functional_dl.losses import LossFn
 from functional_dl.train.data import minibatches
 from functional_dl.train.step import Batch, Logs, Metric
-from functional_dl.types import EMPTY, Array, Context, Layer, Params, State
+from functional_dl.types import EMPTY, Array, Buffers, Context, Layer, Params
 
 __all__ = ["evaluate", "predict"]
 
 
 def predict(
-    net: Layer[Any], params: Params, x: Array, *, state: State = EMPTY, batch_size: int | None = None
+    net: Layer[Any], params: Params, x: Array, *, buffers: Buffers = EMPTY, batch_size: int | None = None
 ) -> Array:
     """The network's outputs on ``x`` in evaluation mode (no dropout, running statistics).
 
@@ -24,13 +24,13 @@ def predict(
         net: the network.
         params: its params.
         x: inputs ``(n, ...)``.
-        state: its non-trained state.
+        buffers: its non-trained buffers.
         batch_size: evaluate in slices of this many samples to bound memory (default: all at once).
 
     Returns:
         ``(n, ...)`` outputs, the same as one forward pass over all of ``x``.
     """
-    ctx = Context(train=False, key=None, state=state)
+    ctx = Context(train=False, key=None, buffers=buffers)
     if batch_size is None or batch_size >= x.shape[0]:
         return net.forward(params, x, ctx)[0]
     dummy = np.zeros(x.shape[0], dtype=np.int8)
@@ -44,7 +44,7 @@ def evaluate(
     params: Params,
     data: Batch,
     *,
-    state: State = EMPTY,
+    buffers: Buffers = EMPTY,
     batch_size: int | None = None,
     metrics: Mapping[str, Metric] | None = None,
 ) -> Logs:
@@ -67,6 +67,6 @@ def evaluate(
         ['acc', 'loss']
     """
     x, y = data
-    pred = predict(net, params, x, state=state, batch_size=batch_size)
+    pred = predict(net, params, x, buffers=buffers, batch_size=batch_size)
     value, _ = loss(pred, y)
     return {"loss": float(value), **{name: float(fn(pred, y)) for name, fn in (metrics or {}).items()}}

@@ -37,17 +37,17 @@ History = Mapping[str, tuple[float, ...]]
 class FitResult(NamedTuple, Generic[S]):
     """What :func:`fit` returns: the final training state, the per-epoch history, the callback states.
 
-    Read it by name (``result.state``, ``result.history``): it has three fields, so the two-name
-    unpacking ``state, history = fit(...)`` raises ``ValueError`` rather than dropping a field.
+    Read it by name (``result.train_state``, ``result.history``): it has three fields, so the two-name
+    unpacking ``train_state, history = fit(...)`` raises ``ValueError`` rather than dropping a field.
 
     Attributes:
-        state: the training state fit ended with (the best one if early stopping restored it).
+        train_state: the training state fit ended with (the best one if early stopping restored it).
         history: per-epoch log values of this call.
         callback_states: the state of each callback, in the order of ``callbacks``, at the end;
             pass it as ``callback_states`` to a later ``fit`` that continues this run.
     """
 
-    state: TrainState[S]
+    train_state: TrainState[S]
     history: History
     callback_states: tuple[object, ...]
 
@@ -180,7 +180,7 @@ def fit(
         >>> result = fit(net, losses.sigmoid_binary_cross_entropy, opt, init_train_state(opt, params),
         ...              (x, y), key=random.key(2), epochs=20, batch_size=16,
         ...              metrics={"accuracy": metrics.accuracy}, progress="none")
-        >>> result.state.epoch, result.state.step, sorted(result.history)
+        >>> result.train_state.epoch, result.train_state.step, sorted(result.history)
         (20, 80, ['accuracy', 'loss'])
         >>> result.history["accuracy"][-1] > 0.9
         True
@@ -211,8 +211,8 @@ def fit(
         stop = False
         save_to: list[str] = []
         for i, cb in enumerate(callbacks):
-            result = cb.on_epoch_end(cb_states[i], EpochEnd(epoch, logs, ts.params, ts.state, ts))
-            cb_states[i] = result.state
+            result = cb.on_epoch_end(cb_states[i], EpochEnd(epoch, logs, ts.params, ts.buffers, ts))
+            cb_states[i] = result.callback_state
             logs = {**logs, **result.logs}
             stop = stop or result.stop
             if result.train_state is not None:

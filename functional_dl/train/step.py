@@ -1,6 +1,6 @@
 """One training step as a pure function: forward, loss, backward, optimizer update.
 
-``value_and_grad(net, loss)`` gives ``(params, x, y, ctx) -> ValueAndGrad(loss, grads, state, pred)``;
+``value_and_grad(net, loss)`` gives ``(params, x, y, ctx) -> ValueAndGrad(loss, grads, buffers, pred)``;
 ``train_step(net, loss, opt)`` gives ``(train_state, batch, key) -> (train_state, logs)``. Both are
 built from module-level functions with ``functools.partial``, so they pickle, and neither modifies
 its arguments: the same inputs give bit-identical outputs.
@@ -18,7 +18,7 @@ import numpy.typing as npt
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer, OptimizerState
 from functional_dl.params import freeze
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, State
+from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Key, Layer, Params
 
 __all__ = [
     "Batch",
@@ -61,13 +61,13 @@ class ValueAndGrad(NamedTuple):
     Attributes:
         loss: the loss value (``reduction="mean"`` over the batch, as the loss computes it).
         grads: ``d loss / d params``, the keys and shapes of ``params``.
-        state: the non-trained state after this pass (``ctx.state`` updated by ``net.state_of``).
+        buffers: the buffers after this pass (``ctx.buffers`` updated by ``net.buffers_of``).
         pred: the network's output ``(batch, ...)``, for metrics.
     """
 
     loss: float
     grads: Params
-    state: State
+    buffers: Buffers
     pred: Array
 
 
@@ -77,8 +77,8 @@ class ValueAndGradFn(Protocol):
     def __call__(self, params: Params, x: Array, y: Target, ctx: Context = ..., /) -> ValueAndGrad: ...
 
 
-def merge_state(old: State, new: State) -> State:
-    """The state after a pass: ``old`` with the entries a forward pass recomputed replaced.
+def merge_buffers(old: Buffers, new: Buffers) -> Buffers:
+    """The buffers after a pass: ``old`` with the entries a forward pass recomputed replaced.
 
     Frozen like every mapping the library hands back (the new running statistics are small, so
     making read-only copies of them costs next to nothing).
@@ -94,16 +94,16 @@ def _value_and_grad(
     pred, cache = net.forward(params, x, ctx)
     value, dpred = loss(pred, y)
     grads = net.param_grads(params, cache, dpred)  # the input is data: its gradient is not needed
-    # A network run without state has none to update; skipping state_of saves a walk of the caches.
-    state = merge_state(ctx.state, net.state_of(cache)) if ctx.state else ctx.state
-    return ValueAndGrad(float(value), grads, state, pred)
+    # A network run without buffers has none to update; skipping buffers_of saves a walk of the caches.
+    buffers = merge_buffers(ctx.buffers, net.buffers_of(cache)) if ctx.buffers else ctx.buffers
+    return ValueAndGrad(float(value), grads, buffers, pred)
 
 
 def value_and_grad(net: Layer[Any], loss: LossFn) -> ValueAndGradFn:
     """The loss of ``net`` on a batch and its gradient with respect to the params.
 
     Computes ``pred = net(params, x)``, ``(value, dpred) = loss(pred, y)`` and back-propagates
-    ``dpred``. Pass ``Context(train=True, key=..., state=...)`` for a training-mode pass.
+    ``dpred``. Pass ``Context(train=True, key=..., buffers=...)`` for a training-mode pass.
 
     Example:
         >>> import numpy as np
@@ -123,13 +123,14 @@ class TrainState(NamedTuple, Generic[S]):
 
     Attributes:
         opt_state: the optimizer's state, which holds the current params (``.params``).
-        state: the network's non-trained state (running statistics); empty if it has none.
+        buffers: the network's buffers (non-trained state such as running statistics); empty if
+            it has none.
         step: training steps taken; with the fit key it determines each step's random key.
         epoch: complete epochs done; with the fit key it determines each epoch's shuffle.
     """
 
     opt_state: OptimizerState[S]
-    state: State
+    buffers: Buffers
     step: int
     epoch: int
 
@@ -139,9 +140,9 @@ class TrainState(NamedTuple, Generic[S]):
         return self.opt_state.params
 
 
-def init_train_state(opt: Optimizer[S], params: Params, state: State = EMPTY) -> TrainState[S]:
-    """The training state at step 0: ``opt.init(params)``, the given non-trained state, epoch 0."""
-    return TrainState(opt.init(params), freeze(state) if state else EMPTY, 0, 0)
+def init_train_state(opt: Optimizer[S], params: Params, buffers: Buffers = EMPTY) -> TrainState[S]:
+    """The training state at step 0: ``opt.init(params)``, the given buffers, epoch 0."""
+    return TrainState(opt.init(params), freeze(buffers) if buffers else EMPTY, 0, 0)
 
 
 class TrainStepFn(Protocol[S]):
@@ -166,7 +167,7 @@ def _train_step(
 ) -> tuple[TrainState[Any], Logs]:
     x, y = batch
     params = train_state.opt_state.params
-    ctx = Context(train=True, key=key, state=train_state.state)
+    ctx = Context(train=True, key=key, buffers=train_state.buffers)
     out = _value_and_grad(params, x, y, ctx, net=net, loss=loss)
     grads = out.grads
     extra: dict[str, float] = {}
@@ -176,7 +177,7 @@ def _train_step(
         extra["penalty"] = float(value)
     opt_state, _ = opt.update(train_state.opt_state, grads)
     logs = {"loss": out.loss, **extra, **{name: float(fn(out.pred, y)) for name, fn in metrics}}
-    return TrainState(opt_state, out.state, train_state.step + 1, train_state.epoch), logs
+    return TrainState(opt_state, out.buffers, train_state.step + 1, train_state.epoch), logs
 
 
 def train_step(
@@ -188,8 +189,8 @@ def train_step(
 ) -> TrainStepFn[S]:
     """A pure training step ``(train_state, (x, y), key) -> (train_state, logs)``.
 
-    The forward pass runs in training mode with ``key`` (dropout masks) and the state's
-    non-trained state (batch norm); then ``grads`` go through ``opt.update``. ``logs`` holds
+    The forward pass runs in training mode with ``key`` (dropout masks) and the training
+    state's buffers (batch norm); then ``grads`` go through ``opt.update``. ``logs`` holds
     ``"loss"`` (the data loss) and each of ``metrics`` evaluated on this batch's predictions. With
     a ``penalty`` (for example an L2 term on the weights), the objective minimised is
     ``loss + penalty(params)``: its gradient is added to ``grads`` and its value logged as

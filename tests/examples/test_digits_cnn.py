@@ -32,7 +32,7 @@ def test_split_is_fixed_and_disjoint() -> None:
 
 def test_network_gradients_are_exact_in_training_mode() -> None:
     net = digits_cnn.build_network(widths=(2, 3, 2))  # the same architecture, narrow: few params to probe
-    _, params, state = net.init_with_state(fdl.random.key(0), (None, 1, 8, 8))
+    _, params, state = net.init_with_buffers(fdl.random.key(0), (None, 1, 8, 8))
     x = fdl.random.uniform(fdl.random.key(1), (4, 1, 8, 8), np.float64)
-    ctx = fdl.Context(train=True, key=fdl.random.key(2), state=state)
+    ctx = fdl.Context(train=True, key=fdl.random.key(2), buffers=state)
     assert fdl.testing.check_gradients(net, params, x, ctx=ctx).passed

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.testing import strategies as fst
-from functional_dl.types import stateless
+from functional_dl.types import without_buffers
 from tests.layers import nets
 
 
@@ -245,7 +245,7 @@ def _spread() -> fdl.Layer[None]:
     chooses, so the max pool cases below can run the whole contract.
     """
     return fdl.Layer(
-        init_with_state=stateless(_spread_init),
+        init_with_buffers=without_buffers(_spread_init),
         forward=_spread_forward,
         backward=_spread_backward,
         name="spread",

@@ -26,7 +26,7 @@ def _elements(case: LayerCase) -> st.SearchStrategy[float]:
     return elements
 
 
-def _random_state(state: fdl.State, key: fdl.Key) -> fdl.State:
+def _random_state(state: fdl.Buffers, key: fdl.Key) -> fdl.Buffers:
     """Positive random values in place of the initial state (running means and variances)."""
     keys = fdl.random.split(key, len(state))
     return fdl.params.freeze(
@@ -47,10 +47,10 @@ def draw_case(
     x = data.draw(hnp.arrays(np.dtype(dtype), (batch, *features), elements=_elements(case)))
     key = data.draw(fst.keys())
     init_key, ctx_key = fdl.random.split(key)
-    out_shape, params, state = layer.init_with_state(init_key, (None, *features))
+    out_shape, params, state = layer.init_with_buffers(init_key, (None, *features))
     if case.random_state:
         state = _random_state(state, ctx_key)
     params = fdl.params.cast(params, dtype)
     state = fdl.params.cast(state, dtype)
-    ctx = fdl.Context(train=case.train, key=ctx_key if case.train else None, state=state)
+    ctx = fdl.Context(train=case.train, key=ctx_key if case.train else None, buffers=state)
     return layer, params, x, ctx, out_shape

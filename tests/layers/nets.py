@@ -65,7 +65,7 @@ def named_block() -> fdl.Layer[NamedCache]:
 def train_everything() -> fdl.Layer[SerialCache]:
     """Dropout and batch norm inside residual, parallel and named children, for training mode.
 
-    State keys: ``0.1.running_mean``, ``1.1.0.0.running_mean``, ``2.head.1.running_mean`` (and the
+    Buffers keys: ``0.1.running_mean``, ``1.1.0.0.running_mean``, ``2.head.1.running_mean`` (and the
     variances). Batch norm's ``eps`` is large here: three batch norms in a row on a batch whose
     values are all equal multiply ``1 / sqrt(eps)`` three times, and with the default ``eps`` the
     network is too ill-conditioned for finite differences in float64 (the single-layer cases

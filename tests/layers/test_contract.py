@@ -54,7 +54,7 @@ def test_dtype_preserved(case: LayerCase, dtype: Any, data: st.DataObject) -> No
     assert dx.dtype == dtype
     for k, g in grads.items():
         assert g.dtype == dtype, k
-    for k, s in layer.state_of(cache).items():
+    for k, s in layer.buffers_of(cache).items():
         assert s.dtype == dtype, k
 
 
@@ -79,14 +79,14 @@ def test_pickle_round_trip(case: LayerCase) -> None:
     layer = case.make()
     key = fdl.random.key(3)
     in_shape: fdl.Shape = (None, *case.example_features)
-    _, params, state = layer.init_with_state(key, in_shape)
+    _, params, state = layer.init_with_buffers(key, in_shape)
     x = fdl.random.normal(fdl.random.key(4), (2, *case.example_features), np.float32)
-    ctx = fdl.Context(train=case.train, key=key if case.train else None, state=state)
+    ctx = fdl.Context(train=case.train, key=key if case.train else None, buffers=state)
     clone = pickle.loads(pickle.dumps(layer))
     y1, _ = layer.forward(params, x, ctx)
     y2, _ = clone.forward(pickle.loads(pickle.dumps(params)), x, ctx)
     assert y1.tobytes() == y2.tobytes()
-    _, params2, _ = clone.init_with_state(key, in_shape)
+    _, params2, _ = clone.init_with_buffers(key, in_shape)
     assert fdl.params.allclose(params, params2, rtol=0)
 
 

@@ -126,14 +126,14 @@ def test_conv_net_with_batch_norm_matches_torch(train: bool) -> None:
         L.global_avg_pool(),
         L.dense(2, dtype=np.float64),
     )
-    _, params, state = net.init_with_state(fdl.random.key(0), (None, 2, 8, 8))
+    _, params, state = net.init_with_buffers(fdl.random.key(0), (None, 2, 8, 8))
     # A non-trivial running state, so evaluation mode does more than divide by sqrt(1 + eps).
     state = {"1.running_mean": np.full(4, 0.3), "1.running_var": np.full(4, 1.7)}
     x = fdl.random.normal(fdl.random.key(1), (5, 2, 8, 8), np.float64)
-    y, cache = net.forward(params, x, fdl.Context(train=train, state=state))
+    y, cache = net.forward(params, x, fdl.Context(train=train, buffers=state))
     dy = fdl.random.normal(fdl.random.key(2), y.shape, np.float64)
     dx, grads = net.backward(params, cache, dy)
-    new_state = net.state_of(cache)
+    new_state = net.buffers_of(cache)
 
     p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     s = {k: torch.tensor(v) for k, v in state.items()}

@@ -33,7 +33,7 @@ def test_every_reference_names_a_case() -> None:
 
 
 def _term_scales(
-    case: LayerCase, params: fdl.Params, x: np.ndarray, state: fdl.State, dy: np.ndarray
+    case: LayerCase, params: fdl.Params, x: np.ndarray, state: fdl.Buffers, dy: np.ndarray
 ) -> dict[str, float]:
     """``max |grad|`` of ``dx`` and each param with saturating slopes set to 1 (empty for other cases)."""
     ref = TERM_SCALES.get(case.id)
@@ -56,13 +56,13 @@ def test_matches_torch(case: LayerCase, data: st.DataObject) -> None:
     dx, grads = layer.backward(params, cache, dy)
 
     p_t = to_torch(params, requires_grad=True)
-    s_t = to_torch(ctx.state, requires_grad=False)
+    s_t = to_torch(ctx.buffers, requires_grad=False)
     x_t = torch.tensor(x, requires_grad=True)
     y_t = TORCH_REFS[case.id](p_t, x_t, s_t, case.train)
     y_t.backward(torch.tensor(dy))  # type: ignore[no-untyped-call]
 
     floor = 1.0 if case.id in NORMALISED else 0.0
-    terms = _term_scales(case, params, x, ctx.state, dy)
+    terms = _term_scales(case, params, x, ctx.buffers, dy)
     assert rel_diff(y, y_t.detach().numpy(), floor) <= RTOL
     assert x_t.grad is not None
     assert rel_diff(dx, x_t.grad.numpy(), max(floor, terms.get("dx", 0.0))) <= RTOL
@@ -71,7 +71,7 @@ def test_matches_torch(case: LayerCase, data: st.DataObject) -> None:
         g_t = p_t[k].grad
         assert g_t is not None, k
         assert rel_diff(g, g_t.numpy(), max(floor, terms.get(k, 0.0))) <= RTOL, k
-    new_state = layer.state_of(cache)
+    new_state = layer.buffers_of(cache)
     assert new_state.keys() == s_t.keys()
     for k, s in new_state.items():
         assert rel_diff(s, s_t[k].numpy()) <= RTOL, k

@@ -3,7 +3,7 @@
 A reference takes our params and state converted to tensors *by key* (``"0.w"`` is the weight of
 the first ``nn.Linear``, ``"scale"`` a batch norm's ``weight``), the input, and the training flag,
 and returns the output. Batch norm references update the running-statistics tensors in place, as
-PyTorch does, so the test can compare them with ``layer.state_of(cache)``.
+PyTorch does, so the test can compare them with ``layer.buffers_of(cache)``.
 
 ``TERM_SCALES`` holds, for the cases that can drive ``tanh`` or ``sigmoid`` deep into saturation,
 the same network with those activations given slope 1 in the backward pass: the scale of the
