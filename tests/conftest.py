@@ -6,6 +6,7 @@ runs ten times more examples. Numeric tests have no deadline: BLAS timing varies
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 # Tests use tiny matrices; multi-threaded BLAS only adds contention when pytest-xdist already runs
@@ -29,3 +30,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Type-checking fixtures are read by mypy, never imported or collected (some fail on purpose).
 collect_ignore_glob = ["typing/fail/*.py", "typing/pass/*.py"]
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # a finder that refuses the name (as tests/test_package.py's blocker does)
+        return False
+
+
+# The PyTorch reference modules import torch at module level; --doctest-modules would import them
+# during collection, so without torch they are not collected (their tests skip on importorskip).
+if not _installed("torch"):
+    collect_ignore_glob.append("*/torch_refs.py")

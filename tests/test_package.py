@@ -1,4 +1,5 @@
-"""Packaging promises: light import, no optional dependency imported, no global RNG, PEP 561 marker."""
+"""Packaging promises: no optional dependency imported, a suite that collects without torch, no global RNG,
+PEP 561 marker."""
 
 from __future__ import annotations
 
@@ -10,23 +11,48 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "functional_dl"
 
 _IMPORT_PROBE = """
-import sys, time
-t = time.perf_counter()
+import sys
 import functional_dl
-elapsed = time.perf_counter() - t
 optional = ("torch", "sklearn", "matplotlib", "tqdm", "hypothesis", "scipy", "mnist1d")
-heavy = sorted(m for m in optional if m in sys.modules)
-print(elapsed, ",".join(heavy))
+print(",".join(sorted(m for m in optional if m in sys.modules)))
 """
 
 
-def test_import_is_light_and_fast() -> None:
-    out = subprocess.run(
+def test_import_pulls_in_no_optional_dependency() -> None:
+    # How long the import takes is a benchmark's question (a busy machine fails any fixed bound).
+    heavy = subprocess.run(
         [sys.executable, "-c", _IMPORT_PROBE], capture_output=True, text=True, check=True
-    ).stdout
-    elapsed, heavy = out.split(" ")
-    assert heavy.strip() == "", f"import functional_dl pulled in {heavy.strip()}"
-    assert float(elapsed) < 1.0
+    ).stdout.strip()
+    assert heavy == "", f"import functional_dl pulled in {heavy}"
+
+
+# Collect the whole suite (doctests included) in a process where torch cannot be imported, as if it
+# were not installed: only the PyTorch comparisons may be skipped, nothing may fail to collect.
+_COLLECT_WITHOUT_TORCH = """
+import importlib.abc, sys
+
+class HideTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, HideTorch())
+import pytest
+sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:xdist"]))
+"""
+
+
+def test_the_suite_collects_without_torch() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECT_WITHOUT_TORCH],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+    )
+    # pytest exits with 2 when a module fails to collect (an import of torch outside importorskip).
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
 def test_py_typed_marker_ships() -> None:

@@ -9,7 +9,8 @@ PyTorch does, so the test can compare them with ``layer.buffers_of(cache)``.
 the same network with those activations given slope 1 in the backward pass: the scale of the
 terms their derivatives are computed from (see ``TERM_SCALES``).
 
-Import only after ``pytest.importorskip("torch")``.
+Import only after ``pytest.importorskip("torch")``; without torch, ``tests/conftest.py`` keeps
+--doctest-modules from collecting this module.
 """
 
 from __future__ import annotations

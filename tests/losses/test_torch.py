@@ -20,10 +20,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.layers.torch_refs import rel_diff
 from tests.losses.cases import LOSS_CASES, LossCase, reduce_like_ours
 
+# Before the references: they import torch at module level (so does tests.layers.torch_refs).
 torch = pytest.importorskip("torch")
+from tests.layers.torch_refs import rel_diff  # noqa: E402
 from tests.losses.torch_refs import TORCH_LOSSES  # noqa: E402
 
 pytestmark = pytest.mark.torch

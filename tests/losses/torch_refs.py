@@ -1,6 +1,7 @@
 """PyTorch per-element references for the loss registry (``reduction="none"``), by name.
 
-Import only after ``pytest.importorskip("torch")``.
+Import only after ``pytest.importorskip("torch")``; without torch, ``tests/conftest.py`` keeps
+--doctest-modules from collecting this module.
 """
 
 from __future__ import annotations
