@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 
+from functional_dl._fn import pipe
 from functional_dl.errors import ShapeError
 from functional_dl.random import permutation
 from functional_dl.train.step import Batch
-from functional_dl.types import Key
+from functional_dl.types import IntArray, Key
 
 __all__ = ["minibatches", "num_batches"]
 
@@ -40,8 +42,9 @@ def minibatches(
         shuffle: draw a random order from ``key``.
         drop_last: skip a final batch smaller than ``batch_size``.
 
-    Yields:
-        ``(x_batch, y_batch)`` pairs.
+    Returns:
+        A lazy iterator of ``(x_batch, y_batch)`` pairs: the batch starts mapped to their index
+        blocks, mapped to the batches. Bad arguments raise at the call, not at the first batch.
 
     Example:
         >>> import numpy as np
@@ -56,14 +59,34 @@ def minibatches(
         raise ShapeError("minibatches", f"x has {n} samples but y has {y.shape[0]}")
     if batch_size <= 0:
         raise ValueError(f"minibatches: batch_size must be positive, got {batch_size}")
-    stop = n - n % batch_size if drop_last else n
+    starts = range(0, n - n % batch_size if drop_last else n, batch_size)
+    # Each batch's index is a slice, or a slice of the shuffled order (a view): one call per batch.
+    # toolz's partition_all over the order's elements gives the same blocks, but it boxes every
+    # index into a Python object and back, which triples the cost of batching.
     if not shuffle:
-        for start in range(0, stop, batch_size):
-            yield x[start : start + batch_size], y[start : start + batch_size]
-        return
+        return pipe(
+            starts, partial(map, partial(_slice_at, batch_size)), partial(map, partial(_slice_batch, data))
+        )
     if key is None:
         raise ValueError("minibatches: shuffle=True needs a key")
-    order = permutation(key, n)
-    for start in range(0, stop, batch_size):
-        idx = order[start : start + batch_size]
-        yield np.take(x, idx, axis=0), np.take(y, idx, axis=0)
+    return pipe(
+        starts,
+        partial(map, partial(_block_at, permutation(key, n), batch_size)),
+        partial(map, partial(_take_batch, data)),
+    )
+
+
+def _slice_at(batch_size: int, start: int, /) -> slice:
+    return slice(start, start + batch_size)
+
+
+def _block_at(order: IntArray, batch_size: int, start: int, /) -> IntArray:
+    return order[start : start + batch_size]
+
+
+def _slice_batch(data: Batch, index: slice, /) -> Batch:
+    return data[0][index], data[1][index]  # views, no copies
+
+
+def _take_batch(data: Batch, index: IntArray, /) -> Batch:
+    return np.take(data[0], index, axis=0), np.take(data[1], index, axis=0)
