@@ -163,7 +163,12 @@ def test_validation_and_early_stopping_restore_the_best_state() -> None:
         ],
     )
     assert len(result.history["loss"]) == 3
-    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(result.history) == {"loss", "accuracy", "lr", "val_loss", "val_accuracy", "restored_epoch"}
+    # Epoch 0 was the best: early stopping restored it after epoch 2, and fit says so.
+    assert result.restored_epoch == 0
+    assert result.history["restored_epoch"][2] == 0.0
+    assert all(math.isnan(v) for v in result.history["restored_epoch"][:2])
+    assert result.history["lr"] == (0.01, 0.01, 0.01)
     first_epoch = _fit(_start(net, opt), 1)
     _assert_same_train_state(result.train_state, first_epoch.train_state)
     logs = train.evaluate(
@@ -176,6 +181,26 @@ def test_validation_and_early_stopping_restore_the_best_state() -> None:
     )
     assert logs["loss"] == result.history["val_loss"][0]
     assert logs["accuracy"] == result.history["val_accuracy"][0]
+
+
+def test_without_a_restore_fit_logs_none_and_the_learning_rate_follows_its_schedule() -> None:
+    # 4 steps per epoch (60 samples, batch 16): the rate in force at each epoch's first step.
+    schedule = optim.exponential_decay(0.1, 0.5, transition_steps=4, staircase=True)
+    opt = optim.sgd(schedule)
+    result = train.fit(
+        _net(),
+        losses.sigmoid_binary_cross_entropy,
+        opt,
+        _start(_net(), opt),
+        _data(),
+        key=fdl.random.key(3),
+        epochs=3,
+        batch_size=16,
+        progress="none",
+    )
+    assert result.restored_epoch is None
+    assert "restored_epoch" not in result.history
+    assert result.history["lr"] == (0.1, 0.05, 0.025)
 
 
 def test_early_stopping_without_its_monitor_says_so() -> None:
@@ -316,6 +341,7 @@ def test_resume_with_callback_states_equals_uninterrupted_run(tmp_path: Path) ->
         resumed = _fit(train_state, epochs - k, callbacks=resumed_cbs, callback_states=states)
         _assert_same_train_state(resumed.train_state, straight.train_state)
         assert k + len(resumed.history["loss"]) == stopped_after
+        assert resumed.restored_epoch == best.best_epoch == straight.restored_epoch
         assert resumed.history == {name: values[k:] for name, values in straight.history.items()}
         _assert_same_early_stopping(resumed.callback_states[2], best)
         # Every checkpoint the resumed run wrote describes the same arrays, bit for bit.

@@ -11,6 +11,7 @@ uninterrupted one, callbacks and all.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial, reduce
@@ -19,6 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 from functional_dl import checkpoint
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer
+from functional_dl.optim.hyperparams import current_learning_rate
 from functional_dl.random import fold_in, split
 from functional_dl.train.callbacks import Callback, EpochEnd
 from functional_dl.train.data import minibatches, num_batches
@@ -45,11 +47,14 @@ class FitResult(NamedTuple, Generic[S]):
         history: per-epoch log values of this call.
         callback_states: the state of each callback, in the order of ``callbacks``, at the end;
             pass it as ``callback_states`` to a later ``fit`` that continues this run.
+        restored_epoch: the epoch whose end state a callback restored (early stopping's best
+            epoch, 0-based, as logged under ``"restored_epoch"``), or ``None`` if none was.
     """
 
     train_state: TrainState[S]
     history: History
     callback_states: tuple[object, ...]
+    restored_epoch: int | None = None
 
 
 class FitCheckpoint(NamedTuple, Generic[S]):
@@ -107,6 +112,14 @@ def _returned_state(returned: object, current: TrainState[S]) -> TrainState[S]:
     return cast(TrainState[S], returned)
 
 
+def _learning_rate(opt_state: object) -> Logs:
+    """``{"lr": rate}`` if the optimizer state exposes one learning rate in force, else ``{}``."""
+    try:
+        return {"lr": current_learning_rate(opt_state)}
+    except ValueError:  # no recorded rate, or one per parameter group: nothing single to log
+        return {}
+
+
 def history_of(records: Sequence[Logs]) -> History:
     """Per-epoch log records turned into one tuple of values per entry (missing values are NaN).
 
@@ -115,7 +128,9 @@ def history_of(records: Sequence[Logs]) -> History:
         {'loss': (1.0, 0.5), 'val_loss': (nan, 0.7)}
     """
     names = list(dict.fromkeys(k for r in records for k in r))
-    return {k: tuple(r.get(k, float("nan")) for r in records) for k in names}
+    # One NaN object for every gap: tuples compare items by identity first, so two histories with
+    # gaps in the same places compare equal (a fresh float("nan") is unequal to every other).
+    return {k: tuple(r.get(k, math.nan) for r in records) for k in names}
 
 
 def fit(
@@ -139,7 +154,12 @@ def fit(
     """Train for ``epochs`` more epochs from ``train_state``; return the final state and history.
 
     Each epoch folds :func:`~functional_dl.train.train_step` over the mini-batches of ``data``,
-    then runs the callbacks (validation, early stopping) in order.
+    then runs the callbacks (validation, early stopping) in order. The epoch's logs hold the
+    means of the step logs (``"loss"``, metrics, ``"penalty"``), then ``"lr"``, the learning rate in
+    force at the epoch's first step when the optimizer state exposes a single one
+    (:func:`~functional_dl.optim.current_learning_rate`), then what the callbacks add. When a
+    callback hands back the training state of an earlier epoch (early stopping restoring the
+    best), that epoch's index is logged as ``"restored_epoch"`` and returned in the result.
 
     Args:
         net: the network.
@@ -161,9 +181,9 @@ def fit(
         progress: ``"auto"`` (tqdm if installed, else lines), ``"bar"``, ``"lines"``, ``"none"``.
 
     Returns:
-        ``FitResult(state, history, callback_states)``; ``history[name][i]`` is the value of
-        ``name`` in the i-th epoch of this call (``"loss"``, each metric, and what callbacks added,
-        like ``"val_loss"``).
+        ``FitResult(state, history, callback_states, restored_epoch)``; ``history[name][i]`` is the
+        value of ``name`` in the i-th epoch of this call (``"loss"``, each metric, ``"lr"``, and
+        what callbacks added, like ``"val_loss"``; NaN in the epochs without it).
 
     Raises:
         ValueError: ``callback_states`` does not hold one state per callback.
@@ -181,7 +201,7 @@ def fit(
         ...              (x, y), key=random.key(2), epochs=20, batch_size=16,
         ...              metrics={"accuracy": metrics.accuracy}, progress="none")
         >>> result.train_state.epoch, result.train_state.step, sorted(result.history)
-        (20, 80, ['accuracy', 'loss'])
+        (20, 80, ['accuracy', 'loss', 'lr'])
         >>> result.history["accuracy"][-1] > 0.9
         True
     """
@@ -201,13 +221,15 @@ def fit(
     n_batches = num_batches(data[0].shape[0], batch_size, drop_last)
     records: list[Logs] = []
     ts = train_state
+    restored_epoch: int | None = None
     for _ in range(epochs):
         epoch, started = ts.epoch, time.perf_counter()
+        lr = _learning_rate(ts.opt_state)
         report.start_epoch(epoch, last, n_batches)
         batches = minibatches(fold_in(shuffle_key, epoch), data, batch_size, shuffle, drop_last)
         acc = reduce(partial(_step_fold, step, step_key, report), batches, _EpochAcc(ts, {}, 0))
         ts = acc.train_state._replace(epoch=epoch + 1)
-        logs: Logs = {k: v / max(acc.samples, 1) for k, v in acc.sums.items()}
+        logs: Logs = {**{k: v / max(acc.samples, 1) for k, v in acc.sums.items()}, **lr}
         stop = False
         save_to: list[str] = []
         for i, cb in enumerate(callbacks):
@@ -216,7 +238,11 @@ def fit(
             logs = {**logs, **result.logs}
             stop = stop or result.stop
             if result.train_state is not None:
-                ts = _returned_state(result.train_state, ts)
+                returned = _returned_state(result.train_state, ts)
+                if returned.epoch != ts.epoch:  # the state after an earlier epoch: a restore
+                    restored_epoch = returned.epoch - 1
+                    logs = {**logs, "restored_epoch": float(restored_epoch)}
+                ts = returned
             if result.save_to is not None:
                 save_to.append(result.save_to)
         # Saved only now that every callback has run: the file holds exactly the next epoch's carry.
@@ -226,4 +252,4 @@ def fit(
         report.end_epoch(epoch, last, logs, time.perf_counter() - started)
         if stop:
             break
-    return FitResult(ts, history_of(records), tuple(cb_states))
+    return FitResult(ts, history_of(records), tuple(cb_states), restored_epoch)
