@@ -9,6 +9,10 @@ Typical use::
                        callbacks=[train.validation(net, loss, (x_val, y_val)), train.early_stopping()])
     result.history["val_loss"]
 
+``reduce_lr_on_plateau(monitor)`` shows a log entry to the optimizer's
+:func:`~functional_dl.optim.reduce_on_plateau` after each epoch (PyTorch's ``ReduceLROnPlateau``);
+``history["lr"]`` records the rate in force.
+
 The training state is one value (optimizer state with the params, non-trained state, step, epoch);
 with the callbacks' states it is all a run carries from one epoch to the next (a
 :class:`FitCheckpoint`). Save it with :func:`save_checkpoints`, load it against
@@ -21,6 +25,7 @@ from functional_dl.train.callbacks import (
     EarlyStoppingState,
     EpochEnd,
     early_stopping,
+    reduce_lr_on_plateau,
     save_checkpoints,
     validation,
 )
@@ -69,6 +74,7 @@ __all__ = [
     "minibatches",
     "num_batches",
     "predict",
+    "reduce_lr_on_plateau",
     "save_checkpoints",
     "train_step",
     "validation",

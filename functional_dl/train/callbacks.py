@@ -22,8 +22,10 @@ from functools import partial
 from typing import Any, Literal, NamedTuple, Protocol
 
 from functional_dl.losses import LossFn
+from functional_dl.optim.plateau import ReduceOnPlateauState, observe_loss
+from functional_dl.optim.state_tree import find_states
 from functional_dl.train.evaluate import evaluate
-from functional_dl.train.step import Batch, Logs, Metric
+from functional_dl.train.step import Batch, Logs, Metric, TrainState
 from functional_dl.types import Buffers, Layer, Params
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "EarlyStoppingState",
     "EpochEnd",
     "early_stopping",
+    "reduce_lr_on_plateau",
     "save_checkpoints",
     "validation",
 ]
@@ -65,7 +68,8 @@ class CallbackResult(NamedTuple):
         stop: ask ``fit`` to stop after this epoch.
         train_state: a training state for ``fit`` to continue from (and return), or ``None``; it
             must be one that ``fit`` passed in an :class:`EpochEnd` of this run (or that was saved
-            in a callback state of a run this one resumes).
+            in a callback state of a run this one resumes), or one made from it with a new
+            optimizer state of the same structure (as :func:`reduce_lr_on_plateau` does).
         save_to: a file name, or ``None``: ask ``fit`` to save the run there once *every* callback
             has run this epoch, as a :class:`~functional_dl.train.FitCheckpoint` of the training
             state and all callback states it continues with, so a callback's place in the list
@@ -165,6 +169,13 @@ class EarlyStoppingState(NamedTuple):
     best_train_state: object
 
 
+def _monitored(callback: str, monitor: str, logs: Logs) -> float:
+    if monitor not in logs:
+        raise KeyError(f"{callback}: no {monitor!r} in the logs {sorted(logs)} (add validation() first?)")
+    # float(): a NumPy scalar in the logs would change a state's structure, and so its checkpoint.
+    return float(logs[monitor])
+
+
 def _early_init(train_state: object, /, *, restore_best: bool) -> EarlyStoppingState:
     return EarlyStoppingState(math.inf, -1, 0, train_state if restore_best else None)
 
@@ -182,12 +193,7 @@ def _early_end(
 ) -> CallbackResult:
     if not isinstance(state, EarlyStoppingState):
         raise TypeError(f"early_stopping: got a state of type {type(state).__name__}, not its own")
-    if monitor not in end.logs:
-        raise KeyError(
-            f"early_stopping: no {monitor!r} in the logs {sorted(end.logs)} (add validation() first?)"
-        )
-    # float(): a NumPy scalar in the logs would change the state's structure, and so its checkpoint.
-    value = sign * float(end.logs[monitor])  # minimise ``value`` whatever the mode
+    value = sign * _monitored("early_stopping", monitor, end.logs)  # minimise ``value`` whatever the mode
     if value < state.best - min_delta:
         kept = end.train_state if restore_best else None
         return CallbackResult(EarlyStoppingState(value, end.epoch, 0, kept), {})
@@ -228,6 +234,53 @@ def early_stopping(
         restore_best=restore_best,
     )
     return Callback(partial(_early_init, restore_best=restore_best), on_end)
+
+
+def _plateau_init(train_state: object, /) -> None:
+    opt_state = train_state.opt_state if isinstance(train_state, TrainState) else None
+    if next(find_states(opt_state, ReduceOnPlateauState), None) is None:
+        raise ValueError(
+            "reduce_lr_on_plateau: the optimizer has no reduce_on_plateau transformation to drive; "
+            "build it as optimizer(chain(..., scale_by_learning_rate(lr), reduce_on_plateau(...)))"
+        )
+
+
+def _plateau_end(state: object, end: EpochEnd, /, *, monitor: str) -> CallbackResult:
+    value = _monitored("reduce_lr_on_plateau", monitor, end.logs)
+    ts = end.train_state
+    if not isinstance(ts, TrainState):
+        raise TypeError(f"reduce_lr_on_plateau: got a train_state of type {type(ts).__name__}")
+    return CallbackResult(None, {}, train_state=ts._replace(opt_state=observe_loss(ts.opt_state, value)))
+
+
+def reduce_lr_on_plateau(monitor: str = "val_loss") -> Callback:
+    """After each epoch, show ``logs[monitor]`` to the optimizer's reduce-on-plateau.
+
+    This is ``torch.optim.lr_scheduler.ReduceLROnPlateau`` for :func:`~functional_dl.train.fit`.
+    The rule and its settings belong to the optimizer's
+    :func:`~functional_dl.optim.reduce_on_plateau` transformation (``mode``, ``factor``,
+    ``patience``, ``threshold`` and ``threshold_mode``, ``cooldown``, and ``min_scale``, which is
+    PyTorch's ``min_lr`` divided by the base learning rate); its counters and the factor in force
+    live in the optimizer state. The callback only hands back the training state with the new
+    optimizer state (:func:`~functional_dl.optim.observe_loss`), so the next epoch's updates use
+    the new rate, the ``"lr"`` that ``fit`` logs shows it, and a checkpoint of the training state
+    resumes it. The callback itself keeps no state.
+
+    Args:
+        monitor: the log entry to watch; put :func:`validation` first for ``"val_loss"``.
+
+    Raises:
+        ValueError: (from ``fit``, before the first epoch) the optimizer has no reduce-on-plateau;
+            (after an epoch) the monitored value is NaN.
+
+    Example::
+
+        opt = optimizer(chain(scale_by_adam(), scale_by_learning_rate(1e-3),
+                              reduce_on_plateau(0.5, patience=3, cooldown=1)))
+        fit(net, loss, opt, init_train_state(opt, params), data, key=key, epochs=50,
+            batch_size=32, callbacks=[validation(net, loss, val), reduce_lr_on_plateau()])
+    """
+    return Callback(_plateau_init, partial(_plateau_end, monitor=monitor))
 
 
 def _save_end(state: object, end: EpochEnd, /, *, path: str, every: int) -> CallbackResult:
