@@ -33,6 +33,7 @@ __all__ = [
     "CallbackResult",
     "EarlyStoppingState",
     "EpochEnd",
+    "OnEpochEndFn",
     "early_stopping",
     "reduce_lr_on_plateau",
     "save_checkpoints",
@@ -84,7 +85,7 @@ class CallbackResult(NamedTuple):
 
 
 class OnEpochEndFn(Protocol):
-    """``(state, end) -> CallbackResult``."""
+    """``(state, end) -> CallbackResult``: the type of :attr:`Callback.on_epoch_end`, for own callbacks."""
 
     def __call__(self, state: object, end: EpochEnd, /) -> CallbackResult: ...
 

@@ -77,7 +77,7 @@ class ValueAndGradFn(Protocol):
     def __call__(self, params: Params, x: Array, y: Target, ctx: Context = ..., /) -> ValueAndGrad: ...
 
 
-def merge_buffers(old: Buffers, new: Buffers) -> Buffers:
+def _merge_buffers(old: Buffers, new: Buffers) -> Buffers:
     """The buffers after a pass: ``old`` with the entries a forward pass recomputed replaced.
 
     Frozen like every mapping the library hands back (the new running statistics are small, so
@@ -95,7 +95,7 @@ def _value_and_grad(
     value, dpred = loss(pred, y)
     grads = net.param_grads(params, cache, dpred)  # the input is data: its gradient is not needed
     # A network run without buffers has none to update; skipping buffers_of saves a walk of the caches.
-    buffers = merge_buffers(ctx.buffers, net.buffers_of(cache)) if ctx.buffers else ctx.buffers
+    buffers = _merge_buffers(ctx.buffers, net.buffers_of(cache)) if ctx.buffers else ctx.buffers
     return ValueAndGrad(float(value), grads, buffers, pred)
 
 
