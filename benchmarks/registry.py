@@ -41,42 +41,35 @@ class Workload(NamedTuple):
     breakdown: Callable[[int], None] | None = None  # prints ours next to plain NumPy, part by part
 
 
+def heavy(name: str, title: str, unit: str, builders: Mapping[str, Callable[[bool], Run]]) -> Workload:
+    """A workload whose calls take 0.1 s or more: 3 repetitions, 1 warm-up call, 3 timed calls."""
+    return Workload(name, title, unit, builders, reps=3, warmup=1, min_calls=3)
+
+
 WORKLOADS: tuple[Workload, ...] = (
-    Workload(
+    heavy(
         "conv2d",
         "conv2d forward+backward, 64x32x28x28 -> 64, 3x3, padding 1",
         "call",
         conv2d.builders(64),
-        reps=3,  # calls of 0.1 s or more: three repetitions, one warm-up call, three timed calls
-        warmup=1,
-        min_calls=3,
     ),
-    Workload(
+    heavy(
         "conv2d_stride2",
         "conv2d forward+backward, 64x32x28x28 -> 64, 3x3, padding 1, stride 2",
         "call",
         conv2d.builders(64, stride=2),
-        reps=3,  # calls of 0.1 s or more: three repetitions, one warm-up call, three timed calls
-        warmup=1,
-        min_calls=3,
     ),
-    Workload(
+    heavy(
         "conv2d_depthwise",
         "depthwise conv2d forward+backward, 64x32x28x28 -> 32, 3x3, padding 1, groups 32",
         "call",
         conv2d.builders(32, groups=32),
-        reps=3,  # calls of 0.1 s or more: three repetitions, one warm-up call, three timed calls
-        warmup=1,
-        min_calls=3,
     ),
-    Workload(
+    heavy(
         "lenet_step",
         "LeNet train step, (64,1,28,28), conv 32 3x3, pool, conv 64 3x3, pool, dense 10; Adam",
         "step",
         lenet.STEP,
-        reps=3,  # calls of 0.1 s or more: three repetitions, one warm-up call, three timed calls
-        warmup=1,
-        min_calls=3,
     ),
     Workload(
         "lenet5_fit_epoch",
