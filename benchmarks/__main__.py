@@ -20,6 +20,7 @@ import fnmatch
 import json
 import pstats
 import sys
+from functools import partial
 from pathlib import Path
 
 from benchmarks import report, runner
@@ -50,6 +51,10 @@ def profile(workload: Workload, calls: int) -> None:
     prof.disable()
     pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     del limiter
+
+
+def _write(path: Path, doc: runner.Json) -> None:
+    path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def _log(line: str) -> None:
@@ -96,9 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.profile:
         profile(by_name(args.profile), args.calls)
     else:
-        doc = runner.run_all(select(args.only), args.frameworks, args.quick, args.reps, _log)
-        if args.json:
-            args.json.write_text(json.dumps(doc, indent=1) + "\n")
+        save = partial(_write, args.json) if args.json else None
+        doc = runner.run_all(select(args.only), args.frameworks, args.quick, args.reps, log=_log, save=save)
         print(report.text(doc))
 
 

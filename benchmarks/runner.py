@@ -268,19 +268,28 @@ def run_all(
     frameworks: Sequence[str] = FRAMEWORKS,
     quick: bool = False,
     reps: int | None = None,
+    *,
     log: Callable[[str], None] = print,
+    save: Callable[[Json], None] | None = None,
 ) -> Json:
-    """Every workload in turn; the JSON document ``--json`` writes."""
+    """Every workload in turn; the JSON document ``--json`` writes.
+
+    ``save`` receives the document so far after each workload, so an interrupted run keeps what
+    it measured.
+    """
     started = time.perf_counter()
-    results = []
-    for workload in workloads:
-        log(f"{workload.name}: {workload.title}")
-        results.append(run_workload(workload, frameworks, quick, reps, log))
-        log(f"  {results[-1]['seconds']:.0f} s ({time.perf_counter() - started:.0f} s so far)")
-    return {
+    doc: Json = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "quick": quick,
-        "seconds": time.perf_counter() - started,
-        "workloads": results,
+        "seconds": 0.0,
+        "workloads": [],
     }
+    for workload in workloads:
+        log(f"{workload.name}: {workload.title}")
+        doc["workloads"].append(run_workload(workload, frameworks, quick, reps, log))
+        doc["seconds"] = time.perf_counter() - started
+        log(f"  {doc['workloads'][-1]['seconds']:.0f} s ({doc['seconds']:.0f} s so far)")
+        if save is not None:
+            save(doc)
+    return doc
