@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._math import log_softmax
 from functional_dl.errors import LabelError, ShapeError, describe_shape
-from functional_dl.layers.softmax import log_softmax_fn
 from functional_dl.losses._common import Reduction, check_finite_target, check_pair, reduce_loss
 from functional_dl.types import Array, IntArray
 
@@ -97,7 +97,7 @@ def softmax_cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{_NAME}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     n_classes = logits.shape[1]
-    log_p = log_softmax_fn(logits, axis=1)
+    log_p = log_softmax(logits, axis=1)
     p = np.exp(log_p)
     smooth = label_smoothing / n_classes
     if t.shape == logits.shape:
