@@ -78,6 +78,27 @@ def _check_dy(w: Array, x: Array, dy: Array) -> None:
     check_float(dy, "dense", "dy")
 
 
+def _bias_grad(dy: Array) -> Array:
+    """``db = sum(dy)`` over every axis but the last: the formula, and the reference for the fast path."""
+    out: Array = dy.reshape(-1, dy.shape[-1]).sum(axis=0)
+    return out
+
+
+def _bias_grad_fast(dy: Array) -> Array:
+    """:func:`_bias_grad` as the matrix-vector product ``ones @ dy`` (rows: every axis but the last).
+
+    BLAS does it in about a third of the time of NumPy's row-by-row reduction along axis 0. The
+    ones come from ``np.empty`` + ``fill`` because ``np.ones`` is a Python-level wrapper costing
+    twice as much. It agrees with :func:`_bias_grad` up to the order of the additions (the tests
+    bound the difference by ``n * eps * sum(|dy|)`` per entry, ``n`` the number of rows).
+    """
+    rows = dy.reshape(-1, dy.shape[-1])
+    ones = np.empty(rows.shape[0], dy.dtype)
+    ones.fill(1)
+    out: Array = ones @ rows
+    return out
+
+
 def _grads(w: Array, x: Array, dy: Array, use_bias: bool) -> Params:
     if x.ndim == 2:
         dw = dy.T @ x
@@ -85,13 +106,7 @@ def _grads(w: Array, x: Array, dy: Array, use_bias: bool) -> Params:
         lead = tuple(range(x.ndim - 1))
         dw = np.tensordot(dy, x, axes=(lead, lead))
     if use_bias:
-        # sum(dy) over the leading axes as a matrix-vector product with ones: BLAS does it in
-        # about a third of the time of NumPy's row-by-row reduction along axis 0.
-        # (np.empty + fill, because np.ones is a Python-level wrapper costing twice as much.)
-        rows = dy.reshape(-1, dy.shape[-1])
-        ones = np.empty(rows.shape[0], dy.dtype)
-        ones.fill(1)
-        return {"w": dw, "b": ones @ rows}
+        return {"w": dw, "b": _bias_grad_fast(dy)}
     return {"w": dw}
 
 
