@@ -24,7 +24,8 @@ Export rule: a layer module's ``__all__`` is its factories and the types in thei
 (cache, spec and options types); the functions it hands to ``build`` are private and reached
 through the layer (``dense(3).forward``). Called on their own they need the factory's keyword
 hyperparameters, and a forward bound one way with a backward bound another is a silent wrong
-answer; through the layer they always agree.
+answer; through the layer they always agree. The underscored helper modules (``_builder``,
+``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``) export what their sibling modules import.
 
 Writing your own layer
 ----------------------

@@ -26,7 +26,7 @@ from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
-__all__ = ["AdaptiveCache", "GlobalPoolCache", "adaptive_avg_pool2d", "bin_matrix", "global_avg_pool"]
+__all__ = ["AdaptiveCache", "GlobalPoolCache", "adaptive_avg_pool2d", "global_avg_pool"]
 
 class GlobalPoolCache(NamedTuple):
     """What ``global_avg_pool``'s backward needs."""
