@@ -146,6 +146,7 @@ def scale_by_adam(
             eps_root=float(eps_root),
             amsgrad=amsgrad,
         ),
+        elementwise=True,
     )
 
 
@@ -211,6 +212,7 @@ def scale_by_nadam(
         partial(
             _nadam_update, b1=float(b1), b2=float(b2), eps=float(eps), momentum_decay=float(momentum_decay)
         ),
+        elementwise=True,
     )
 
 
@@ -253,5 +255,5 @@ def scale_by_radam(
         r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
     """
     return GradientTransformation(
-        _moments_init, partial(_radam_update, b1=float(b1), b2=float(b2), eps=float(eps))
+        _moments_init, partial(_radam_update, b1=float(b1), b2=float(b2), eps=float(eps)), elementwise=True
     )
