@@ -12,8 +12,12 @@
 """
 
 from functional_dl.optim.adam import (
+    FoldedBiasCorrection,
     ScaleByAdamState,
     ScaleByNadamState,
+    adam_direction,
+    folded_adam_direction,
+    folded_bias_correction,
     scale_by_adam,
     scale_by_nadam,
     scale_by_radam,
@@ -117,6 +121,7 @@ __all__ = [
     "ChainState",
     "EmaParamsState",
     "EmptyState",
+    "FoldedBiasCorrection",
     "FusedState",
     "GradientTransformation",
     "InjectHyperparamsState",
@@ -143,6 +148,7 @@ __all__ = [
     "adadelta",
     "adagrad",
     "adam",
+    "adam_direction",
     "adamw",
     "add_decayed_weights",
     "amsgrad",
@@ -160,6 +166,8 @@ __all__ = [
     "ema_params",
     "exponential_decay",
     "find_state",
+    "folded_adam_direction",
+    "folded_bias_correction",
     "fuse",
     "inject_hyperparams",
     "inverse_time_decay",
