@@ -90,12 +90,30 @@ def _layout(params: Params) -> Layout:
     return tuple((_dtype_name(dtype), tuple(entries)) for dtype, entries in groups.items())
 
 
-def _concat(mapping: Params, entries: tuple[tuple[str, tuple[int, ...]], ...]) -> Array:
-    return np.concatenate([mapping[k].ravel() for k, _ in entries])
+class _Mismatch(Exception):
+    """The mapping does not have the keys, shapes or dtypes of the layout."""
+
+
+def _concat(mapping: Params, group: str, entries: tuple[tuple[str, tuple[int, ...]], ...]) -> Array:
+    # The layout comes from the state, so the mapping is checked against it as it is read: a few
+    # comparisons per array, cheaper than working the layout out again on every step.
+    parts = []
+    for k, shape in entries:
+        a = mapping.get(k)
+        if a is None or a.shape != shape:
+            raise _Mismatch
+        parts.append(a.ravel())
+    vector = np.concatenate(parts)
+    if _dtype_name(vector.dtype) != group:
+        raise _Mismatch
+    return vector
 
 
 def _gather(mapping: Params, layout: Layout) -> dict[str, Array]:
-    return {group: _concat(mapping, entries) for group, entries in layout}
+    vectors = {group: _concat(mapping, group, entries) for group, entries in layout}
+    if len(mapping) != sum(len(entries) for _, entries in layout):
+        raise _Mismatch
+    return vectors
 
 
 class _LazyGather(Mapping[str, Array]):
@@ -114,7 +132,7 @@ class _LazyGather(Mapping[str, Array]):
         vector = self._done.get(group)
         if vector is None:
             entries = self._entries[group]  # a KeyError for an unknown group, as a dict would raise
-            vector = self._done[group] = _concat(self._params, entries)
+            vector = self._done[group] = _concat(self._params, group, entries)
         return vector
 
     def __iter__(self) -> Iterator[str]:
@@ -144,15 +162,18 @@ def _fuse_init(inner: GradientTransformation[S], params: Params, /) -> FusedStat
 def _fuse_update(
     inner: GradientTransformation[S], updates: Params, state: FusedState[S], params: Params, /
 ) -> tuple[Params, FusedState[S]]:
-    layout = _layout(params)
-    if layout != state.layout:
+    layout = state.layout
+    try:
+        flat = _gather(updates, layout)
+        flat_updates, new_inner = inner.update(flat, state.inner, _LazyGather(params, layout))
+    except _Mismatch:
         raise ParamsError(
             "fuse",
-            "the params changed keys, shapes or dtypes since the state was built: "
-            f"expected {_describe(state.layout)}, got {_describe(layout)}",
-        )
-    flat_updates, new_inner = inner.update(_gather(updates, layout), state.inner, _LazyGather(params, layout))
-    return _scatter(flat_updates, layout), FusedState(state.layout, new_inner)
+            "the updates or params do not have the keys, shapes and dtypes the state was built for: "
+            f"expected {_describe(layout)}, got updates {_describe(_layout(updates))}, "
+            f"params {_describe(_layout(params))}",
+        ) from None
+    return _scatter(flat_updates, layout), FusedState(layout, new_inner)
 
 
 def _describe(layout: Layout) -> str:

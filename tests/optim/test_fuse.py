@@ -187,10 +187,22 @@ def test_unfused_leaves_the_state_alone() -> None:
     assert O.unfused(plain) is plain  # nothing fused: nothing rebuilt
 
 
-def test_a_fused_state_refuses_params_of_another_layout() -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"0.b": np.zeros(5, np.float32)},  # another size
+        {"0.w": np.zeros((4, 3), np.float32)},  # the same size, another shape
+        {"0.b": np.zeros(4)},  # another dtype
+        {"9.w": np.zeros(2, np.float32)},  # a key more
+    ],
+    ids=["size", "shape", "dtype", "extra_key"],
+)
+def test_a_fused_state_refuses_params_of_another_layout(change: dict[str, fdl.Array]) -> None:
     params = _mixed_params()
     opt = O.adam(0.1)
     state = opt.init(params)
-    other = O.OptimizerState({**state.params, "0.b": np.zeros(5, np.float32)}, state.inner, 0)
-    with pytest.raises(ParamsError, match=r"fuse: the params changed .* expected .*0\.b \(4,\) float32"):
-        opt.transform.update(dict(other.params), state.inner, other.params)
+    other = {**params, **change}
+    with pytest.raises(
+        ParamsError, match=r"fuse: the updates or params do not .* expected .*0\.b \(4,\) float32"
+    ):
+        opt.transform.update(other, state.inner, other)
