@@ -14,7 +14,6 @@ every combinator prefixes its child's segment to the path of an error raised ins
 names the full path (``"encoder.2.dense: ..."``).
 """
 
-from functional_dl.combinators._routing import split_by_child
 from functional_dl.combinators.branches import (
     FanInConcatCache,
     FanInSumCache,
@@ -43,5 +42,4 @@ __all__ = [
     "parallel",
     "residual",
     "serial",
-    "split_by_child",
 ]

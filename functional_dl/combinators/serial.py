@@ -16,12 +16,11 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
-from functional_dl._tap import register_children
 from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
 from functional_dl.errors import LayerError, ParamsError
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Buffers, Context, Key, Layer, Params, Shape
+from functional_dl.types import EMPTY, EVAL, Buffers, Child, Context, Key, Layer, Params, Shape
 
 __all__ = ["SerialCache", "check_children", "serial"]
 
@@ -124,16 +123,9 @@ def _serial_buffers_of(
     return join_children(states, list(index)) if any(states) else EMPTY
 
 
-def _serial_children(layer: Layer[Any]) -> list[tuple[str, Layer[Any]]]:
-    """Inspection's view of a ``serial``: its children with their key segments (names or positions)."""
-    fn = layer.forward
-    if not isinstance(fn, partial):
-        return []
-    children, index = fn.args[0], fn.args[1]
-    return list(zip(index, children, strict=True))
-
-
-register_children(_serial_forward, _serial_children)
+def _serial_rebuild(names: tuple[str, ...], layers: tuple[Layer[Any], ...], /) -> Layer[SerialCache]:
+    """``serial`` again over ``layers``: by keyword when it was built with ``names``, else positionally."""
+    return serial(**dict(zip(names, layers, strict=True))) if names else serial(*layers)
 
 
 def check_children(layers: tuple[object, ...], combinator: str) -> tuple[Layer[Any], ...]:
@@ -191,4 +183,6 @@ def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache
         name="serial",
         reads_context=reads_context,
         backward_params=partial(_serial_backward_params, children, index),
+        children=tuple(Child(seg, child) for seg, child in zip(index, children, strict=True)),
+        rebuild=partial(_serial_rebuild, tuple(named_layers)),
     )
