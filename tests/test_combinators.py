@@ -295,3 +295,32 @@ def test_no_library_code_reads_partial_arguments() -> None:
         if any(pattern in line for pattern in (".args[", ".keywords", ".func(", ".func "))
     ]
     assert offenders == []
+
+
+def test_serial_fast_paths_agree_bit_for_bit_with_the_plain_folds() -> None:
+    from functional_dl.combinators.serial import backward_plain, forward_plain
+
+    x = np.random.default_rng(4).standard_normal((6, 5)).astype(np.float32)
+    nets = (
+        fdl.serial(L.dense(4), L.relu(), L.dense(3)),  # no child reads its context
+        fdl.serial(L.dense(4), L.dropout(0.5), L.batch_norm1d(), L.dense(3)),
+        _golden_net(),
+    )
+    for net in nets:
+        _, params, buffers = net.init_with_buffers(fdl.random.key(0), (None, 5))
+        for ctx in (
+            fdl.Context(buffers=buffers),
+            fdl.Context(train=True, key=fdl.random.key(7), buffers=buffers),
+        ):
+            children = tuple(c.layer for c in net.children)
+            index = {c.segment: i for i, c in enumerate(net.children)}
+            y, cache = net.forward(params, x, ctx)
+            y_plain, cache_plain = forward_plain(children, index, params, x, ctx)
+            np.testing.assert_array_equal(y, y_plain)
+            fdl.testing.assert_bitwise_equal(net.buffers_of(cache), net.buffers_of(cache_plain), "buffers")
+            dy = np.ones_like(y)
+            dx_plain, grads_plain = backward_plain(children, index, params, cache_plain, dy)
+            dx, grads = net.backward(params, cache, dy)
+            np.testing.assert_array_equal(dx, dx_plain)
+            fdl.testing.assert_bitwise_equal(grads, grads_plain, "grads")
+            fdl.testing.assert_bitwise_equal(net.param_grads(params, cache, dy), grads_plain, "param_grads")
