@@ -85,6 +85,7 @@ Names: *buffers* are always the network's non-trained arrays; *state* is always 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
@@ -207,8 +208,13 @@ class RebuildFn(Protocol):
     def __call__(self, layers: tuple[Layer[Any], ...], /) -> Layer[Any]: ...
 
 
-class Child(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Child:
     """One child of a combinator: the layer and the key segment its parameters carry.
+
+    A frozen dataclass rather than a ``NamedTuple``: a tuple type carries its fields' types, so
+    ``Layer[SerialCache]`` would then contain this ``Layer[Any]`` and a user's script checked with
+    ``--disallow-any-expr`` would see ``Any`` in every network it builds.
 
     Attributes:
         segment: the prefix of the child's keys inside the combinator (``"0"``, ``"encoder"``),

@@ -324,3 +324,46 @@ def test_serial_fast_paths_agree_bit_for_bit_with_the_plain_folds() -> None:
             np.testing.assert_array_equal(dx, dx_plain)
             fdl.testing.assert_bitwise_equal(grads, grads_plain, "grads")
             fdl.testing.assert_bitwise_equal(net.param_grads(params, cache, dy), grads_plain, "param_grads")
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
+    return out
+
+
+def _argmax(y: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.argmax(y, axis=-1)
+    return out
+
+
+def test_bind_is_the_forward_as_a_picklable_function_that_composes() -> None:
+    import pickle
+
+    net = fdl.serial(L.dense(4), L.batch_norm1d(), L.relu(), L.dense(3))
+    _, params, buffers = net.init_with_buffers(fdl.random.key(0), (None, 5))
+    x = np.random.default_rng(1).standard_normal((6, 5)).astype(np.float32)
+    ctx = fdl.Context(buffers=buffers)
+    before = x.copy()
+    predict = fdl.bind(net, params, ctx=ctx)
+    y = predict(x)
+    np.testing.assert_array_equal(y, net.forward(params, x, ctx)[0])
+    np.testing.assert_array_equal(predict(x), y)  # repeated calls bit-identical
+    np.testing.assert_array_equal(x, before)  # input untouched
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(predict))(x), y)
+    expected = _argmax(net.forward(params, _standardise(x), ctx)[0])
+    np.testing.assert_array_equal(fdl.pipe(x, _standardise, predict, _argmax), expected)
+    np.testing.assert_array_equal(fdl.compose_left(_standardise, predict, _argmax)(x), expected)
+
+
+def test_bind_refuses_what_is_not_a_network_params_or_context() -> None:
+    net = fdl.serial(L.dense(2))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    with pytest.raises(TypeError, match="bind: net must be a Layer, got function"):
+        fdl.bind(L.relu, params)  # type: ignore[arg-type]
+    with pytest.raises(ParamsError, match=r"^serial: bind: params must be a mapping of arrays, got list"):
+        fdl.bind(net, [params["0.w"]])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bind: ctx must be a Context, got bool"):
+        fdl.bind(net, params, ctx=True)  # type: ignore[arg-type]
+    with pytest.raises(ShapeError, match=r"^0\.dense: "):
+        fdl.bind(net, params)(np.ones((2, 4), np.float32))
