@@ -12,8 +12,9 @@ failure deep in a network reads ``"encoder.2.dense: expected input of shape (bat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from functional_dl._fn import accumulate
@@ -76,11 +77,11 @@ def _apply_backward(carry: tuple[Any, Params], link: _BackwardLink) -> tuple[Any
         raise err.under(segment) from None
 
 
-def _fold_forward(links: list[_ForwardLink], x: Any) -> tuple[Any, SerialCache]:
+def _fold_forward(links: Iterable[_ForwardLink], x: Any) -> tuple[Any, SerialCache]:
     """``y = f_n(... f_2(f_1(x)))``, keeping every child's cache."""
     start: tuple[Any, object] = (x, None)
     steps = tuple(accumulate(_apply_forward, links, start))
-    return steps[-1][0], SerialCache(tuple(cache for _, cache in steps[1:]))
+    return steps[-1][0], SerialCache(tuple(map(itemgetter(1), steps[1:])))
 
 
 def _fold_backward(links: list[_BackwardLink], dy: Any) -> tuple[Any, list[Params]]:
@@ -91,8 +92,8 @@ def _fold_backward(links: list[_BackwardLink], dy: Any) -> tuple[Any, list[Param
 
 def _forward_links(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, child_ctx: Sequence[Context]
-) -> list[_ForwardLink]:
-    return list(zip(index, children, route(params, index, "serial"), child_ctx, strict=True))
+) -> Iterable[_ForwardLink]:
+    return zip(index, children, route(params, index, "serial"), child_ctx, strict=True)
 
 
 def forward_plain(
