@@ -19,7 +19,7 @@ networks (the same depth and width) show the three regimes:
   gradient norms stay of the same order in every layer.
 
 The script prints, for every dense layer of the three networks, the norm of the gradient arriving at
-its output, ``||dL/dz[l]||`` (the back-propagated signal, read with :func:`functional_dl.inspect.trace`),
+its output, ``||dL/dz[l]||`` (the back-propagated signal, read with :func:`functional_dl.inspect.record`),
 and of its weight gradient ``||dL/dw[l]||`` (:func:`functional_dl.inspect.layer_stats`), plots both on
 a log scale, then trains the sigmoid/naive and ReLU/He networks with the same plain SGD and compares
 their loss curves. (With ReLU and ``N(0, 1)`` the weight gradients are huge in every layer rather
@@ -79,8 +79,8 @@ class Norms(NamedTuple):
 
 
 def gradient_norms(net: fdl.Layer[Any], params: fdl.Params, x: fdl.Array, y: fdl.Array) -> Norms:
-    """Per-layer gradient norms from one forward and backward pass (:func:`inspect.trace`)."""
-    seen = inspect.trace(net, losses.sigmoid_binary_cross_entropy, params, x, y)
+    """Per-layer gradient norms from one forward and backward pass (:func:`inspect.record`)."""
+    seen = inspect.record(net, losses.sigmoid_binary_cross_entropy, params, x, y)
     weights = {k: v for k, v in params.items() if k.endswith(".w")}
     dense_paths = [k.rpartition(".")[0] for k in weights]
     return Norms(

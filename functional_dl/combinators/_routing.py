@@ -13,7 +13,7 @@ from functional_dl.errors import ParamsError
 from functional_dl.random import split
 from functional_dl.types import EMPTY, Array, Buffers, Context, Key, Params
 
-__all__ = ["child_contexts", "index_of", "join_children", "route", "split_by_child"]
+__all__ = ["child_contexts", "index_of", "join_children", "route"]
 
 
 def index_of(segments: Sequence[str]) -> dict[str, int]:
@@ -37,11 +37,6 @@ def route(mapping: Params, index: Mapping[str, int], combinator: str) -> list[di
             )
         parts[i][tail] = value
     return parts
-
-
-def split_by_child(mapping: Params, n: int, combinator: str) -> list[dict[str, Array]]:
-    """Route a flat mapping to ``n`` children keyed by position (``"0.w"`` goes to child 0)."""
-    return route(mapping, index_of([str(i) for i in range(n)]), combinator)
 
 
 def join_children(parts: Sequence[Params], segments: Sequence[str]) -> dict[str, Array]:
