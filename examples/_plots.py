@@ -1,7 +1,7 @@
 """Plotting for the teaching examples: line charts saved to files, or nothing when matplotlib is absent.
 
-Every example saves its figures into the directory given by ``--out`` (default ``outputs/``); with no
-matplotlib installed it prints its numbers only.
+Every example saves its figures into the directory given by ``--out`` (default ``outputs/``), and in a
+notebook also shows them inline; with no matplotlib installed it prints its numbers only.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from _notebook import show
 
 
 def have_matplotlib() -> bool:
@@ -70,4 +72,5 @@ def line_plot(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    show(path)
     return path

@@ -1,23 +1,28 @@
 """Regularisation against over-fitting: an L2 penalty and dropout, with train and test curves.
 
 Run it with ``python examples/regularisation.py`` (plots need matplotlib).
-
-A wide network (2 -> 128 -> 128 -> 1, ReLU) trained long on only 40 noisy samples of the two-moons
-problem fits the noise: its training loss goes to zero while its test loss, after an early minimum,
-climbs. Two classic remedies, each trained from the same weights on the same batches:
-
-* **L2 penalty** (loss-side weight decay): minimise ``J + (lambda / 2) sum_l ||w_l||^2`` over the
-  weights (not the biases); its gradient adds ``lambda w`` to ``dJ/dw``, pulling weights to zero.
-  Here it is ``functional_dl.regularizers.l2_penalty``, passed to ``train.fit`` as ``penalty=``.
-* **Dropout** (``layers.dropout(rate)``): during training each hidden unit is zeroed with
-  probability ``rate`` and the survivors scaled by ``1 / (1 - rate)``; at evaluation the layer is
-  the identity. The network cannot rely on any single unit, which acts like averaging many
-  thinned networks.
-
-The script prints, for each variant, the final training and test loss and accuracy and the test
-loss's gap to the training loss, and plots the train (solid) and test (dashed) loss curves.
+It is also a notebook: see the README's "Notebooks" section.
 """
 
+# %% [markdown]
+# # Regularisation against over-fitting: an L2 penalty and dropout, with train and test curves
+#
+# A wide network (2 -> 128 -> 128 -> 1, ReLU) trained long on only 40 noisy samples of the two-moons
+# problem fits the noise: its training loss goes to zero while its test loss, after an early minimum,
+# climbs. Two classic remedies, each trained from the same weights on the same batches:
+#
+# * **L2 penalty** (loss-side weight decay): minimise `J + (lambda / 2) sum_l ||w_l||^2` over the
+#   weights (not the biases); its gradient adds `lambda w` to `dJ/dw`, pulling weights to zero.
+#   Here it is `functional_dl.regularizers.l2_penalty`, passed to `train.fit` as `penalty=`.
+# * **Dropout** (`layers.dropout(rate)`): during training each hidden unit is zeroed with
+#   probability `rate` and the survivors scaled by `1 / (1 - rate)`; at evaluation the layer is
+#   the identity. The network cannot rely on any single unit, which acts like averaging many
+#   thinned networks.
+#
+# The script prints, for each variant, the final training and test loss and accuracy and the test
+# loss's gap to the training loss, and plots the train (solid) and test (dashed) loss curves.
+
+# %%
 from __future__ import annotations
 
 import argparse
@@ -27,6 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from _datasets import two_moons
+from _notebook import parse_args
 from _plots import line_plot, paired_styles
 
 import functional_dl as fdl
@@ -37,6 +43,7 @@ L2_STRENGTH = 3e-3
 DROPOUT_RATE = 0.5
 
 
+# %%
 class Curves(NamedTuple):
     """Per-epoch losses and final scores of one variant."""
 
@@ -46,6 +53,7 @@ class Curves(NamedTuple):
     test_accuracy: float
 
 
+# %%
 def build_network(dropout: float, width: int = 128) -> fdl.Layer[Any]:
     """Two wide ReLU hidden layers, each followed by dropout when ``dropout > 0``."""
     hidden: list[fdl.Layer[Any]] = []
@@ -56,6 +64,7 @@ def build_network(dropout: float, width: int = 128) -> fdl.Layer[Any]:
     return fdl.serial(*hidden, L.dense(1))
 
 
+# %%
 def variants() -> dict[str, tuple[float, train.Penalty | None]]:
     """Name -> (dropout rate, penalty)."""
     l2 = partial(fdl.regularizers.l2_penalty, strength=L2_STRENGTH, mask=optim.weights_only)
@@ -66,6 +75,7 @@ def variants() -> dict[str, tuple[float, train.Penalty | None]]:
     }
 
 
+# %%
 def run(epochs: int = 200, n_train: int = 40, lr: float = 3e-3, seed: int = 0) -> dict[str, Curves]:
     """Train each variant on the same small data set; evaluate on a large held-out set."""
     data_key, init_key, fit_key = fdl.random.split(fdl.random.key(seed), 3)
@@ -101,6 +111,7 @@ def run(epochs: int = 200, n_train: int = 40, lr: float = 3e-3, seed: int = 0) -
     return results
 
 
+# %%
 def report(results: dict[str, Curves], out: Path) -> None:
     """Print the table and save the plot."""
     print(f"{'variant':<22}{'train loss':>11}{'test loss':>11}{'gap':>8}{'train acc':>11}{'test acc':>10}")
@@ -125,15 +136,17 @@ def report(results: dict[str, Curves], out: Path) -> None:
         print(f"saved {saved}")
 
 
+# %%
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--smoke", action="store_true", help="a few epochs, for tests")
     parser.add_argument("--out", type=Path, default=Path("outputs"))
-    args = parser.parse_args()
+    args = parse_args(parser)
     report(run(epochs=5 if args.smoke else args.epochs), args.out)
 
 
+# %%
 if __name__ == "__main__":
     main()
