@@ -20,7 +20,8 @@ It is also a notebook: see the README's "Notebooks" section.
 #   thinned networks.
 #
 # The script prints, for each variant, the final training and test loss and accuracy and the test
-# loss's gap to the training loss, and plots the train (solid) and test (dashed) loss curves.
+# loss's gap to the training loss, and plots the train (solid) and test (dashed) loss curves and
+# each variant's decision boundary over the plane.
 
 # %%
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from _datasets import two_moons
 from _notebook import parse_args
-from _plots import line_plot, paired_styles
+from _plots import decision_boundaries, line_plot, paired_styles
 
 import functional_dl as fdl
 from functional_dl import layers as L
@@ -51,6 +52,22 @@ class Curves(NamedTuple):
     test_loss: tuple[float, ...]
     train_accuracy: float
     test_accuracy: float
+    boundary: fdl.Array | None = None  # (rows, cols) probability of class 1 over the plotting grid
+
+
+class Plane(NamedTuple):
+    """The training points and a grid over the plane around them, for decision boundaries."""
+
+    x: fdl.Array  # (n_train, 2)
+    y: fdl.Array  # (n_train, 1)
+    grid: tuple[fdl.Array, fdl.Array]  # (xx, yy), each (rows, cols)
+
+
+def plane(x: fdl.Array, y: fdl.Array, steps: int = 80) -> Plane:
+    """A ``steps x steps`` grid covering the points with a margin."""
+    lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
+    return Plane(x, y, (xx.astype(x.dtype), yy.astype(x.dtype)))
 
 
 # %%
@@ -76,14 +93,28 @@ def variants() -> dict[str, tuple[float, train.Penalty | None]]:
 
 
 # %%
-def run(epochs: int = 200, n_train: int = 40, lr: float = 3e-3, seed: int = 0) -> dict[str, Curves]:
-    """Train each variant on the same small data set; evaluate on a large held-out set."""
-    data_key, init_key, fit_key = fdl.random.split(fdl.random.key(seed), 3)
+def make_data(
+    n_train: int = 40, seed: int = 0
+) -> tuple[tuple[fdl.Array, fdl.Array], tuple[fdl.Array, fdl.Array]]:
+    """``n_train`` noisy two-moons training samples and 500 test samples, from ``key(seed)``."""
+    data_key = fdl.random.split(fdl.random.key(seed), 3)[0]
     x, y = two_moons(data_key, n=n_train + 500, noise=0.35, dtype=np.float32)
-    train_set, test_set = (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
+    return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
+
+
+# %%
+def run(epochs: int = 200, n_train: int = 40, lr: float = 3e-3, seed: int = 0) -> dict[str, Curves]:
+    """Train each variant on the same small data set; evaluate on a large held-out set.
+
+    Each result also holds the variant's probability of class 1 over :func:`plane`'s grid.
+    """
+    _, init_key, fit_key = fdl.random.split(fdl.random.key(seed), 3)
+    train_set, test_set = make_data(n_train, seed)
     loss = losses.sigmoid_binary_cross_entropy
     accuracy = {"accuracy": metrics.accuracy}
     results: dict[str, Curves] = {}
+    grid = plane(*train_set).grid
+    grid_points = np.stack([grid[0].ravel(), grid[1].ravel()], axis=1)
     for name, (rate, penalty) in variants().items():
         net = build_network(rate)
         _, params = net.init(init_key, (None, 2))  # dropout has no params: the same weights for all
@@ -102,18 +133,20 @@ def run(epochs: int = 200, n_train: int = 40, lr: float = 3e-3, seed: int = 0) -
             progress="none",
         )
         final = train.evaluate(net, loss, fitted.train_state.params, train_set, metrics=accuracy)
+        logits = train.predict(net, fitted.train_state.params, grid_points)
         results[name] = Curves(
             tuple(fitted.history["loss"]),
             tuple(fitted.history["val_loss"]),
             final["accuracy"],
             fitted.history["val_accuracy"][-1],
+            L.sigmoid().forward({}, logits)[0].reshape(grid[0].shape),  # the overflow-free sigmoid
         )
     return results
 
 
 # %%
-def report(results: dict[str, Curves], out: Path) -> None:
-    """Print the table and save the plot."""
+def report(results: dict[str, Curves], out: Path, points: Plane | None = None) -> None:
+    """Print the table and save the loss curves and, given the training ``points``, the boundaries."""
     print(f"{'variant':<22}{'train loss':>11}{'test loss':>11}{'gap':>8}{'train acc':>11}{'test acc':>10}")
     for name, c in results.items():
         gap = c.test_loss[-1] - c.train_loss[-1]
@@ -134,6 +167,14 @@ def report(results: dict[str, Curves], out: Path) -> None:
     )
     if saved is not None:
         print(f"saved {saved}")
+    boundaries = {n: c.boundary for n, c in results.items() if c.boundary is not None}
+    if points is not None and boundaries:
+        drawn = decision_boundaries(
+            out / "regularisation_boundaries.png", points.x, points.y, points.grid, boundaries,
+            title="Decision boundaries after training on 40 samples",
+        )  # fmt: skip
+        if drawn is not None:
+            print(f"saved {drawn}")
 
 
 # %%
@@ -144,7 +185,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few epochs, for tests")
     parser.add_argument("--out", type=Path, default=Path("outputs"))
     args = parse_args(parser)
-    report(run(epochs=5 if args.smoke else args.epochs), args.out)
+    results = run(epochs=5 if args.smoke else args.epochs)
+    report(results, args.out, plane(*make_data()[0]))
 
 
 # %%

@@ -20,11 +20,18 @@ pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The learning path, in order.
-PATH = ["linear_regression", "breast_cancer", "regularisation", "optimizers_compared", "digits_cnn"]
+PATH = [
+    "linear_regression",
+    "breast_cancer",
+    "regularisation",
+    "optimizers_compared",
+    "vanishing_gradients",
+    "digits_cnn",
+]
 
 
 #: The examples that draw figures (each must save at least one and show each inline).
-PLOTTING = {"breast_cancer", "regularisation", "optimizers_compared"}
+PLOTTING = {"breast_cancer", "regularisation", "optimizers_compared", "vanishing_gradients"}
 
 
 def _outputs(cells: list[Any], kind: str) -> list[Any]:
