@@ -130,7 +130,7 @@ def test_a_users_own_transformation_is_not_fused_unless_it_says_so() -> None:
     ) -> tuple[fdl.Params, O.EmptyState]:
         return {k: g * 2.0 for k, g in updates.items()}, state
 
-    with pytest.raises(DomainError, match="^fuse: the transformation given is not elementwise"):
+    with pytest.raises(DomainError, match=r"^fuse: the transformation given is not elementwise"):
         fuse(O.GradientTransformation(empty_init, _double))
     fuse(O.GradientTransformation(empty_init, _double, elementwise=True))
 
