@@ -173,7 +173,8 @@ def sweep(
         run: one training run, ``(hparams) -> FitResult``; it must pickle.
         trials: from :func:`grid`, :func:`random_search`, or built by hand.
         executor: where the runs go (``ProcessPoolExecutor``, ``client.get_executor()``).
-        checkpoint_dir: save each run's final ``FitCheckpoint`` there as ``trial<number>.npz``.
+        checkpoint_dir: save each run's final ``FitCheckpoint`` there as ``trial<number>.npz``
+            (the directory is created if need be).
         retries: how many times a trial whose worker was lost is submitted again.
 
     Returns:
@@ -185,6 +186,8 @@ def sweep(
         Exception: whatever ``run`` raised for a trial, as it raised it.
     """
     check_picklable("distributed.sweep", run=run)
+    if checkpoint_dir is not None:
+        os.makedirs(checkpoint_dir, exist_ok=True)
     todo = list(trials)
     attempts = dict.fromkeys((t.number for t in todo), 0)
     done: dict[int, SweepResult] = {}

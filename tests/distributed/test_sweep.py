@@ -34,7 +34,7 @@ def assert_is_the_run_alone(result: SweepResult, alone: FitResult[Any]) -> None:
 
 
 def test_a_sweep_on_dask_equals_each_trial_run_alone(client: Client, tmp_path: Path) -> None:
-    results = sweep(runs.trial, TRIALS, dask_executor(client), checkpoint_dir=str(tmp_path))
+    results = sweep(runs.trial, TRIALS, dask_executor(client), checkpoint_dir=str(tmp_path / "new"))
     assert [r.trial for r in results] == list(TRIALS)
     for r in results:
         alone = runs.trial(r.trial.hparams)
