@@ -91,12 +91,21 @@ def check_picklable(caller: str, **values: object) -> None:
             ) from err
 
 
-def worker_addresses(client: Client) -> tuple[str, ...]:
-    """The addresses of the cluster's workers, sorted so shares are placed the same way every run."""
+def worker_addresses(client: Client, timeout: float = 60.0) -> tuple[str, ...]:
+    """The addresses of the cluster's workers, sorted so shares are placed the same way every run.
+
+    A running cluster with no worker at the moment (one being restarted after it was lost, or
+    missed heartbeats on a busy machine) is given ``timeout`` seconds for one to join.
+    """
+    if client.status != "running":
+        raise ClusterError(f"distributed: the client is not connected (status {client.status!r})")
     try:
         workers = client.scheduler_info(n_workers=-1).get("workers")
+        if not workers:
+            client.wait_for_workers(1, timeout=timeout)
+            workers = client.scheduler_info(n_workers=-1).get("workers")
     except (OSError, TimeoutError) as err:
-        raise ClusterError(f"distributed: cannot reach the scheduler: {err}") from err
+        raise ClusterError(f"distributed: cannot reach the scheduler or no worker joined: {err}") from err
     if not workers:
         raise ClusterError(f"distributed: the cluster has no workers (client status {client.status!r})")
     return tuple(sorted(workers))
@@ -210,7 +219,7 @@ def fit(
         ClusterError: the cluster has no workers, or goes away during training.
     """
     check_picklable("distributed.fit", net=net, loss=loss)
-    workers = worker_addresses(client)
+    workers = worker_addresses(client, timeout)
     x, y = data
     scattered = _cluster_call(
         client,
