@@ -152,11 +152,16 @@ class Context(NamedTuple):
         train: training mode (dropout active, batch norm uses batch statistics).
         key: randomness for this call; required by layers that sample (dropout) in training mode.
         buffers: non-trained arrays (running statistics), a flat mapping with dotted keys.
+        batch_rows: ``None`` when ``x`` is the whole batch; ``(start, total)`` when ``x`` holds rows
+            ``start, start + 1, ...`` of a batch of ``total`` rows split across processes (data
+            parallelism). Layers that sample draw for the whole batch and keep these rows, so each
+            sample's randomness depends on its position in the batch, not on how it was split.
     """
 
     train: bool = False
     key: Key | None = None
     buffers: Buffers = EMPTY
+    batch_rows: tuple[int, int] | None = None
 
 
 #: Evaluation mode with no randomness and no buffers: the default context.

@@ -51,4 +51,4 @@ def child_contexts(ctx: Context, index: Mapping[str, int], combinator: str) -> S
         return (ctx,) * n  # the common case: nothing to route, no allocation per child
     keys: Sequence[Key | None] = split(ctx.key, n) if ctx.key is not None else (None,) * n
     states: Sequence[Buffers] = route(ctx.buffers, index, combinator) if ctx.buffers else (EMPTY,) * n
-    return [Context(ctx.train, k, s) for k, s in zip(keys, states, strict=True)]
+    return [Context(ctx.train, k, s, ctx.batch_rows) for k, s in zip(keys, states, strict=True)]
