@@ -30,12 +30,17 @@ import numpy.typing as npt
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer, he_normal, zeros
 from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.layers._conv_gemm import channels_major, col_weight_grad, correlate, im2col, input_grad
+from functional_dl.layers._conv_gemm import (
+    channels_major,
+    col_weight_grad,
+    correlate,
+    im2col,
+    input_grad_cropped,
+)
 from functional_dl.layers._windows import (
     PaddingSpec,
     Pads,
     check_fits,
-    crop,
     out_sizes,
     pad,
     resolve_padding,
@@ -182,12 +187,17 @@ def backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) 
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
     dy_cm = _dy_channels_major(params, cache, dy, spec)  # shared by all three products
     x = cache.x
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], spec.pads, strict=True))
-    out = dy.shape[2:]
-    dxp = input_grad(
-        dy_cm, params["w"], n=x.shape[0], padded=padded, stride=spec.stride, dilation=spec.dilation, out=out
+    dx = input_grad_cropped(
+        dy_cm,
+        params["w"],
+        n=x.shape[0],
+        spatial=x.shape[2:],
+        pads=spec.pads,
+        stride=spec.stride,
+        dilation=spec.dilation,
+        out=dy.shape[2:],
     )
-    return np.ascontiguousarray(crop(dxp, spec.pads)), _grads(dy_cm, cache, spec)
+    return dx, _grads(dy_cm, cache, spec)
 
 
 def backward_params(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> Params:
