@@ -13,6 +13,9 @@ from hypothesis import given
 import functional_dl as fdl
 from functional_dl.layers._conv_gemm import (
     channels_major,
+    correlate_channels_major,
+    correlate_per_sample,
+    im2col,
     input_grad,
     input_grad_cropped,
     input_grad_per_offset,
@@ -66,6 +69,18 @@ def test_input_grad_matches_per_offset_reference(config: ConvConfig) -> None:
     )
     assert fast.shape == xp.shape
     _assert_close(fast, reference, scale=float(np.abs(w).sum() * np.abs(dy).max()) + 1.0)
+
+
+@given(conv_configs())
+def test_per_sample_forward_matches_the_channels_major_gemm(config: ConvConfig) -> None:
+    w, xp, _, out = _operands(config)
+    g = config.groups
+    col = im2col(xp, config.kernel, config.stride, config.dilation, g)
+    wg = w.reshape(g, w.shape[0] // g, -1)
+    reference = correlate_channels_major(wg, col).reshape(w.shape[0], config.batch, *out).swapaxes(0, 1)
+    fast = correlate_per_sample(wg, col, config.batch).reshape(config.batch, w.shape[0], *out)
+    assert fast.flags.c_contiguous
+    _assert_close(fast, reference, scale=float(np.abs(w).sum() * np.abs(xp).max()) + 1.0)
 
 
 def _check_cropped_input_grad(config: ConvConfig) -> None:
