@@ -12,8 +12,9 @@ cross-correlation, as in every deep-learning library)::
     db[o]       = sum_{n, p} dy[n, o, p]
     dx          = the padding cropped from dxp[n, c, q] = sum_{o, i, p: p s + i d = q} w[o, c, i] dy[n, o, p]
 
-Forward is one GEMM on an im2col copy of a strided window view, which the cache keeps; backward is
-one GEMM on it for ``dw`` and one GEMM plus a strided scatter for ``dx`` (see
+Forward is one GEMM on an im2col copy of a strided window view, which the cache keeps (one GEMM per
+sample when the product is shallow, as in a first layer); backward is one GEMM on it for ``dw`` and
+one GEMM plus a strided scatter straight into the unpadded ``dx`` (see
 :mod:`functional_dl.layers._conv_gemm`). Training skips ``dx`` of the first layer through
 ``Layer.param_grads`` (``_backward_params``).
 """
