@@ -79,9 +79,12 @@ from functional_dl.layers.conv import conv1d, conv2d
 from functional_dl.layers.conv_transpose import conv_transpose2d
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
+from functional_dl.layers.extra_activations import hard_swish, mish, relu6
 from functional_dl.layers.gelu import gelu
+from functional_dl.layers.glu import glu
 from functional_dl.layers.norm import group_norm, layer_norm
 from functional_dl.layers.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
+from functional_dl.layers.prelu import prelu
 from functional_dl.layers.reshape import flatten, reshape
 from functional_dl.layers.softmax import log_softmax, softmax
 
@@ -101,8 +104,10 @@ __all__ = [
     "flatten",
     "gelu",
     "global_avg_pool",
+    "glu",
     "group_norm",
     "hard_sigmoid",
+    "hard_swish",
     "hard_tanh",
     "identity",
     "layer_norm",
@@ -110,7 +115,10 @@ __all__ = [
     "log_softmax",
     "max_pool1d",
     "max_pool2d",
+    "mish",
+    "prelu",
     "relu",
+    "relu6",
     "reshape",
     "selu",
     "sigmoid",
