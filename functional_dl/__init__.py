@@ -29,6 +29,7 @@ from functional_dl import (
     random,
     regularizers,
     testing,
+    threads,
     train,
     types,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "residual",
     "serial",
     "testing",
+    "threads",
     "train",
     "types",
 ]

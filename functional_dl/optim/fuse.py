@@ -6,6 +6,14 @@ gathers the updates (and params) into one vector per dtype, runs the inner trans
 each vector, and hands back per-key views of the result. For the 40-100-100-10 MLP of the
 benchmarks (six arrays) this cuts Adam's step by more than half.
 
+Large arrays are the other way round: the copy into the joint vector costs as much as a few of
+Adam's passes, and the call overhead it saves is nothing beside the arithmetic. So an array of at
+least ``own_vector_from`` entries (64Ki by default) keeps a vector of its own, a flat view of the
+array itself (no copy). When the layout has several vectors and enough work in them, the vectors
+are shared out over the library's threads (:mod:`functional_dl.threads`): NumPy releases the GIL
+on large arrays, and each vector's update is the same computation on any thread, so the bits do
+not depend on the thread count.
+
 Only *elementwise* transformations may be fused: ones whose output at an entry depends on that
 entry alone (and on scalars), such as momentum, Adam, RMSprop or unmasked weight decay. Each
 transformation declares it (``GradientTransformation.elementwise``); anything that looks at keys
@@ -16,10 +24,11 @@ something else.
 State
 -----
 The state is a :class:`FusedState`: the layout (which keys, of which shapes, make up each
-dtype's vector) and the inner state, whose per-parameter mappings hold one vector per dtype under
-the dtype's name (``"float32"``). :func:`unfused` shows any state with every fused part cut back
-into per-parameter views, so Adam's moments read ``mu["0.w"]`` however they are stored;
-:func:`find_state` reads one sub-state that way.
+vector) and the inner state, whose per-parameter mappings hold one vector per group under the
+group's name: the dtype's name (``"float32"``) for the vector joining the small arrays, and
+``"float32:<key>"`` for a large array's own vector. :func:`unfused` shows any state with every
+fused part cut back into per-parameter views, so Adam's moments read ``mu["0.w"]`` however they
+are stored; :func:`find_state` reads one sub-state that way.
 
 Example:
     >>> import numpy as np
@@ -39,22 +48,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar, cast
 
 import numpy as np
 
+from functional_dl import threads
 from functional_dl.errors import DomainError, ParamsError
+from functional_dl.optim._fuse_groups import Layout, bins, join, select
 from functional_dl.optim.base import GradientTransformation
 from functional_dl.optim.state_tree import find_states
 from functional_dl.types import Array, Params
 
-__all__ = ["FusedState", "Layout", "find_state", "fuse", "unfused"]
+__all__ = ["OWN_VECTOR_FROM", "FusedState", "Layout", "find_state", "fuse", "unfused"]
 
 S = TypeVar("S")
 T = TypeVar("T")
 
-#: ``((dtype name, ((key, shape), ...)), ...)`` in the params' key order; plain data, so it checkpoints.
-Layout = tuple[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]], ...]
+#: Arrays of at least this many entries keep their own vector (see the module docstring).
+OWN_VECTOR_FROM = 1 << 16
+#: Below this many entries in all (a quarter of a million), a step is too short to share out.
+_THREADED_FROM = 1 << 18
 
 
 class FusedState(NamedTuple, Generic[S]):
@@ -83,11 +96,16 @@ def _dtype_name(dtype: np.dtype[np.generic]) -> str:
     return name
 
 
-def _layout(params: Params) -> Layout:
-    groups: dict[np.dtype[np.generic], list[tuple[str, tuple[int, ...]]]] = {}
+def _layout(params: Params, own_vector_from: int = OWN_VECTOR_FROM) -> Layout:
+    groups: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
     for k, p in params.items():
-        groups.setdefault(p.dtype, []).append((k, p.shape))
-    return tuple((_dtype_name(dtype), tuple(entries)) for dtype, entries in groups.items())
+        name = _dtype_name(p.dtype)
+        groups.setdefault(f"{name}:{k}" if p.size >= own_vector_from else name, []).append((k, p.shape))
+    return tuple((group, tuple(entries)) for group, entries in groups.items())
+
+
+def _group_dtype(group: str) -> str:
+    return group.partition(":")[0]
 
 
 class _Mismatch(Exception):
@@ -103,8 +121,9 @@ def _concat(mapping: Params, group: str, entries: tuple[tuple[str, tuple[int, ..
         if a is None or a.shape != shape:
             raise _Mismatch
         parts.append(a.ravel())
-    vector = np.concatenate(parts)
-    if _dtype_name(vector.dtype) != group:
+    # One array is its own vector: a flat view of it, read and never written (the ownership rule).
+    vector = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if _dtype_name(vector.dtype) != _group_dtype(group):
         raise _Mismatch
     return vector
 
@@ -154,9 +173,62 @@ def _scatter(flat: Mapping[str, Array], layout: Layout) -> dict[str, Array]:
     return out
 
 
-def _fuse_init(inner: GradientTransformation[S], params: Params, /) -> FusedState[S]:
-    layout = _layout(params)
+def _fuse_init(inner: GradientTransformation[S], params: Params, /, *, own_vector_from: int) -> FusedState[S]:
+    layout = _layout(params, own_vector_from)
     return FusedState(layout, inner.init(_gather(params, layout)))
+
+
+def _threads_for(layout: Layout) -> int:
+    # One vector per dtype (every small network) never pays for asking.
+    if (
+        len(layout) < 2
+        or sum(math.prod(shape) for _, entries in layout for _, shape in entries) < _THREADED_FROM
+    ):
+        return 1
+    return threads.num_threads()
+
+
+def _update_groups(
+    subset: frozenset[str],
+    /,
+    *,
+    inner: GradientTransformation[S],
+    flat: dict[str, Array],
+    state: S,
+    params: Params,
+    layout: Layout,
+) -> tuple[Params, S]:
+    """``inner``'s update of the vectors in ``subset`` alone, with the matching part of its state."""
+    part_state = cast(S, select(state, frozenset(flat), subset))  # the structure of ``state``, fewer vectors
+    part_layout = tuple((g, entries) for g, entries in layout if g in subset)
+    part_flat = {g: flat[g] for g in flat if g in subset}
+    return inner.update(part_flat, part_state, _LazyGather(params, part_layout))
+
+
+def _update_shared_out(
+    inner: GradientTransformation[S],
+    flat: dict[str, Array],
+    state: S,
+    params: Params,
+    /,
+    *,
+    layout: Layout,
+    n: int,
+) -> tuple[Params, S]:
+    """``inner.update`` with the vectors shared out over ``n`` threads: the same bits as one call.
+
+    The plain form is ``inner.update(flat, state, params)``; ``tests/optim/test_fuse_threads.py``
+    checks the two agree bit for bit.
+    """
+    subsets = bins(layout, n)
+    work = partial(_update_groups, inner=inner, flat=flat, state=state, params=params, layout=layout)
+    results = threads.parallel_map(work, subsets, n)
+    merged: dict[str, Array] = {}
+    for part_updates, _ in results:
+        merged.update(part_updates)
+    order = [g for g, _ in layout]
+    new_state = cast(S, join([s for _, s in results], subsets, order))
+    return {g: merged[g] for g in order}, new_state
 
 
 def _fuse_update(
@@ -165,7 +237,11 @@ def _fuse_update(
     layout = state.layout
     try:
         flat = _gather(updates, layout)
-        flat_updates, new_inner = inner.update(flat, state.inner, _LazyGather(params, layout))
+        n = _threads_for(layout)
+        if n > 1:
+            flat_updates, new_inner = _update_shared_out(inner, flat, state.inner, params, layout=layout, n=n)
+        else:
+            flat_updates, new_inner = inner.update(flat, state.inner, _LazyGather(params, layout))
     except _Mismatch:
         raise ParamsError(
             "fuse",
@@ -177,10 +253,14 @@ def _fuse_update(
 
 
 def _describe(layout: Layout) -> str:
-    return ", ".join(f"{k} {shape} {group}" for group, entries in layout for k, shape in entries)
+    return ", ".join(
+        f"{k} {shape} {_group_dtype(group)}" for group, entries in layout for k, shape in entries
+    )
 
 
-def fuse(inner: GradientTransformation[S]) -> GradientTransformation[FusedState[S]]:
+def fuse(
+    inner: GradientTransformation[S], *, own_vector_from: int = OWN_VECTOR_FROM
+) -> GradientTransformation[FusedState[S]]:
     """Run the elementwise transformation ``inner`` on one flat vector per dtype.
 
     Update rule: ``u = split(inner(concat(g)))``, where ``concat`` joins the arrays
@@ -191,6 +271,8 @@ def fuse(inner: GradientTransformation[S]) -> GradientTransformation[FusedState[
 
     Args:
         inner: an elementwise transformation (or chain of them): ``inner.elementwise`` is true.
+        own_vector_from: an array of at least this many entries keeps a vector of its own (a view
+            of it, not a copy); the rest of each dtype share one.
 
     Raises:
         DomainError: when ``inner`` is not elementwise (a mask, a partition, a trust ratio, a
@@ -203,7 +285,11 @@ def fuse(inner: GradientTransformation[S]) -> GradientTransformation[FusedState[
             "vector per dtype it would mean something else; use it unfused, or fuse only the "
             "elementwise part: chain(fuse(chain(...)), <the rest>)",
         )
-    return GradientTransformation(partial(_fuse_init, inner), partial(_fuse_update, inner), elementwise=True)
+    return GradientTransformation(
+        partial(_fuse_init, inner, own_vector_from=own_vector_from),
+        partial(_fuse_update, inner),
+        elementwise=True,
+    )
 
 
 def _views(flat: Mapping[str, Array], layout: Layout) -> dict[str, Array]:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import functional_dl as fdl
 from functional_dl import optim as O
 from functional_dl.errors import DomainError, ParamsError
-from functional_dl.optim.fuse import fuse
+from functional_dl.optim.fuse import OWN_VECTOR_FROM, fuse
 from functional_dl.optim.transforms import empty_init
 from functional_dl.testing import assert_bitwise_equal, snapshot
 from functional_dl.testing import strategies as fst
@@ -32,6 +32,7 @@ def _transforms() -> list[O.GradientTransformation[tuple[object, ...]]]:
     ]
 
 
+@pytest.mark.parametrize("own_vector_from", [OWN_VECTOR_FROM, 4], ids=["joint", "own-from-4"])
 @pytest.mark.parametrize("index", range(4))
 @given(
     shapes=st.lists(fst.shapes(max_dims=2), min_size=1, max_size=4),
@@ -39,7 +40,7 @@ def _transforms() -> list[O.GradientTransformation[tuple[object, ...]]]:
     seed=st.integers(0, 2**16),
 )
 def test_flat_equals_per_key_bit_for_bit(
-    index: int, shapes: list[tuple[int, ...]], mixed: bool, seed: int
+    index: int, own_vector_from: int, shapes: list[tuple[int, ...]], mixed: bool, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
     dtypes = [np.float32 if mixed and i % 2 else np.float64 for i in range(len(shapes))]
@@ -47,7 +48,7 @@ def test_flat_equals_per_key_bit_for_bit(
         f"{i}.w": rng.normal(size=s).astype(d) for i, (s, d) in enumerate(zip(shapes, dtypes, strict=True))
     }
     per_key = O.optimizer(_transforms()[index])
-    flat = O.optimizer(fuse(_transforms()[index]))
+    flat = O.optimizer(fuse(_transforms()[index], own_vector_from=own_vector_from))
     s1, s2 = per_key.init(params), flat.init(params)
     for _ in range(3):
         grads: dict[str, fdl.Array] = {k: rng.normal(size=v.shape).astype(v.dtype) for k, v in params.items()}

@@ -1,0 +1,82 @@
+"""A fused state cut by vector groups and joined again, so that groups can update on separate threads.
+
+A fused transformation keeps each per-parameter quantity as a mapping from group name (one
+vector each) to array. An elementwise transformation computes each entry from that entry alone,
+so it may run on any subset of the groups with the matching subset of its state; whatever else
+its state holds (step counts, learning rates) does not depend on the entries, so every subset
+computes the same. :func:`select` cuts a state down to a subset of groups, :func:`join` puts the
+parts back together, and :func:`bins` shares the groups out by size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+__all__ = ["Layout", "bins", "join", "select"]
+
+#: ``((group, ((key, shape), ...)), ...)`` in the params' key order; plain data, so it checkpoints.
+Layout = tuple[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]], ...]
+
+
+def _rebuild(node: tuple[object, ...], children: list[object]) -> object:
+    make: Callable[..., object] = type(node)  # a NamedTuple takes its fields positionally
+    return make(*children) if hasattr(node, "_fields") else tuple(children)
+
+
+def select(node: object, groups: frozenset[str], subset: frozenset[str]) -> object:
+    """``node`` with every mapping keyed by exactly ``groups`` cut down to the keys in ``subset``."""
+    if isinstance(node, Mapping):
+        if node and node.keys() == groups:
+            return {g: node[g] for g in node if g in subset}
+        return {k: v if hasattr(v, "dtype") else select(v, groups, subset) for k, v in node.items()}
+    if isinstance(node, tuple):
+        return _rebuild(node, [select(child, groups, subset) for child in node])
+    return node
+
+
+def join(parts: Sequence[object], subsets: Sequence[frozenset[str]], order: Sequence[str]) -> object:
+    """The states ``parts`` (of the groups ``subsets``) as one state over all groups, in ``order``.
+
+    The first part guides the structure: a mapping keyed by its subset is merged from every part;
+    anything else that is not a container (a step count, a learning rate) is taken from it.
+    """
+    first = parts[0]
+    if isinstance(first, Mapping):
+        if first and first.keys() == subsets[0]:
+            merged: dict[str, object] = {}
+            for part in parts:
+                assert isinstance(part, Mapping)
+                merged.update(part)
+            return {g: merged[g] for g in order}
+        joined = {}
+        for k, v in first.items():
+            children = [part[k] for part in parts if isinstance(part, Mapping)]
+            joined[k] = v if hasattr(v, "dtype") else join(children, subsets, order)
+        return joined
+    if isinstance(first, tuple):
+        children = [
+            join([part[i] for part in parts if isinstance(part, tuple)], subsets, order)
+            for i in range(len(first))
+        ]
+        return _rebuild(first, children)
+    return first
+
+
+def bins(layout: Layout, n: int) -> list[frozenset[str]]:
+    """The groups of ``layout`` shared out into at most ``n`` bins of similar total size.
+
+    Largest first, each into the lightest bin so far; ties go to the earlier bin, so the result
+    depends only on the layout and ``n``.
+    """
+    by_size = sorted(
+        (-sum(math.prod(shape) for _, shape in entries), i, group)
+        for i, (group, entries) in enumerate(layout)
+    )
+    loads = [0] * min(n, len(layout))
+    members: list[set[str]] = [set() for _ in loads]
+    for minus_size, _, group in by_size:
+        lightest = loads.index(min(loads))
+        loads[lightest] -= minus_size
+        members[lightest].add(group)
+    return [frozenset(m) for m in members if m]
