@@ -44,7 +44,7 @@ from typing import Generic, NamedTuple, TypeVar
 import numpy as np
 
 from functional_dl.errors import DomainError, ParamsError
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, check_state
 from functional_dl.optim.state_tree import find_states
 from functional_dl.types import Array, Params
 
@@ -162,6 +162,7 @@ def _fuse_init(inner: GradientTransformation[S], params: Params, /) -> FusedStat
 def _fuse_update(
     inner: GradientTransformation[S], updates: Params, state: FusedState[S], params: Params, /
 ) -> tuple[Params, FusedState[S]]:
+    check_state("fuse", state, FusedState)
     layout = state.layout
     try:
         flat = _gather(updates, layout)
