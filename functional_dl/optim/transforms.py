@@ -59,6 +59,7 @@ def empty_init(params: Params, /) -> EmptyState:
 def _scale_update(
     updates: Params, state: EmptyState, params: Params, /, *, factor: float
 ) -> tuple[Params, EmptyState]:
+    check_state("scale", state, EmptyState)
     return {k: g * factor for k, g in updates.items()}, state
 
 
@@ -272,6 +273,7 @@ def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> Gradi
 def _decay_update(
     updates: Params, state: EmptyState, params: Params, /, *, weight_decay: float, mask: Mask | None
 ) -> tuple[Params, EmptyState]:
+    check_state("add_decayed_weights", state, EmptyState)
     if mask is None:
         return {k: g + params[k] * weight_decay for k, g in updates.items()}, state
     chosen = selected_keys(mask, updates, "add_decayed_weights")
