@@ -54,8 +54,14 @@ def _contiguous(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
+#: How deep a tree may nest. Params, optimizer states and training states are a few levels deep;
+#: the limit keeps both save and load well inside Python's recursion limit, so whatever saves loads.
+MAX_DEPTH = 64
+
+
 def _digest(arr: np.ndarray[Any, Any]) -> str:
-    return hashlib.sha256(_contiguous(arr).tobytes()).hexdigest()
+    # hashlib reads the array's own buffer: no tobytes() copy, so a load holds each array once.
+    return hashlib.sha256(_contiguous(arr).data).hexdigest()
 
 
 def _encode_array(arr: np.ndarray[Any, Any], kind: str, path: str, arrays: dict[str, Any]) -> dict[str, Any]:
@@ -66,8 +72,18 @@ def _encode_array(arr: np.ndarray[Any, Any], kind: str, path: str, arrays: dict[
     return {"t": kind, "ref": ref, "shape": list(arr.shape), "dtype": arr.dtype.str, "sha256": _digest(arr)}
 
 
-def encode(node: object, path: str, arrays: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911
-    """Describe ``node`` as JSON, moving its arrays into ``arrays`` under fresh member names."""
+def encode(node: object, path: str, arrays: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """Describe ``node`` as JSON, moving its arrays into ``arrays`` under fresh member names.
+
+    Raises:
+        CheckpointError: for what cannot be saved, or a tree nested deeper than :data:`MAX_DEPTH`.
+    """
+    if depth > MAX_DEPTH:
+        raise CheckpointError(f"cannot save {path[:80]}...: the tree nests deeper than {MAX_DEPTH} levels")
+    return _encode_node(node, path, arrays, depth + 1)
+
+
+def _encode_node(node: object, path: str, arrays: dict[str, Any], depth: int) -> dict[str, Any]:  # noqa: PLR0911
     if node is None:
         return {"t": "none"}
     if isinstance(node, bool):
@@ -85,17 +101,17 @@ def encode(node: object, path: str, arrays: dict[str, Any]) -> dict[str, Any]:  
     if _is_namedtuple(node):
         assert isinstance(node, tuple)
         fields: tuple[str, ...] = type(node)._fields  # type: ignore[attr-defined]
-        items = [encode(v, f"{path}.{f}", arrays) for f, v in zip(fields, node, strict=True)]
+        items = [encode(v, f"{path}.{f}", arrays, depth) for f, v in zip(fields, node, strict=True)]
         return {"t": "namedtuple", "type": _type_name(type(node)), "fields": list(fields), "items": items}
     if isinstance(node, tuple | list):
         kind = "tuple" if isinstance(node, tuple) else "list"
-        return {"t": kind, "items": [encode(v, f"{path}[{i}]", arrays) for i, v in enumerate(node)]}
+        return {"t": kind, "items": [encode(v, f"{path}[{i}]", arrays, depth) for i, v in enumerate(node)]}
     if isinstance(node, Mapping):
         keys = list(node.keys())
         for k in keys:
             if not isinstance(k, str):
                 raise CheckpointError(f"cannot save {path}: mapping keys must be str, got {k!r}")
-        items = [encode(node[k], f"{path}[{k!r}]", arrays) for k in keys]
+        items = [encode(node[k], f"{path}[{k!r}]", arrays, depth) for k in keys]
         return {"t": "mapping", "frozen": isinstance(node, FrozenParams), "keys": keys, "items": items}
     raise CheckpointError(f"cannot save {path}: unsupported type {type(node).__name__} (only plain data)")
 
@@ -140,6 +156,7 @@ class Restorer:
         self.where = where
         self.namedtuples_as_tuples = namedtuples_as_tuples
         self.used: set[str] = set()
+        self.depth = 0  # how many nodes enclose the one being restored
 
     def fail(self, path: str, detail: str) -> CheckpointError:
         return CheckpointError(f"{self.where}: {path}: {detail}")
@@ -147,6 +164,15 @@ class Restorer:
     def restore(self, node: object, path: str, template: object) -> object:
         if not isinstance(node, dict):
             raise self.fail(path, "malformed header node")
+        if self.depth > MAX_DEPTH:
+            raise self.fail(path[:80] + "...", f"the tree nests deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return self._restore(node, path, template)
+        finally:
+            self.depth -= 1
+
+    def _restore(self, node: dict[str, Any], path: str, template: object) -> object:
         kind = node.get("t")
         if template is not NO_TEMPLATE:
             expected = _kind_of_template(template)

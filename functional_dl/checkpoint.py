@@ -13,11 +13,21 @@ File format (version 1): an uncompressed NumPy ``.npz`` (a zip of ``.npy`` membe
   every leaf described in place (arrays by member name, shape, dtype and the SHA-256 of their
   bytes; Python scalars by value, floats as exact ``float.hex`` strings);
 * ``__digest__``: the SHA-256 of the header bytes, so any change to the header is detected;
-* ``a0``, ``a1``, ...: the arrays.
+* ``a0``, ``a1``, ...: the arrays, stored uncompressed.
+
+What the checksums guarantee: they are unkeyed SHA-256 digests, so they detect *corruption* (a
+truncated download, a flipped bit, an edited array that was not re-hashed), not *tampering*: anyone
+who can write the file can recompute them. Treat a checkpoint from an untrusted source as untrusted
+data; loading it is still safe in the sense that it never unpickles and never imports a type.
 
 Loading reads it with ``np.load(..., allow_pickle=False)`` and checks everything before returning:
-the digest, the header's schema, that the members are exactly the arrays the header names, each
-member's size before reading it, each array's shape, dtype and checksum. With a ``template`` (for
+the digest, the header's schema, that the members are exactly the arrays the header names and are
+stored uncompressed, each member's size before reading it, each array's shape, dtype and checksum.
+The work and memory of a load are therefore bounded by the size of the file, with or without a
+template (a compressed "zip bomb" is refused before it is inflated), and the checksum is computed
+on each array as read, without a second copy. Trees nest at most 64 levels deep
+(:data:`~functional_dl._checkpoint_tree.MAX_DEPTH`): ``save`` refuses a deeper one, so whatever
+saves also loads. With a ``template`` (for
 example ``opt.init(params)``) it also checks that the tree has the template's structure, keys,
 shapes and dtypes, and rebuilds ``NamedTuple``s as the template's own types. Types are *never*
 imported by name from a file: a file that holds a ``NamedTuple`` loads only against a template.
@@ -46,6 +56,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from typing import Any, TypeVar, overload
 
@@ -81,7 +92,8 @@ def save(path: PathLike, tree: object) -> None:
 
     Raises:
         CheckpointError: ``tree`` holds something that cannot be saved as plain data (an object
-            array, a non-``str`` mapping key, an arbitrary object); nothing is written then.
+            array, a non-``str`` mapping key, an arbitrary object) or nests deeper than 64
+            levels; nothing is written then.
         OSError: the file could not be written; any previous file at ``path`` is left intact.
     """
     arrays: dict[str, np.ndarray[Any, Any]] = {}
@@ -136,6 +148,12 @@ def _fsync_directory(directory: str) -> None:
 
 def _read_member(npz: Any, name: str, max_bytes: int, where: str) -> np.ndarray[Any, Any]:
     info = npz.zip.getinfo(name + ".npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        # save stores members uncompressed, so reading one costs at most its size on disk: a
+        # compressed member (a zip bomb, whose header may well be consistent) is refused unread.
+        raise CheckpointError(
+            f"{where}: member {name!r} is compressed; checkpoints store members uncompressed"
+        )
     if info.file_size > max_bytes:
         raise CheckpointError(
             f"{where}: member {name!r} is {info.file_size} bytes, more than the {max_bytes} expected"
@@ -221,7 +239,8 @@ def load(path: PathLike, template: object = NO_TEMPLATE) -> object:
         back as ``FrozenParams``.
 
     Raises:
-        CheckpointError: the file is truncated, corrupt or tampered with, holds a pickle or an
+        CheckpointError: the file is truncated or corrupt (checksums catch corruption, not a
+            deliberate edit that re-hashes), holds a compressed member, a pickle or an
             object array, or does not match ``template`` (missing or extra keys, a wrong shape,
             dtype or type); the message names the offending entry.
         FileNotFoundError: there is no file at ``path``.

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, check_slots, check_state, moment_zeros, widened
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -58,7 +58,7 @@ class ScaleByAdamState(NamedTuple):
 
 
 def _moments_init(params: Params, /, *, amsgrad: bool = False) -> ScaleByAdamState:
-    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    zeros = {k: moment_zeros(p) for k, p in params.items()}
     return ScaleByAdamState(0, zeros, dict(zeros), dict(zeros) if amsgrad else {})
 
 
@@ -74,13 +74,21 @@ def _moments(g: Array, mu: Array, nu: Array, c1: float, c2: float) -> tuple[Arra
     return m, v
 
 
+def _checked_moments(
+    where: str, state: ScaleByAdamState | ScaleByNadamState, kind: type, updates: Params
+) -> None:
+    check_state(where, state, kind)
+    check_slots(where, "mu", state.mu, updates)
+    check_slots(where, "nu", state.nu, updates)
+
+
 def _all_moments(
     updates: Params, mu_old: Mapping[str, Array], nu_old: Mapping[str, Array], b1: float, b2: float
 ) -> tuple[dict[str, Array], dict[str, Array]]:
     mu: dict[str, Array] = {}
     nu: dict[str, Array] = {}
     for k, g in updates.items():
-        mu[k], nu[k] = _moments(g, mu_old[k], nu_old[k], 1.0 - b1, 1.0 - b2)
+        mu[k], nu[k] = _moments(widened(g), mu_old[k], nu_old[k], 1.0 - b1, 1.0 - b2)
     return mu, nu
 
 
@@ -151,6 +159,9 @@ def _adam_update(
     eps_root: float,
     amsgrad: bool,
 ) -> tuple[Params, ScaleByAdamState]:
+    _checked_moments("scale_by_adam", state, ScaleByAdamState, updates)
+    if amsgrad:
+        check_slots("scale_by_adam", "nu_max", state.nu_max, updates)
     t = state.step + 1
     folded = folded_bias_correction(t, b1, b2, eps, eps_root)
     c1, c2 = 1.0 - b1, 1.0 - b2
@@ -160,7 +171,7 @@ def _adam_update(
     nu_max: dict[str, Array] = {}
     out: dict[str, Array] = {}
     for k, g in updates.items():
-        m, v = _moments(g, mu_old[k], nu_old[k], c1, c2)
+        m, v = _moments(widened(g), mu_old[k], nu_old[k], c1, c2)
         mu[k] = m
         nu[k] = v
         if amsgrad:
@@ -213,7 +224,7 @@ class ScaleByNadamState(NamedTuple):
 
 
 def _nadam_init(params: Params, /) -> ScaleByNadamState:
-    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    zeros = {k: moment_zeros(p) for k, p in params.items()}
     return ScaleByNadamState(0, zeros, dict(zeros), 1.0)
 
 
@@ -228,6 +239,7 @@ def _nadam_update(
     eps: float,
     momentum_decay: float,
 ) -> tuple[Params, ScaleByNadamState]:
+    _checked_moments("scale_by_nadam", state, ScaleByNadamState, updates)
     t = state.step + 1
     inv_root_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
     mu_t = b1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
@@ -242,7 +254,7 @@ def _nadam_update(
         d = np.sqrt(v)
         d *= inv_root_bc2
         d += eps
-        u = g * coef_g
+        u = widened(g) * coef_g
         u += m * coef_m
         u /= d
         out[k] = u
@@ -272,6 +284,7 @@ def scale_by_nadam(
 def _radam_update(
     updates: Params, state: ScaleByAdamState, params: Params, /, *, b1: float, b2: float, eps: float
 ) -> tuple[Params, ScaleByAdamState]:
+    _checked_moments("scale_by_radam", state, ScaleByAdamState, updates)
     t = state.step + 1
     bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
     rho_inf = 2.0 / (1.0 - b2) - 1.0

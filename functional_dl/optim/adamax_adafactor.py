@@ -34,7 +34,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.errors import ParamsError
+from functional_dl.optim.base import GradientTransformation, check_slots, check_state, moment_zeros, widened
 from functional_dl.types import Array, Params
 
 __all__ = ["ScaleByAdafactorState", "ScaleByAdamaxState", "scale_by_adafactor", "scale_by_adamax"]
@@ -49,19 +50,23 @@ class ScaleByAdamaxState(NamedTuple):
 
 
 def _adamax_init(params: Params, /) -> ScaleByAdamaxState:
-    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    zeros = {k: moment_zeros(p) for k, p in params.items()}
     return ScaleByAdamaxState(0, zeros, dict(zeros))
 
 
 def _adamax_update(
     updates: Params, state: ScaleByAdamaxState, params: Params, /, *, b1: float, b2: float, eps: float
 ) -> tuple[Params, ScaleByAdamaxState]:
+    check_state("scale_by_adamax", state, ScaleByAdamaxState)
+    check_slots("scale_by_adamax", "mu", state.mu, updates)
+    check_slots("scale_by_adamax", "inf_norm", state.inf_norm, updates)
     t = state.step + 1
     bias_correction = 1.0 - b1**t
     mu: dict[str, Array] = {}
     inf_norm: dict[str, Array] = {}
     out: dict[str, Array] = {}
-    for k, g in updates.items():
+    for k, g16 in updates.items():
+        g = widened(g16)
         m = mu[k] = state.mu[k] + (1.0 - b1) * (g - state.mu[k])  # torch's lerp
         u = inf_norm[k] = np.maximum(state.inf_norm[k] * b2, np.abs(g) + eps)
         out[k] = m / (u * bias_correction)
@@ -100,10 +105,30 @@ class ScaleByAdafactorState(NamedTuple):
 
 
 def _adafactor_init(params: Params, /) -> ScaleByAdafactorState:
-    row = {k: np.zeros((*p.shape[:-1], 1), p.dtype) for k, p in params.items() if p.ndim > 1}
-    col = {k: np.zeros((*p.shape[:-2], 1, p.shape[-1]), p.dtype) for k, p in params.items() if p.ndim > 1}
-    full = {k: np.zeros_like(p) for k, p in params.items() if p.ndim <= 1}
+    row = {k: moment_zeros(p[..., :1]) for k, p in params.items() if p.ndim > 1}
+    col = {k: moment_zeros(p[..., :1, :]) for k, p in params.items() if p.ndim > 1}
+    full = {k: moment_zeros(p) for k, p in params.items() if p.ndim <= 1}
     return ScaleByAdafactorState(0, row, col, full)
+
+
+def _check_factored_slots(state: ScaleByAdafactorState, updates: Params) -> None:
+    """Refuse a state made for another parameter tree: each key in the one slot its rank selects."""
+    matrices = {k: g for k, g in updates.items() if g.ndim > 1}
+    vectors = {k: g for k, g in updates.items() if g.ndim <= 1}
+    if state.row.keys() != matrices.keys() or state.col.keys() != matrices.keys():
+        raise ParamsError(
+            "scale_by_adafactor",
+            f"state.row/col have keys {sorted(state.row)}, expected the updates' keys with two or more "
+            f"axes {sorted(matrices)}",
+        )
+    for k, g in matrices.items():
+        if state.row[k].shape != (*g.shape[:-1], 1) or state.col[k].shape != (*g.shape[:-2], 1, g.shape[-1]):
+            raise ParamsError(
+                "scale_by_adafactor",
+                f"state.row/col[{k!r}] are {state.row[k].shape}/{state.col[k].shape}, "
+                f"expected the factors of the update's shape {g.shape}",
+            )
+    check_slots("scale_by_adafactor", "full", state.full, vectors)
 
 
 def _rms(a: Array) -> float:
@@ -122,6 +147,8 @@ def _adafactor_update(
     eps2: float,
     d: float,
 ) -> tuple[Params, ScaleByAdafactorState]:
+    check_state("scale_by_adafactor", state, ScaleByAdafactorState)
+    _check_factored_slots(state, updates)
     t = state.step + 1
     w = float(t) ** beta2_decay
     rho = min(1.0, 1.0 / (learning_rate * math.sqrt(t)))  # min(lr, 1 / sqrt(t)) / lr
@@ -129,8 +156,9 @@ def _adafactor_update(
     col: dict[str, Array] = {}
     full: dict[str, Array] = {}
     out: dict[str, Array] = {}
-    for k, g in updates.items():
-        tiny = float(np.finfo(g.dtype).eps) if eps1 is None else eps1
+    for k, g16 in updates.items():
+        tiny = float(np.finfo(g16.dtype).eps) if eps1 is None else eps1  # the params' dtype, as torch
+        g = widened(g16)
         g2 = g * g
         if g.ndim > 1:
             r = row[k] = state.row[k] + w * (g2.mean(axis=-1, keepdims=True) - state.row[k])

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, check_slots, check_state, moment_zeros, widened
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -41,18 +41,23 @@ class ScaleByRmsState(NamedTuple):
 
 
 def _rms_init(params: Params, /, *, centered: bool) -> ScaleByRmsState:
-    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    zeros = {k: moment_zeros(p) for k, p in params.items()}
     return ScaleByRmsState(zeros, dict(zeros) if centered else {})
 
 
 def _rms_update(
     updates: Params, state: ScaleByRmsState, params: Params, /, *, alpha: float, eps: float, centered: bool
 ) -> tuple[Params, ScaleByRmsState]:
+    check_state("scale_by_rms", state, ScaleByRmsState)
+    check_slots("scale_by_rms", "nu", state.nu, updates)
+    if centered:
+        check_slots("scale_by_rms", "mu", state.mu, updates)
     c = 1.0 - alpha
     nu: dict[str, Array] = {}
     mu: dict[str, Array] = {}
     out: dict[str, Array] = {}
-    for k, g in updates.items():
+    for k, raw in updates.items():
+        g = widened(raw)
         v = nu[k] = _decayed_square(g, state.nu[k], alpha)
         if centered:
             m = g - state.mu[k]
@@ -93,15 +98,18 @@ class ScaleByAdagradState(NamedTuple):
 
 
 def _adagrad_init(params: Params, /, *, initial_accumulator_value: float) -> ScaleByAdagradState:
-    return ScaleByAdagradState({k: np.full_like(p, initial_accumulator_value) for k, p in params.items()})
+    return ScaleByAdagradState({k: moment_zeros(p, initial_accumulator_value) for k, p in params.items()})
 
 
 def _adagrad_update(
     updates: Params, state: ScaleByAdagradState, params: Params, /, *, eps: float
 ) -> tuple[Params, ScaleByAdagradState]:
+    check_state("scale_by_adagrad", state, ScaleByAdagradState)
+    check_slots("scale_by_adagrad", "sum_of_squares", state.sum_of_squares, updates)
     acc: dict[str, Array] = {}
     out: dict[str, Array] = {}
-    for k, g in updates.items():
+    for k, raw in updates.items():
+        g = widened(raw)
         s = g * g
         s += state.sum_of_squares[k]
         acc[k] = s
@@ -134,17 +142,21 @@ class ScaleByAdadeltaState(NamedTuple):
 
 
 def _adadelta_init(params: Params, /) -> ScaleByAdadeltaState:
-    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    zeros = {k: moment_zeros(p) for k, p in params.items()}
     return ScaleByAdadeltaState(zeros, dict(zeros))
 
 
 def _adadelta_update(
     updates: Params, state: ScaleByAdadeltaState, params: Params, /, *, rho: float, eps: float
 ) -> tuple[Params, ScaleByAdadeltaState]:
+    check_state("scale_by_adadelta", state, ScaleByAdadeltaState)
+    check_slots("scale_by_adadelta", "square_avg", state.square_avg, updates)
+    check_slots("scale_by_adadelta", "acc_delta", state.acc_delta, updates)
     sq: dict[str, Array] = {}
     acc: dict[str, Array] = {}
     out: dict[str, Array] = {}
-    for k, g in updates.items():
+    for k, raw in updates.items():
+        g = widened(raw)
         v = sq[k] = _decayed_square(g, state.square_avg[k], rho)
         a = state.acc_delta[k]
         std = v + eps

@@ -11,6 +11,10 @@ Defaults and the meaning of every argument follow ``torch.optim`` where PyTorch 
 PyTorch user gets the same trajectory with the same numbers. Each ``learning_rate`` is a number or a
 schedule (:mod:`functional_dl.optim.schedules`). In the update rules ``g`` is the gradient, ``p``
 the parameter, ``lr`` the learning rate and ``wd`` the weight decay.
+
+float16 params: the adaptive optimizers (Adam, AdamW, AMSGrad, NAdam, RAdam, RMSprop, Adagrad,
+Adadelta) keep their moments in float32 (:func:`~functional_dl.optim.base.moment_zeros`), so a
+zero or tiny gradient gives a zero or tiny step rather than NaN; the step is cast back to float16.
 """
 
 from __future__ import annotations

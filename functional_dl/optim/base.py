@@ -49,7 +49,7 @@ hyperparameters become changeable between steps when stored in the state by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
@@ -57,7 +57,7 @@ import numpy as np
 
 from functional_dl.errors import DomainError, ParamsError
 from functional_dl.params import FrozenParams, adopt, check_structure, freeze
-from functional_dl.types import Params
+from functional_dl.types import Array, Params
 
 __all__ = [
     "EmptyState",
@@ -69,12 +69,18 @@ __all__ = [
     "TransformUpdateFn",
     "apply_updates",
     "check_grads",
+    "check_slots",
+    "check_state",
+    "moment_zeros",
     "optimizer",
     "transformation_of",
+    "widened",
 ]
 
 S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
+
+_FLOAT16 = np.dtype(np.float16)
 
 #: A learning-rate (or any hyperparameter) schedule: a plain function of the step count.
 Schedule = Callable[[int], float]
@@ -176,6 +182,55 @@ def check_grads(grads: Params, params: Params) -> None:
             check_structure(grads, params, "grads")
 
 
+def check_state(where: str, state: object, kind: type) -> None:
+    """Raise :class:`~functional_dl.errors.ParamsError` unless ``state`` is a ``kind``.
+
+    Every stateful transformation calls this first, so a state made by another transformation
+    (Adam's moments handed to Lion) is refused by name instead of being read as its own. One type
+    comparison per call.
+    """
+    if type(state) is not kind:
+        raise ParamsError(
+            where, f"expected the {kind.__name__} that {where}'s init made, got a {type(state).__name__}"
+        )
+
+
+def check_slots(where: str, field: str, slots: Mapping[str, Array], updates: Params) -> None:
+    """Raise :class:`~functional_dl.errors.ParamsError` unless ``slots`` fits ``updates``.
+
+    ``slots`` is a per-parameter mapping in a state (Adam's ``mu``, a momentum ``trace``): it must
+    have the updates' keys and, key by key, their shapes; otherwise a state made for another
+    parameter tree would broadcast silently or fail deep inside NumPy. A few comparisons per array.
+    """
+    if slots.keys() != updates.keys():
+        raise ParamsError(
+            where, f"state.{field} has keys {sorted(slots)}, expected the updates' keys {sorted(updates)}"
+        )
+    for k, g in updates.items():
+        s = slots[k]
+        if type(s) is not np.ndarray or s.shape != g.shape:
+            got = s.shape if isinstance(s, np.ndarray) else type(s).__name__
+            raise ParamsError(
+                where, f"state.{field}[{k!r}] is {got}, expected shape {g.shape} (the update's)"
+            )
+
+
+def moment_zeros(p: Array, fill: float = 0.0) -> Array:
+    """An accumulator for ``p`` filled with ``fill``: float32 for float16 params, else ``p``'s dtype.
+
+    float16 cannot hold an adaptive optimizer's second moments (``g^2`` of a small gradient and
+    ``eps = 1e-8`` both underflow to 0, and ``0 / 0`` is NaN), so the moments of float16 params
+    are kept in float32; the update is cast back to float16 when it is applied.
+    """
+    dtype = np.float32 if p.dtype == _FLOAT16 else p.dtype
+    return np.full(p.shape, fill, dtype)
+
+
+def widened(g: Array) -> Array:
+    """``g`` in float32 when it is float16 (to meet float32 moments), else ``g`` itself."""
+    return g.astype(np.float32) if g.dtype == _FLOAT16 else g
+
+
 def apply_updates(params: Params, updates: Params) -> FrozenParams:
     """``params + updates`` key by key, as new read-only arrays of the params' dtypes.
 
@@ -203,8 +258,9 @@ def _optimizer_update(
     transform: GradientTransformation[S], state: OptimizerState[S], grads: Params, /
 ) -> tuple[OptimizerState[S], Params]:
     if not isinstance(state, OptimizerState):
-        raise TypeError(
-            f"optimizer.update: expected (state, grads) with state from opt.init, got {type(state).__name__}"
+        raise ParamsError(
+            "optimizer.update",
+            f"expected (state, grads) with the OptimizerState from opt.init, got a {type(state).__name__}",
         )
     params = state.params
     check_grads(grads, params)

@@ -7,7 +7,7 @@ from functools import partial
 
 import numpy as np
 
-from functional_dl.optim.base import EmptyState, GradientTransformation
+from functional_dl.optim.base import EmptyState, GradientTransformation, check_state
 from functional_dl.optim.transforms import empty_init
 from functional_dl.params import global_norm
 from functional_dl.types import Array, Params
@@ -18,6 +18,7 @@ __all__ = ["clip", "clip_by_block_norm", "clip_by_global_norm"]
 def _clip_update(
     updates: Params, state: EmptyState, params: Params, /, *, max_delta: float
 ) -> tuple[Params, EmptyState]:
+    check_state("clip", state, EmptyState)
     return {k: np.clip(g, -max_delta, max_delta) for k, g in updates.items()}, state
 
 
@@ -42,6 +43,7 @@ def _clip_factor(norm: float, max_norm: float, eps: float) -> float:
 def _global_update(
     updates: Params, state: EmptyState, params: Params, /, *, max_norm: float, eps: float
 ) -> tuple[Params, EmptyState]:
+    check_state("clip_by_global_norm", state, EmptyState)
     factor = _clip_factor(global_norm(updates), max_norm, eps)
     if factor >= 1.0:
         return updates, state  # not modified, so sharing is safe
@@ -66,6 +68,7 @@ def clip_by_global_norm(max_norm: float, eps: float = 1e-6) -> GradientTransform
 def _block_update(
     updates: Params, state: EmptyState, params: Params, /, *, max_norm: float, eps: float
 ) -> tuple[Params, EmptyState]:
+    check_state("clip_by_block_norm", state, EmptyState)
     out: dict[str, Array] = {}
     for k, g in updates.items():
         flat = g.ravel()

@@ -55,7 +55,7 @@ import numpy as np
 from functional_dl import threads
 from functional_dl.errors import DomainError, ParamsError
 from functional_dl.optim._fuse_groups import Layout, bins, join, select
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, check_state
 from functional_dl.optim.state_tree import find_states
 from functional_dl.types import Array, Params
 
@@ -234,6 +234,7 @@ def _update_shared_out(
 def _fuse_update(
     inner: GradientTransformation[S], updates: Params, state: FusedState[S], params: Params, /
 ) -> tuple[Params, FusedState[S]]:
+    check_state("fuse", state, FusedState)
     layout = state.layout
     try:
         flat = _gather(updates, layout)

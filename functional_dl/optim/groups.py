@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, NamedTuple, TypeAlias
 
 from functional_dl.errors import ParamsError
-from functional_dl.optim.base import GradientTransformation, Optimizer, transformation_of
+from functional_dl.optim.base import GradientTransformation, Optimizer, check_state, transformation_of
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -131,6 +131,7 @@ def _masked_init(inner: GradientTransformation[Any], mask: Mask, params: Params,
 def _masked_update(
     inner: GradientTransformation[Any], mask: Mask, updates: Params, state: MaskedState, params: Params, /
 ) -> tuple[Params, MaskedState]:
+    check_state("masked", state, MaskedState)
     chosen = selected_keys(mask, updates, "masked")
     new, inner_state = inner.update(_subset(updates, chosen), state.inner, _subset(params, chosen))
     return {k: new[k] if k in chosen else g for k, g in updates.items()}, MaskedState(inner_state)
@@ -196,6 +197,11 @@ def _partition_update(
     params: Params,
     /,
 ) -> tuple[Params, PartitionState]:
+    check_state("partition", state, PartitionState)
+    if state.inner.keys() != transforms.keys():
+        raise ParamsError(
+            "partition", f"state.inner has groups {sorted(state.inner)}, expected {sorted(transforms)}"
+        )
     groups = _groups(transforms, labels, updates)
     merged: dict[str, Array] = {}
     inner: dict[str, object] = {}

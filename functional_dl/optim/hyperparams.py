@@ -30,7 +30,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule
+from functional_dl.errors import ParamsError
+from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule, check_state
 from functional_dl.optim.plateau import ReduceOnPlateauState
 from functional_dl.optim.state_tree import find_states, replace_states
 from functional_dl.optim.transforms import ScaleByLearningRateState
@@ -100,6 +101,12 @@ def _inject_update(
     static: Mapping[str, object],
     hyperparams: Mapping[str, float | Schedule],
 ) -> tuple[Params, InjectHyperparamsState]:
+    check_state("inject_hyperparams", state, InjectHyperparamsState)
+    if state.hyperparams.keys() != hyperparams.keys():
+        raise ParamsError(
+            "inject_hyperparams",
+            f"state.hyperparams has {sorted(state.hyperparams)}, expected {sorted(hyperparams)}",
+        )
     new, inner = _instantiate(factory, static, state.hyperparams).update(updates, state.inner, params)
     count = state.step + 1
     values = dict(state.hyperparams)

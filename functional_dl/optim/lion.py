@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, check_slots, check_state
 from functional_dl.types import Array, Params
 
 __all__ = ["ScaleByLionState", "scale_by_lion"]
@@ -30,6 +30,8 @@ def _lion_init(params: Params, /) -> ScaleByLionState:
 def _lion_update(
     updates: Params, state: ScaleByLionState, params: Params, /, *, b1: float, b2: float
 ) -> tuple[Params, ScaleByLionState]:
+    check_state("scale_by_lion", state, ScaleByLionState)
+    check_slots("scale_by_lion", "mu", state.mu, updates)
     mu: dict[str, Array] = {}
     out: dict[str, Array] = {}
     for k, g in updates.items():

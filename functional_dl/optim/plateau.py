@@ -19,7 +19,7 @@ import math
 from functools import partial
 from typing import NamedTuple, TypeVar
 
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, check_state
 from functional_dl.optim.state_tree import replace_states
 from functional_dl.types import Params
 
@@ -66,6 +66,7 @@ def _plateau_init(config: PlateauConfig, params: Params, /) -> ReduceOnPlateauSt
 def _plateau_update(
     updates: Params, state: ReduceOnPlateauState, params: Params, /
 ) -> tuple[Params, ReduceOnPlateauState]:
+    check_state("reduce_on_plateau", state, ReduceOnPlateauState)
     s = state.scale
     if s == 1.0:
         return updates, state

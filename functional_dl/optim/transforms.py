@@ -18,11 +18,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl.errors import ParamsError
 from functional_dl.optim.base import (
     EmptyState,
     GradientTransformation,
     Optimizer,
     Schedule,
+    check_slots,
+    check_state,
     transformation_of,
 )
 from functional_dl.optim.groups import Mask, selected_keys
@@ -56,6 +59,7 @@ def empty_init(params: Params, /) -> EmptyState:
 def _scale_update(
     updates: Params, state: EmptyState, params: Params, /, *, factor: float
 ) -> tuple[Params, EmptyState]:
+    check_state("scale", state, EmptyState)
     return {k: g * factor for k, g in updates.items()}, state
 
 
@@ -86,6 +90,7 @@ def _schedule_init(params: Params, /) -> ScaleByScheduleState:
 def _schedule_update(
     updates: Params, state: ScaleByScheduleState, params: Params, /, *, schedule: Schedule
 ) -> tuple[Params, ScaleByScheduleState]:
+    check_state("scale_by_schedule", state, ScaleByScheduleState)
     factor = float(schedule(state.step))
     return {k: g * factor for k, g in updates.items()}, ScaleByScheduleState(state.step + 1)
 
@@ -120,6 +125,7 @@ def _lr_init(params: Params, /, *, learning_rate: float | Schedule) -> ScaleByLe
 def _lr_const_update(
     updates: Params, state: ScaleByLearningRateState, params: Params, /, *, learning_rate: float
 ) -> tuple[Params, ScaleByLearningRateState]:
+    check_state("scale_by_learning_rate", state, ScaleByLearningRateState)
     factor = -learning_rate
     return {k: g * factor for k, g in updates.items()}, ScaleByLearningRateState(
         state.step + 1, learning_rate
@@ -129,6 +135,7 @@ def _lr_const_update(
 def _lr_schedule_update(
     updates: Params, state: ScaleByLearningRateState, params: Params, /, *, schedule: Schedule
 ) -> tuple[Params, ScaleByLearningRateState]:
+    check_state("scale_by_learning_rate", state, ScaleByLearningRateState)
     count = state.step
     factor = -float(schedule(count))
     return {k: g * factor for k, g in updates.items()}, ScaleByLearningRateState(
@@ -179,9 +186,15 @@ def _trace_init(params: Params, /) -> TraceState:
     return TraceState(0, {k: np.zeros_like(p) for k, p in params.items()})
 
 
+def _check_trace(state: TraceState, updates: Params) -> None:
+    check_state("trace", state, TraceState)
+    check_slots("trace", "trace", state.trace, updates)
+
+
 def _trace_update(
     updates: Params, state: TraceState, params: Params, /, *, decay: float, nesterov: bool
 ) -> tuple[Params, TraceState]:
+    _check_trace(state, updates)
     old = state.trace
     new: dict[str, Array] = {}
     out: dict[str, Array] = {}
@@ -200,6 +213,7 @@ def _dampened_trace_update(
     # torch.optim.SGD starts the buffer at the first gradient itself, undampened. Without
     # dampening, decay * 0 + g is that already, so only this rule needs the step; keeping it
     # apart leaves the undampened loop as lean as it was.
+    _check_trace(state, updates)
     first = state.step == 0
     old = state.trace
     new: dict[str, Array] = {}
@@ -259,6 +273,7 @@ def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> Gradi
 def _decay_update(
     updates: Params, state: EmptyState, params: Params, /, *, weight_decay: float, mask: Mask | None
 ) -> tuple[Params, EmptyState]:
+    check_state("add_decayed_weights", state, EmptyState)
     if mask is None:
         return {k: g + params[k] * weight_decay for k, g in updates.items()}, state
     chosen = selected_keys(mask, updates, "add_decayed_weights")
@@ -299,8 +314,9 @@ def _chain_update(
     params: Params,
     /,
 ) -> tuple[Params, ChainState]:
-    if len(state) != len(transforms):
-        raise ValueError(f"chain: state has {len(state)} entries, the chain has {len(transforms)} transforms")
+    if type(state) is not tuple or len(state) != len(transforms):
+        got = f"{len(state)} entries" if type(state) is tuple else f"a {type(state).__name__}"
+        raise ParamsError("chain", f"expected a tuple of {len(transforms)} states (one per part), got {got}")
     new_state = []
     for transform, inner in zip(transforms, state, strict=True):
         updates, new_inner = transform.update(updates, inner, params)
@@ -347,10 +363,12 @@ def _named_chain_update(
     params: Params,
     /,
 ) -> tuple[Params, dict[str, object]]:
+    names = [name for name, _ in transforms]
+    if not isinstance(state, Mapping) or state.keys() != set(names):
+        got = sorted(state) if isinstance(state, Mapping) else f"a {type(state).__name__}"
+        raise ParamsError("named_chain", f"expected a state keyed by {names}, got {got}")
     new_state: dict[str, object] = {}
     for name, transform in transforms:
-        if name not in state:
-            raise ValueError(f"named_chain: state has no entry {name!r} (it has {sorted(state)})")
         updates, new_state[name] = transform.update(updates, state[name], params)
     return updates, new_state
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
-from functional_dl.optim.base import EmptyState, GradientTransformation
+from functional_dl.optim.base import EmptyState, GradientTransformation, check_state
 from functional_dl.optim.transforms import empty_init
 from functional_dl.types import Array, Params
 
@@ -24,6 +24,7 @@ def _norm(a: Array) -> float:
 def _trust_update(
     updates: Params, state: EmptyState, params: Params, /, *, trust_coefficient: float, eps: float
 ) -> tuple[Params, EmptyState]:
+    check_state("scale_by_trust_ratio", state, EmptyState)
     out: dict[str, Array] = {}
     for k, u in updates.items():
         p_norm, u_norm = _norm(params[k]), _norm(u)

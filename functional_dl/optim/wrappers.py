@@ -13,7 +13,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl.optim.base import GradientTransformation, Optimizer, transformation_of
+from functional_dl.optim.base import (
+    GradientTransformation,
+    Optimizer,
+    check_slots,
+    check_state,
+    transformation_of,
+)
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -55,6 +61,7 @@ def _finite_init(inner: GradientTransformation[Any], params: Params, /) -> Apply
 def _finite_update(
     inner: GradientTransformation[Any], updates: Params, state: ApplyIfFiniteState, params: Params, /
 ) -> tuple[Params, ApplyIfFiniteState]:
+    check_state("apply_if_finite", state, ApplyIfFiniteState)
     if all(np.isfinite(g).all() for g in updates.values()):
         new, inner_state = inner.update(updates, state.inner, params)
         return new, ApplyIfFiniteState(0, state.total_notfinite, True, inner_state)
@@ -110,6 +117,8 @@ def _accumulate_update(
     params: Params,
     /,
 ) -> tuple[Params, AccumulateGradientsState]:
+    check_state("accumulate_gradients", state, AccumulateGradientsState)
+    check_slots("accumulate_gradients", "grads", state.grads, updates)
     total = {k: state.grads[k] + g for k, g in updates.items()}
     if state.mini_step + 1 < every_k:
         return _zeros(updates), AccumulateGradientsState(state.mini_step + 1, total, state.inner)
@@ -154,6 +163,8 @@ def _ema_init(params: Params, /) -> EmaParamsState:
 def _ema_update(
     updates: Params, state: EmaParamsState, params: Params, /, *, decay: float
 ) -> tuple[Params, EmaParamsState]:
+    check_state("ema_params", state, EmaParamsState)
+    check_slots("ema_params", "ema", state.ema, updates)
     ema: dict[str, Array] = {}
     for k, u in updates.items():
         new_p = params[k] + u
@@ -205,6 +216,10 @@ def _lookahead_update(
     sync_period: int,
     alpha: float,
 ) -> tuple[Params, LookaheadState]:
+    # The slow weights are read only at a synchronisation: check them on every step, so a foreign
+    # state is refused at once, not sync_period steps later.
+    check_state("lookahead", state, LookaheadState)
+    check_slots("lookahead", "slow", state.slow, updates)
     fast, inner_state = inner.update(updates, state.inner, params)
     count = state.step + 1
     if count % sync_period:

@@ -8,12 +8,53 @@ from functools import partial
 import numpy as np
 
 from functional_dl._fn import pipe
-from functional_dl.errors import ShapeError
+from functional_dl.errors import DomainError, DTypeError, ShapeError
 from functional_dl.random import permutation
 from functional_dl.train.step import Batch
-from functional_dl.types import IntArray, Key
+from functional_dl.types import Array, IntArray, Key
 
-__all__ = ["minibatches", "num_batches"]
+__all__ = ["as_batch", "check_count", "minibatches", "num_batches"]
+
+
+def check_count(where: str, name: str, value: object, minimum: int) -> int:
+    """``value`` when it is an ``int`` of at least ``minimum``; else :class:`DomainError`.
+
+    ``fit(batch_size=0)`` or ``epochs=-1`` would otherwise divide by zero or run nothing at all.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise DomainError(where, f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _as_array(where: str, name: str, value: object) -> Array:
+    if isinstance(value, np.ndarray):
+        arr: Array = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as err:  # a ragged nested list
+            raise ShapeError(where, f"{name} is not a rectangular array: {err}") from None
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(where, f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ShapeError(where, f"{name} must have a sample axis, got a 0-d array")
+    return arr
+
+
+def as_batch(where: str, data: object) -> Batch:
+    """``(x, y)`` as NumPy arrays: lists and other array-likes are converted, anything else refused.
+
+    Raises:
+        DomainError: ``data`` is not a pair.
+        ShapeError: a ragged or 0-d ``x``/``y``, or different numbers of samples.
+        DTypeError: a non-numeric ``x``/``y`` (strings, objects).
+    """
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise DomainError(where, f"data must be a pair (x, y), got a {type(data).__name__}")
+    x, y = _as_array(where, "x", data[0]), _as_array(where, "y", data[1])
+    if x.shape[0] != y.shape[0]:
+        raise ShapeError(where, f"x has {x.shape[0]} samples but y has {y.shape[0]}")
+    return x, y
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
@@ -57,8 +98,7 @@ def minibatches(
     n = x.shape[0]
     if y.shape[0] != n:
         raise ShapeError("minibatches", f"x has {n} samples but y has {y.shape[0]}")
-    if batch_size <= 0:
-        raise ValueError(f"minibatches: batch_size must be positive, got {batch_size}")
+    check_count("minibatches", "batch_size", batch_size, 1)
     starts = range(0, n - n % batch_size if drop_last else n, batch_size)
     # Each batch's index is a slice, or a slice of the shuffled order (a view): one call per batch.
     # toolz's partition_all over the order's elements gives the same blocks, but it boxes every

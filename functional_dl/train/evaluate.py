@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from functional_dl.losses import LossFn
-from functional_dl.train.data import minibatches
+from functional_dl.train.data import as_batch, minibatches
 from functional_dl.train.step import Batch, Logs, Metric
 from functional_dl.types import EMPTY, Array, Buffers, Context, Layer, Params
 
@@ -66,7 +66,7 @@ def evaluate(
         >>> sorted(logs)
         ['acc', 'loss']
     """
-    x, y = data
+    x, y = as_batch("evaluate", data)
     pred = predict(net, params, x, buffers=buffers, batch_size=batch_size)
     value, _ = loss(pred, y)
     return {"loss": float(value), **{name: float(fn(pred, y)) for name, fn in (metrics or {}).items()}}

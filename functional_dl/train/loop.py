@@ -23,7 +23,7 @@ from functional_dl.optim.base import Optimizer
 from functional_dl.optim.hyperparams import current_learning_rate
 from functional_dl.random import fold_in, split
 from functional_dl.train.callbacks import Callback, EpochEnd
-from functional_dl.train.data import minibatches, num_batches
+from functional_dl.train.data import as_batch, check_count, minibatches, num_batches
 from functional_dl.train.progress import Progress, Reporter, reporter
 from functional_dl.train.step import (
     Batch,
@@ -218,6 +218,9 @@ def fit(
         >>> result.history["accuracy"][-1] > 0.9
         True
     """
+    epochs = check_count("fit", "epochs", epochs, 0)
+    batch_size = check_count("fit", "batch_size", batch_size, 1)
+    data = as_batch("fit", data)
     step = train_step(net, loss, opt, metrics, penalty, grad_fn=grad_fn)
     shuffle_key, step_key = split(key, 2)
     report = reporter(progress)

@@ -15,6 +15,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl.errors import ParamsError
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer, OptimizerState
 from functional_dl.params import freeze
@@ -177,11 +178,28 @@ def _train_step(
     extra: dict[str, float] = {}
     if penalty is not None:
         value, penalty_grads = penalty(params)
+        check_penalty_grads(penalty_grads, params)
         grads = {k: g + penalty_grads[k] if k in penalty_grads else g for k, g in grads.items()}
         extra["penalty"] = float(value)
     opt_state, _ = opt.update(train_state.opt_state, grads)
     logs = {"loss": out.loss, **extra, **{name: float(fn(out.pred, y)) for name, fn in metrics}}
     return TrainState(opt_state, out.buffers, train_state.step + 1, train_state.epoch), logs
+
+
+def check_penalty_grads(penalty_grads: Params, params: Params) -> None:
+    """Raise :class:`ParamsError` unless every penalty gradient is a parameter's, of its shape.
+
+    A penalty may leave out the keys it does not depend on; a key that is no parameter would
+    otherwise be dropped without a word, and a wrong shape would broadcast or fail inside NumPy.
+    """
+    unknown = sorted(set(penalty_grads) - set(params))
+    if unknown:
+        raise ParamsError("penalty", f"gradients for {unknown}, which are not parameters")
+    for k, g in penalty_grads.items():
+        p = params[k]
+        if not isinstance(g, np.ndarray) or g.shape != p.shape:
+            got = g.shape if isinstance(g, np.ndarray) else type(g).__name__
+            raise ParamsError("penalty", f"the gradient of {k!r} is {got}, expected shape {p.shape}")
 
 
 def train_step(

@@ -42,7 +42,7 @@ def test_shape_and_dtype_mismatches_are_listed() -> None:
 
 def test_update_rejects_something_else_than_a_state() -> None:
     opt = O.sgd(0.1)
-    with pytest.raises(TypeError, match=r"state from opt\.init"):
+    with pytest.raises(ParamsError, match=r"OptimizerState from opt\.init"):
         opt.update(PARAMS, PARAMS)  # type: ignore[arg-type]
 
 
