@@ -7,12 +7,19 @@ output gradient ``(N, O, *Out)``, a convolution is
     dw[o, c, i]  = sum_{n, p} dy[n, o, p] xp[n, g(o) C/G + c, p s + i d]
     dxp[n, c, q] = sum_{o, i, p : p s + i d = q} w[o, c, i] dy[n, o, p]
 
-* :func:`correlate` (``y``) copies the strided window view into one im2col matrix laid out
-  ``(G, C/G * K, N * Out)`` and does one batched GEMM over the groups. The copy reads the view
-  along its last axis, which is contiguous for stride 1.
-* :func:`weight_grad` and :func:`input_grad` loop over the ``prod(K)`` kernel offsets (9 for a
-  3x3 kernel) and do one GEMM per offset on an input-sized slice. They never build an im2col-sized
-  buffer, so the backward pass needs memory proportional to the input and output only.
+* :func:`im2col` copies the strided window view into one matrix ``col`` laid out
+  ``(G, C/G * K, N * Out)`` (rows: channel and kernel offset; columns: sample and position). The
+  copy reads the view along its last axis, which is contiguous for stride 1.
+* :func:`correlate` (``y``) is one batched GEMM over the groups, ``w @ col``.
+* :func:`weight_grad` (``dw``) is one GEMM, ``dy @ col^T``; a layer that kept ``col`` from its
+  forward pass passes it to :func:`col_weight_grad` and skips the copy.
+* :func:`input_grad` (``dxp``) is one GEMM, ``dcol = w^T @ dy``, followed by :func:`col2im`: one
+  strided-slice addition per kernel offset sums the overlapping windows back into the input.
+
+Few large GEMMs are what BLAS runs fastest, at the price of one im2col-sized buffer (``prod(K)``
+times the input) in each of these. The per-offset forms :func:`weight_grad_per_offset` and
+:func:`input_grad_per_offset` write the formulas above one kernel offset at a time with
+input-sized buffers only; they are the reference the tests compare the fast forms with.
 
 Channel-major layouts (``(G, C/G, N, ...)``) make every GEMM a plain 2-D matrix product that BLAS
 runs multi-threaded, instead of ``N`` small products.
@@ -20,12 +27,25 @@ runs multi-threaded, instead of ``N`` small products.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from functional_dl.layers._windows import offset_slices, offsets, size, windows
+from functional_dl.layers._windows import offset_slices, offsets, out_sizes, size, windows
 from functional_dl.types import Array
 
-__all__ = ["channels_major", "contiguous_with_bias", "correlate", "input_grad", "weight_grad"]
+__all__ = [
+    "channels_major",
+    "col2im",
+    "col_weight_grad",
+    "contiguous_with_bias",
+    "correlate",
+    "im2col",
+    "input_grad",
+    "input_grad_per_offset",
+    "weight_grad",
+    "weight_grad_per_offset",
+]
 
 
 def channels_major(a: Array, groups: int) -> Array:
@@ -50,6 +70,23 @@ def contiguous_with_bias(a: Array, bias: Array | None) -> Array:
     return out
 
 
+def im2col(
+    xp: Array, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], groups: int
+) -> Array:
+    """Every window of ``xp`` ``(N, C, *Sp)`` as one contiguous ``(G, C/G * prod(K), N * prod(Out))`` matrix.
+
+    ``col[g, c * prod(K) + i, n * prod(Out) + p] == xp[n, g C/G + c, p s + i d]`` (``i`` and ``p``
+    flattened row-major).
+    """
+    n, c = xp.shape[:2]
+    nd = len(kernel)
+    view = windows(xp, kernel, stride, dilation)  # (N, C, *Out, *K)
+    out = view.shape[2 : 2 + nd]
+    grouped = view.reshape(n, groups, c // groups, *out, *kernel)
+    perm = (1, 2, *range(3 + nd, 3 + 2 * nd), 0, *range(3, 3 + nd))  # (G, C/G, *K, N, *Out)
+    return grouped.transpose(perm).reshape(groups, c // groups * size(kernel), n * size(out))
+
+
 def correlate(
     xp: Array,
     w: Array,
@@ -58,6 +95,7 @@ def correlate(
     dilation: tuple[int, ...],
     groups: int,
     bias: Array | None = None,
+    col: Array | None = None,
 ) -> Array:
     """``y = w * xp + b``: the forward convolution (cross-correlation) of a padded input.
 
@@ -68,6 +106,7 @@ def correlate(
         dilation: per spatial axis.
         groups: ``C`` and ``O`` are split into this many independent groups.
         bias: ``(O,)`` or ``None``.
+        col: ``im2col(xp, ...)`` if the caller already has it (it is built otherwise).
 
     Returns:
         ``(N, O, *Out)``, contiguous.
@@ -75,15 +114,20 @@ def correlate(
     n = xp.shape[0]
     o, cg = w.shape[:2]
     kernel = w.shape[2:]
-    nd = len(kernel)
-    view = windows(xp, kernel, stride, dilation)  # (N, C, *Out, *K)
-    out = view.shape[2 : 2 + nd]
-    grouped = view.reshape(n, groups, cg, *out, *kernel)
-    # (G, C/G, *K, N, *Out): rows of the im2col matrix are (channel, offset), columns (sample, position).
-    perm = (1, 2, *range(3 + nd, 3 + 2 * nd), 0, *range(3, 3 + nd))
-    col = grouped.transpose(perm).reshape(groups, cg * size(kernel), n * size(out))
+    out = out_sizes(xp.shape[2:], kernel, stride, dilation)
+    if col is None:
+        col = im2col(xp, kernel, stride, dilation, groups)
     y = w.reshape(groups, o // groups, cg * size(kernel)) @ col
     return contiguous_with_bias(y.reshape(o, n, *out).swapaxes(0, 1), bias)
+
+
+def col_weight_grad(col: Array, dy_cm: Array, kernel: tuple[int, ...]) -> Array:
+    """``dw = dy @ col^T``, ``(O, C / G, *K)``, from :func:`im2col` and a :func:`channels_major` ``dy``."""
+    groups, og = dy_cm.shape[:2]
+    # dw^T = col @ dy^T: with the long N * prod(Out) axis contracted this way round, OpenBLAS runs
+    # several times faster (and steadier) than dy @ col^T, which lands on a different kernel.
+    dw = (col @ dy_cm.swapaxes(1, 2)).swapaxes(1, 2)  # (G, O/G, C/G * prod(K))
+    return dw.reshape(groups * og, col.shape[1] // size(kernel), *kernel)
 
 
 def weight_grad(
@@ -95,7 +139,24 @@ def weight_grad(
     dilation: tuple[int, ...],
     out: tuple[int, ...],
 ) -> Array:
-    """``dw`` of shape ``(O, C / G, *K)`` from the padded input and ``dy`` in channel-major form.
+    """``dw`` of shape ``(O, C / G, *K)`` as one GEMM on the im2col matrix of ``xp``.
+
+    Args as :func:`weight_grad_per_offset`, which gives the same result.
+    """
+    del out  # implied by xp's shape; kept so the two forms are interchangeable
+    return col_weight_grad(im2col(xp, kernel, stride, dilation, dy_cm.shape[0]), dy_cm, kernel)
+
+
+def weight_grad_per_offset(
+    xp: Array,
+    dy_cm: Array,
+    *,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out: tuple[int, ...],
+) -> Array:
+    """``dw`` of shape ``(O, C / G, *K)``, one GEMM per kernel offset (the reference form).
 
     Args:
         xp: padded input ``(N, C, *Sp)``.
@@ -116,8 +177,7 @@ def weight_grad(
         taps = xg[(*lead, *offset_slices(offset, stride, dilation, out))]  # (N, G, C/G, *out)
         # One input-sized copy per offset; (G, C/G, N, *out) keeps the contiguous axis last.
         taps_cm = np.ascontiguousarray(taps.transpose(perm)).reshape(groups, cg, n * size(out))
-        tap_index: tuple[slice | int, ...] = (*lead, *offset)
-        dw[tap_index] = dy_cm @ taps_cm.swapaxes(1, 2)
+        dw[_tap(3, offset)] = dy_cm @ taps_cm.swapaxes(1, 2)
     return dw.reshape(groups * og, cg, *kernel)
 
 
@@ -131,7 +191,68 @@ def input_grad(
     dilation: tuple[int, ...],
     out: tuple[int, ...],
 ) -> Array:
-    """``dxp`` of shape ``(N, C, *padded)``: the gradient with respect to the padded input.
+    """``dxp`` of shape ``(N, C, *padded)``: ``col2im(w^T @ dy)``, one GEMM.
+
+    Args as :func:`input_grad_per_offset`, which gives the same result.
+    """
+    groups, og = dy_cm.shape[:2]
+    cg = w.shape[1]
+    kernel = w.shape[2:]
+    wg = w.reshape(groups, og, cg * size(kernel))
+    dcol = wg.swapaxes(1, 2) @ dy_cm  # (G, C/G * prod(K), N * prod(out))
+    return col2im(dcol.reshape(groups, cg, *kernel, n, *out), padded, stride, dilation)
+
+
+def col2im(dcol: Array, padded: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]) -> Array:
+    """The adjoint of :func:`im2col`: ``(G, C/G, *K, N, *Out)`` summed back into ``(N, C, *padded)``.
+
+    ``dxp[n, g C/G + c, q] = sum_{i, p : p s + i d = q} dcol[g, c, i, n, p]``: one strided-slice
+    addition per kernel offset, each over a whole ``(G, C/G, N, *Out)`` block.
+    """
+    nd = len(padded)
+    kernel = dcol.shape[2 : 2 + nd]
+    parts = ((offset, dcol[_tap(2, offset)]) for offset in offsets(kernel))
+    return _sum_at_offsets(parts, (*dcol.shape[:2], dcol.shape[2 + nd], *padded), stride, dilation)
+
+
+def _tap(lead: int, offset: tuple[int, ...]) -> tuple[slice | int, ...]:
+    """The index selecting kernel ``offset`` after ``lead`` whole axes."""
+    return (*(slice(None),) * lead, *offset)
+
+
+def _sum_at_offsets(
+    parts: Iterable[tuple[tuple[int, ...], Array]],
+    shape_cm: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> Array:
+    """``(N, C, *padded)`` from ``(offset, (G, C/G, N, *out))`` parts, each summed into its strided slice.
+
+    ``shape_cm`` is ``(G, C/G, N, *padded)``; positions that no window reaches stay zero.
+    """
+    groups, cg, n = shape_cm[:3]
+    dxp_cm: Array | None = None
+    lead = (slice(None),) * 3
+    for offset, part in parts:
+        if dxp_cm is None:
+            dxp_cm = np.zeros(shape_cm, dtype=part.dtype)
+        target = dxp_cm[(*lead, *offset_slices(offset, stride, dilation, part.shape[3:]))]
+        target += part  # our own fresh buffer: in place is safe
+    assert dxp_cm is not None  # a kernel has at least one offset
+    return dxp_cm.reshape(groups * cg, n, *shape_cm[3:]).swapaxes(0, 1)
+
+
+def input_grad_per_offset(
+    dy_cm: Array,
+    w: Array,
+    *,
+    n: int,
+    padded: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out: tuple[int, ...],
+) -> Array:
+    """``dxp`` of shape ``(N, C, *padded)``, one GEMM per kernel offset (the reference form).
 
     Args:
         dy_cm: output gradient in channel-major form ``(G, O / G, N * prod(out))``.
@@ -148,11 +269,8 @@ def input_grad(
     cg = w.shape[1]
     kernel = w.shape[2:]
     wg = w.reshape(groups, og, cg, *kernel)
-    dxp_cm = np.zeros((groups, cg, n, *padded), dtype=dy_cm.dtype)
-    lead = (slice(None),) * 3
-    for offset in offsets(kernel):
-        tap_index: tuple[slice | int, ...] = (*lead, *offset)
-        contrib = wg[tap_index].swapaxes(1, 2) @ dy_cm  # (G, C/G, N * prod(out))
-        target = dxp_cm[(*lead, *offset_slices(offset, stride, dilation, out))]
-        target += contrib.reshape(groups, cg, n, *out)  # our own fresh buffer: in place is safe
-    return dxp_cm.reshape(groups * cg, n, *padded).swapaxes(0, 1)
+    parts = (
+        (offset, (wg[_tap(3, offset)].swapaxes(1, 2) @ dy_cm).reshape(groups, cg, n, *out))
+        for offset in offsets(kernel)
+    )
+    return _sum_at_offsets(parts, (groups, cg, n, *padded), stride, dilation)

@@ -12,8 +12,10 @@ cross-correlation, as in every deep-learning library)::
     db[o]       = sum_{n, p} dy[n, o, p]
     dx          = the padding cropped from dxp[n, c, q] = sum_{o, i, p: p s + i d = q} w[o, c, i] dy[n, o, p]
 
-Forward is one GEMM on an im2col copy of a strided window view; backward loops over the kernel's
-offsets only and never builds an im2col-sized buffer (see :mod:`functional_dl.layers._conv_gemm`).
+Forward is one GEMM on an im2col copy of a strided window view, which the cache keeps; backward is
+one GEMM on it for ``dw`` and one GEMM plus a strided scatter for ``dx`` (see
+:mod:`functional_dl.layers._conv_gemm`). Training skips ``dx`` of the first layer through
+``Layer.param_grads`` (:func:`backward_params`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy.typing as npt
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer, he_normal, zeros
 from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.layers._conv_gemm import channels_major, correlate, input_grad, weight_grad
+from functional_dl.layers._conv_gemm import channels_major, col_weight_grad, correlate, im2col, input_grad
 from functional_dl.layers._windows import (
     PaddingSpec,
     Pads,
@@ -48,6 +50,7 @@ __all__ = [
     "ConvOptions",
     "ConvSpec",
     "backward",
+    "backward_params",
     "check_channels",
     "conv1d",
     "conv2d",
@@ -79,6 +82,7 @@ class ConvCache(NamedTuple):
     """What backward needs from forward."""
 
     x: Array  # (N, C, *S), the unpadded input
+    col: Array  # (G, C/G * prod(K), N * prod(Out)), im2col of the padded input, for dw
 
 
 def _layout(nd: int) -> str:
@@ -144,6 +148,7 @@ def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec)
     """``y = conv(x, w) + b``; ``x`` is ``(N, C, *S)``, ``y`` is ``(N, O, *Out)``."""
     w = _check_input(params, x, spec)
     xp = pad(x, spec.pads)
+    col = im2col(xp, spec.kernel, spec.stride, spec.dilation, spec.groups)
     y = correlate(
         xp,
         w,
@@ -151,26 +156,43 @@ def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec)
         dilation=spec.dilation,
         groups=spec.groups,
         bias=params["b"] if spec.use_bias else None,
+        col=col,
     )
-    return y, ConvCache(x)
+    return y, ConvCache(x, col)
+
+
+def _dy_channels_major(params: Params, cache: ConvCache, dy: Array, spec: ConvSpec) -> Array:
+    """Validate ``dy`` and return it as :func:`channels_major` gives it, ``(G, O/G, N * prod(Out))``."""
+    w, x = params["w"], cache.x
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], spec.pads, strict=True))
+    out = out_sizes(padded, spec.kernel, spec.stride, spec.dilation)
+    check_same_shape(dy, (x.shape[0], w.shape[0], *out), spec.name)
+    check_float(dy, spec.name, "dy")
+    return channels_major(dy, spec.groups)
+
+
+def _grads(dy_cm: Array, cache: ConvCache, spec: ConvSpec) -> Params:
+    dw = col_weight_grad(cache.col, dy_cm, spec.kernel)
+    if spec.use_bias:
+        return {"w": dw, "b": dy_cm.sum(axis=2).reshape(-1)}
+    return {"w": dw}
 
 
 def backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> tuple[Array, Params]:
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
-    w, x = params["w"], cache.x
-    xp = pad(x, spec.pads)
-    out = out_sizes(xp.shape[2:], spec.kernel, spec.stride, spec.dilation)
-    check_same_shape(dy, (x.shape[0], w.shape[0], *out), spec.name)
-    check_float(dy, spec.name, "dy")
-    dy_cm = channels_major(dy, spec.groups)  # (G, O/G, N * prod(out)), shared by both products
-    dw = weight_grad(xp, dy_cm, kernel=spec.kernel, stride=spec.stride, dilation=spec.dilation, out=out)
+    dy_cm = _dy_channels_major(params, cache, dy, spec)  # shared by all three products
+    x = cache.x
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], spec.pads, strict=True))
+    out = dy.shape[2:]
     dxp = input_grad(
-        dy_cm, w, n=x.shape[0], padded=xp.shape[2:], stride=spec.stride, dilation=spec.dilation, out=out
+        dy_cm, params["w"], n=x.shape[0], padded=padded, stride=spec.stride, dilation=spec.dilation, out=out
     )
-    dx = np.ascontiguousarray(crop(dxp, spec.pads))
-    if spec.use_bias:
-        return dx, {"w": dw, "b": dy_cm.sum(axis=2).reshape(-1)}
-    return dx, {"w": dw}
+    return np.ascontiguousarray(crop(dxp, spec.pads)), _grads(dy_cm, cache, spec)
+
+
+def backward_params(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> Params:
+    """``dw`` and ``db`` as :func:`backward` computes them, without ``dx``."""
+    return _grads(_dy_channels_major(params, cache, dy, spec), cache, spec)
 
 
 class ConvOptions(TypedDict, total=False):
@@ -209,11 +231,12 @@ def weighted_layer(
         Callable[..., tuple[Array, Params]],
     ],
     options: ConvOptions,
+    backward_params_fn: Callable[..., Params] | None = None,
 ) -> Layer[C]:
     """A layer from module-level ``(init, forward, backward)`` functions taking ``spec=`` (picklable).
 
     ``init`` also receives the initializers and dtype from ``options`` (He normal and zeros by
-    default).
+    default). ``backward_params_fn``, if given, becomes ``Layer.backward_params``.
     """
     init_fn, forward_fn, backward_fn = parts
     w_init = options.get("w_init")
@@ -232,6 +255,7 @@ def weighted_layer(
         backward=partial(backward_fn, spec=spec),
         name=name,
         reads_context=False,
+        backward_params=None if backward_params_fn is None else partial(backward_params_fn, spec=spec),
     )
 
 
@@ -247,7 +271,7 @@ def _conv(
     pads = resolve_padding(options.get("padding", 0), kernel, dilations, strides, name)
     use_bias = options.get("use_bias", True)
     spec = ConvSpec(name, out_channels, kernel, strides, pads, dilations, groups, use_bias)
-    return weighted_layer(name, spec, (init, forward, backward), options)
+    return weighted_layer(name, spec, (init, forward, backward), options, backward_params)
 
 
 def conv1d(

@@ -26,6 +26,8 @@ of taps inside the unpadded input (``count_include_pad=False``).
 
 Forward and backward loop over the ``prod(k)`` kernel offsets doing whole-array work on strided
 slices (:mod:`functional_dl.layers._windows`); memory stays proportional to input and output.
+Max pooling over non-overlapping windows (stride = kernel, no padding or dilation) takes a faster
+path with the same results (:mod:`functional_dl.layers._max_tiles`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from functional_dl.errors import ShapeError, describe_shape
+from functional_dl.layers import _max_tiles
 from functional_dl.layers._checks import check_float, check_keys, check_same_shape
 from functional_dl.layers._windows import (
     Pads,
@@ -187,6 +190,17 @@ def _max_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, spec: PoolSpec
 ) -> tuple[Array, MaxPoolCache]:
     out, pads = _check(params, x, spec)
+    if _max_tiles.applies(spec.kernel, spec.stride, spec.dilation, pads):
+        fast = _max_tiles.max_and_argmax(x, spec.kernel, out)
+        if fast is not None:
+            return fast[0], MaxPoolCache(x.shape, fast[1])
+    return _max_forward_windows(x, spec, out, pads)
+
+
+def _max_forward_windows(
+    x: Array, spec: PoolSpec, out: tuple[int, ...], pads: Pads
+) -> tuple[Array, MaxPoolCache]:
+    """The general max pooling forward (the reference for :mod:`functional_dl.layers._max_tiles`)."""
     xp = pad(x, pads, value=-np.inf)
     lead = (slice(None), slice(None))
     taps = [lead + offset_slices(o, spec.stride, spec.dilation, out) for o in offsets(spec.kernel)]
@@ -206,9 +220,11 @@ def _max_backward(
 ) -> tuple[Array, Params]:
     check_same_shape(dy, cache.argmax.shape, spec.name)
     check_float(dy, spec.name, "dy")
+    out, pads = _geometry(cache.in_shape[2:], spec)
+    if _max_tiles.applies(spec.kernel, spec.stride, spec.dilation, pads):
+        return _max_tiles.scatter(cache.argmax, dy, cache.in_shape, spec.kernel), EMPTY
     zero = dy.dtype.type(0)
     parts = (np.where(cache.argmax == k, dy, zero) for k in range(size(spec.kernel)))
-    out, pads = _geometry(cache.in_shape[2:], spec)
     return _scatter(cache.in_shape, spec, out, pads, parts), EMPTY
 
 

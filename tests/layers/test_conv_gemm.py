@@ -1,0 +1,80 @@
+"""The one-GEMM products of ``_conv_gemm`` against their per-offset reference forms.
+
+Both compute the same sums in a different order, so they agree to rounding: in float64 within
+``1e-12`` relative to the magnitude of the terms, over hypothesis-drawn shapes, strides, padding,
+dilation and groups (the configurations of ``test_conv.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+
+import functional_dl as fdl
+from functional_dl.layers._conv_gemm import (
+    channels_major,
+    input_grad,
+    input_grad_per_offset,
+    weight_grad,
+    weight_grad_per_offset,
+)
+from functional_dl.layers._windows import out_sizes, pad
+from tests.layers.test_conv import ConvConfig, conv_configs
+
+
+def _operands(config: ConvConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
+    params, x = config.params_and_input(0)
+    xp = pad(x, config.pads)
+    out = out_sizes(xp.shape[2:], config.kernel, config.stride, config.dilation)
+    dy = fdl.random.normal(fdl.random.key(3), (config.batch, config.out_channels, *out), np.float64)
+    return np.asarray(params["w"]), xp, dy, out
+
+
+def _assert_close(fast: np.ndarray, reference: np.ndarray, scale: float) -> None:
+    assert fast.shape == reference.shape and fast.dtype == reference.dtype
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-12 * scale)
+
+
+@given(conv_configs())
+def test_weight_grad_matches_per_offset_reference(config: ConvConfig) -> None:
+    w, xp, dy, out = _operands(config)
+    dy_cm = channels_major(dy, config.groups)
+    fast, reference = (
+        grad(xp, dy_cm, kernel=config.kernel, stride=config.stride, dilation=config.dilation, out=out)
+        for grad in (weight_grad, weight_grad_per_offset)
+    )
+    assert fast.shape == w.shape
+    _assert_close(fast, reference, scale=float(np.abs(xp).max() * np.abs(dy).sum()) + 1.0)
+
+
+@given(conv_configs())
+def test_input_grad_matches_per_offset_reference(config: ConvConfig) -> None:
+    w, xp, dy, out = _operands(config)
+    dy_cm = channels_major(dy, config.groups)
+    fast, reference = (
+        grad(
+            dy_cm,
+            w,
+            n=config.batch,
+            padded=xp.shape[2:],
+            stride=config.stride,
+            dilation=config.dilation,
+            out=out,
+        )
+        for grad in (input_grad, input_grad_per_offset)
+    )
+    assert fast.shape == xp.shape
+    _assert_close(fast, reference, scale=float(np.abs(w).sum() * np.abs(dy).max()) + 1.0)
+
+
+def test_fast_forms_keep_float32() -> None:
+    config = ConvConfig(2, 2, 4, 4, (5, 6), (3, 2), (2, 1), ((1, 0), (2, 1)), (1, 2), 2, True)
+    w, xp, dy, out = _operands(config)
+    w32, xp32, dy_cm32 = w.astype(np.float32), xp.astype(np.float32), channels_major(dy.astype(np.float32), 2)
+    dw = weight_grad(
+        xp32, dy_cm32, kernel=config.kernel, stride=config.stride, dilation=config.dilation, out=out
+    )
+    dxp = input_grad(
+        dy_cm32, w32, n=2, padded=xp.shape[2:], stride=config.stride, dilation=config.dilation, out=out
+    )
+    assert dw.dtype == np.float32 and dxp.dtype == np.float32
