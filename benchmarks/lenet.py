@@ -68,10 +68,10 @@ def fdl_epoch(quick: bool) -> Run:
     loss = fdl.losses.softmax_cross_entropy
     fit = partial(fdl.train.fit, net, loss, opt, key=fdl.random.key(1), epochs=1, batch_size=BATCH)
     box = [fdl.train.init_train_state(opt, params)]
-    box[0] = fit(box[0], (x[: 2 * BATCH], y[: 2 * BATCH]), progress="none").state  # warm-up
+    box[0] = fit(box[0], (x[: 2 * BATCH], y[: 2 * BATCH]), progress="none").train_state  # warm-up
 
     def run() -> object:
-        box[0] = fit(box[0], (x, y), progress="none").state
+        box[0] = fit(box[0], (x, y), progress="none").train_state
         return box[0]
 
     return run

@@ -1,4 +1,63 @@
-"""Layers: each a factory returning a :class:`~functional_dl.types.Layer` (``dense(10)``, ``relu()``)."""
+"""Layers: each a factory returning a :class:`~functional_dl.types.Layer` (``dense(10)``, ``relu()``).
+
+One way to build a layer
+------------------------
+Every layer module holds one unit: a ``Cache`` NamedTuple (what backward needs from forward, each
+field commented with its shape), three module-level functions, and a factory that hands them to
+the private builder :func:`functional_dl.layers._builder.build`:
+
+* ``_shapes(in_shape, /, **hyper) -> (out_shape, specs)`` infers the output shape and declares
+  every array the layer owns, ``{"w": ArraySpec((n_out, n_in), w_init), ...}``: the one place
+  where a layer states its parameters' names, shapes and initializers (``buffer=True`` marks a
+  non-trained array such as batch norm's running statistics). ``build`` makes ``init`` from it.
+* ``_forward(params, x, ctx=EVAL, /, **hyper) -> (y, cache)``, checking its input with
+  :mod:`functional_dl._checks` (shared with the losses).
+* ``_backward(params, cache, dy, /, **hyper) -> (dx, grads)``.
+
+``build(name, _shapes, _forward, _backward, **hyper)`` binds the hyperparameters into all three
+with ``functools.partial`` (so the layer pickles) and returns the ``Layer``. Activations are the
+same with less to write: :func:`~functional_dl.layers.elementwise.elementwise` builds one from a
+``value(x)`` and a ``grad(x, y, dy)``. Array maths shared with the losses (sigmoid, softmax,
+log-softmax) lives in :mod:`functional_dl._math`.
+
+Export rule: a layer module's ``__all__`` is its factories and the types in their signatures
+(cache, spec and options types); the functions it hands to ``build`` are private and reached
+through the layer (``dense(3).forward``). Called on their own they need the factory's keyword
+hyperparameters, and a forward bound one way with a backward bound another is a silent wrong
+answer; through the layer they always agree. The underscored helper modules (``_builder``,
+``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``) export what their sibling modules import.
+
+Writing your own layer
+----------------------
+A learned per-feature scale, ``y = a * x`` with ``a`` of shape ``(n,)``, so
+``dx = a * dy`` and ``da = sum over the batch of x * dy``:
+
+>>> from typing import NamedTuple
+>>> import numpy as np
+>>> import functional_dl as fdl
+>>> from functional_dl.initializers import ones
+>>> from functional_dl.layers._builder import ArraySpec, build
+>>> class ScaleCache(NamedTuple):
+...     x: fdl.Array  # (batch, n)
+>>> def _shapes(in_shape, /):
+...     return in_shape, {"a": ArraySpec((in_shape[-1],), ones())}
+>>> def _forward(params, x, ctx=fdl.EVAL, /):
+...     return x * params["a"], ScaleCache(x)
+>>> def _backward(params, cache, dy, /):
+...     return dy * params["a"], {"a": (dy * cache.x).sum(axis=0)}
+>>> def scale():
+...     return build("scale", _shapes, _forward, _backward)
+>>> net = fdl.serial(fdl.layers.dense(3), scale())
+>>> out_shape, params = net.init(fdl.random.key(0), (None, 4))
+>>> out_shape, sorted(params)
+((None, 3), ['0.b', '0.w', '1.a'])
+>>> x = fdl.random.normal(fdl.random.key(1), (5, 4), np.float64)
+>>> fdl.testing.check_gradients(net, params, x).passed
+True
+
+Add a case for it to the registry ``tests/layers/cases.py`` and the contract tests check its
+shapes, dtypes, purity, pickling and gradients.
+"""
 
 from functional_dl.layers.activations import (
     elu,

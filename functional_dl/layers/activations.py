@@ -32,6 +32,7 @@ from functools import partial
 
 import numpy as np
 
+from functional_dl import _math
 from functional_dl.layers.elementwise import ElementwiseCache, elementwise
 from functional_dl.types import Array, Layer
 
@@ -44,7 +45,6 @@ __all__ = [
     "relu",
     "selu",
     "sigmoid",
-    "sigmoid_fn",
     "silu",
     "softplus",
     "swish",
@@ -131,17 +131,6 @@ def selu() -> Layer[ElementwiseCache]:
     return elementwise("selu", partial(_elu_value, **kw), partial(_elu_grad, **kw))
 
 
-def sigmoid_fn(x: Array) -> Array:
-    """The logistic function ``1 / (1 + e^-x)``, computed without overflow for any ``x``.
-
-    Uses ``e = exp(-|x|) <= 1``: ``s(x) = 1/(1+e)`` for ``x >= 0`` and ``e/(1+e)`` for ``x < 0``.
-    """
-    e = np.exp(-np.abs(x))
-    inv = 1 / (1 + e)
-    out: Array = np.where(x >= 0, inv, e * inv)
-    return out
-
-
 def _sigmoid_grad(x: Array, y: Array, dy: Array, /) -> Array:
     out: Array = dy * y * (1 - y)
     return out
@@ -149,7 +138,7 @@ def _sigmoid_grad(x: Array, y: Array, dy: Array, /) -> Array:
 
 def sigmoid() -> Layer[ElementwiseCache]:
     """Logistic sigmoid ``y = 1 / (1 + e^-x)``, stable for inputs of any magnitude."""
-    return elementwise("sigmoid", sigmoid_fn, _sigmoid_grad)
+    return elementwise("sigmoid", _math.sigmoid, _sigmoid_grad)
 
 
 def _tanh_value(x: Array, /) -> Array:
@@ -173,7 +162,7 @@ def _softplus_value(x: Array, /, *, beta: float) -> Array:
 
 
 def _softplus_grad(x: Array, y: Array, dy: Array, /, *, beta: float) -> Array:
-    out: Array = dy * sigmoid_fn(x * beta)
+    out: Array = dy * _math.sigmoid(x * beta)
     return out
 
 
@@ -186,12 +175,12 @@ def softplus(beta: float = 1.0) -> Layer[ElementwiseCache]:
 
 
 def _silu_value(x: Array, /) -> Array:
-    out: Array = x * sigmoid_fn(x)
+    out: Array = x * _math.sigmoid(x)
     return out
 
 
 def _silu_grad(x: Array, y: Array, dy: Array, /) -> Array:
-    s = sigmoid_fn(x)
+    s = _math.sigmoid(x)
     out: Array = dy * s * (1 + x * (1 - s))
     return out
 

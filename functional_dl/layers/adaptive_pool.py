@@ -21,14 +21,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
 from functional_dl.errors import ShapeError, describe_shape
-from functional_dl.layers._checks import check_float, check_keys, check_same_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
+from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
-__all__ = ["AdaptiveCache", "GlobalPoolCache", "adaptive_avg_pool2d", "bin_matrix", "global_avg_pool"]
-
-_NO_PARAMS: frozenset[str] = frozenset()
-
+__all__ = ["AdaptiveCache", "GlobalPoolCache", "adaptive_avg_pool2d", "global_avg_pool"]
 
 class GlobalPoolCache(NamedTuple):
     """What ``global_avg_pool``'s backward needs."""
@@ -44,15 +42,15 @@ class AdaptiveCache(NamedTuple):
     cols: Array  # (ow, W) averaging matrix
 
 
-def _global_init(key: Key, in_shape: Shape, /) -> tuple[Shape, Params]:
+def _global_shapes(in_shape: Shape, /) -> tuple[Shape, ArraySpecs]:
     if len(in_shape) < 3:
         raise ShapeError("global_avg_pool", f"expected (N, C, *spatial), got {describe_shape(in_shape)}")
-    return in_shape[:2], EMPTY
+    return in_shape[:2], EMPTY_SPECS
 
 
 def _global_forward(params: Params, x: Array, ctx: Context = EVAL, /) -> tuple[Array, GlobalPoolCache]:
     if params:
-        check_keys(params, _NO_PARAMS, "global_avg_pool")
+        check_keys(params, NO_PARAMS, "global_avg_pool")
     if x.ndim < 3:
         raise ShapeError(
             "global_avg_pool", f"expected an input (N, C, *spatial), got shape {describe_shape(x.shape)}"
@@ -79,13 +77,7 @@ def global_avg_pool() -> Layer[GlobalPoolCache]:
         >>> y.tolist()
         [[1.5, 5.5]]
     """
-    return Layer(
-        init_with_buffers=without_buffers(_global_init),
-        forward=_global_forward,
-        backward=_global_backward,
-        name="global_avg_pool",
-        reads_context=False,
-    )
+    return build("global_avg_pool", _global_shapes, _global_forward, _global_backward)
 
 
 @lru_cache(maxsize=64)
@@ -109,20 +101,18 @@ def bin_matrix(n_in: int, n_out: int, dtype: np.dtype[np.floating]) -> Array:
     return _bin_matrix(n_in, n_out, dtype)
 
 
-def _adaptive_init(
-    key: Key, in_shape: Shape, /, *, size: tuple[int | None, int | None]
-) -> tuple[Shape, Params]:
+def _adaptive_shapes(in_shape: Shape, /, *, size: tuple[int | None, int | None]) -> tuple[Shape, ArraySpecs]:
     if len(in_shape) != 4:
         raise ShapeError("adaptive_avg_pool2d", f"expected (N, C, H, W), got {describe_shape(in_shape)}")
     out = tuple(n if o is None else o for n, o in zip(in_shape[2:], size, strict=True))
-    return (*in_shape[:2], *out), EMPTY
+    return (*in_shape[:2], *out), EMPTY_SPECS
 
 
 def _adaptive_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, size: tuple[int | None, int | None]
 ) -> tuple[Array, AdaptiveCache]:
     if params:
-        check_keys(params, _NO_PARAMS, "adaptive_avg_pool2d")
+        check_keys(params, NO_PARAMS, "adaptive_avg_pool2d")
     if x.ndim != 4:
         raise ShapeError(
             "adaptive_avg_pool2d", f"expected a 4-D input (N, C, H, W), got shape {describe_shape(x.shape)}"
@@ -164,10 +154,5 @@ def adaptive_avg_pool2d(output_size: int | Sequence[int | None] | None) -> Layer
             f"adaptive_avg_pool2d: output_size must be positive ints or None, got {output_size!r}"
         )
     size = (pair[0], pair[1])
-    return Layer(
-        init_with_buffers=without_buffers(partial(_adaptive_init, size=size)),
-        forward=partial(_adaptive_forward, size=size),
-        backward=_adaptive_backward,
-        name="adaptive_avg_pool2d",
-        reads_context=False,
-    )
+    shapes, forward = partial(_adaptive_shapes, size=size), partial(_adaptive_forward, size=size)
+    return build("adaptive_avg_pool2d", shapes, forward, _adaptive_backward)

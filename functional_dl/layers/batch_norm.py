@@ -30,26 +30,16 @@ from typing import NamedTuple, TypedDict, Unpack
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_dtype, check_same_shape
 from functional_dl.errors import ParamsError, ShapeError, describe_shape
 from functional_dl.initializers import Initializer, ones, zeros
-from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.params import adopt
-from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
+from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Layer, Params, Shape
 
-__all__ = [
-    "BatchNormCache",
-    "BatchNormOptions",
-    "backward",
-    "batch_norm",
-    "batch_norm1d",
-    "batch_norm2d",
-    "forward",
-    "init",
-]
+__all__ = ["BatchNormCache", "BatchNormOptions", "batch_norm", "batch_norm1d", "batch_norm2d"]
 
 _AFFINE = frozenset({"scale", "bias"})
-_NO_PARAMS: frozenset[str] = frozenset()
 _BUFFER_KEYS = frozenset({"running_mean", "running_var"})
 
 
@@ -69,8 +59,7 @@ def _check_rank(ndim: int, ranks: tuple[int, ...], name: str, shape: Shape) -> N
         raise ShapeError(name, f"expected input of shape {want}, got {describe_shape(shape)}")
 
 
-def init(
-    key: Key,
+def _shapes(
     in_shape: Shape,
     /,
     *,
@@ -79,21 +68,18 @@ def init(
     affine: bool,
     scale_init: Initializer,
     bias_init: Initializer,
-    dtype: npt.DTypeLike,
-) -> tuple[Shape, Params, Buffers]:
+) -> tuple[Shape, ArraySpecs]:
     """Params ``scale``, ``bias``; buffers ``running_mean`` (zeros), ``running_var`` (ones); all ``(C,)``."""
     _check_rank(len(in_shape), ranks, name, in_shape)
     c = in_shape[1]
     if c is None:
         raise ShapeError(name, f"the channel axis 1 must be known, got {describe_shape(in_shape)}")
-    params: Params = EMPTY
-    if affine:
-        scale_key, bias_key = split(key, 2)
-        params = adopt(
-            {"scale": scale_init(scale_key, (c,), dtype), "bias": bias_init(bias_key, (c,), dtype)}
-        )
-    buffers = adopt({"running_mean": np.zeros(c, dtype), "running_var": np.ones(c, dtype)})
-    return in_shape, params, buffers
+    params = {"scale": ArraySpec((c,), scale_init), "bias": ArraySpec((c,), bias_init)} if affine else {}
+    buffers = {
+        "running_mean": ArraySpec((c,), zeros(), buffer=True),
+        "running_var": ArraySpec((c,), ones(), buffer=True),
+    }
+    return in_shape, params | buffers
 
 
 def _channel(v: Array, ndim: int) -> Array:
@@ -101,7 +87,7 @@ def _channel(v: Array, ndim: int) -> Array:
     return v.reshape(v.shape + (1,) * (ndim - 2))
 
 
-def forward(
+def _forward(
     params: Params,
     x: Array,
     ctx: Context = EVAL,
@@ -114,7 +100,7 @@ def forward(
     eps: float,
 ) -> tuple[Array, BatchNormCache]:
     """Normalise ``x`` (``(N, C, ...)``) per channel with batch (train) or running (eval) statistics."""
-    check_keys(params, _AFFINE if affine else _NO_PARAMS, name)
+    check_keys(params, _AFFINE if affine else NO_PARAMS, name)
     check_float(x, name)
     _check_rank(x.ndim, ranks, name, x.shape)
     buffers = ctx.buffers
@@ -161,7 +147,7 @@ def forward(
     return y, BatchNormCache(xhat, inv_std, ctx.train, new_buffers)
 
 
-def backward(
+def _backward(
     params: Params, cache: BatchNormCache, dy: Array, /, *, name: str, affine: bool
 ) -> tuple[Array, Params]:
     """Gradients of the batch (train) or running-statistics (eval) normalisation; see the module docstring."""
@@ -214,20 +200,20 @@ def _make(name: str, ranks: tuple[int, ...], options: BatchNormOptions) -> Layer
         raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
     if not eps > 0.0:
         raise ValueError(f"{name}: eps must be positive, got {eps!r}")
-    return Layer(
-        init_with_buffers=partial(
-            init,
-            ranks=ranks,
-            name=name,
-            affine=affine,
-            scale_init=options.get("scale_init", ones()),
-            bias_init=options.get("bias_init", zeros()),
-            dtype=np.dtype(options.get("dtype", np.float32)),
-        ),
-        forward=partial(forward, ranks=ranks, name=name, affine=affine, momentum=momentum, eps=eps),
-        backward=partial(backward, name=name, affine=affine),
+    scale_init, bias_init = options.get("scale_init", ones()), options.get("bias_init", zeros())
+    shapes = partial(_shapes, ranks=ranks, scale_init=scale_init, bias_init=bias_init)
+    forward = partial(_forward, ranks=ranks, momentum=momentum, eps=eps)
+    dtype = options.get("dtype", np.float32)
+    return build(
+        name,
+        shapes,
+        forward,
+        _backward,
+        dtype=dtype,
         buffers_of=_buffers_of,
+        reads_context=True,
         name=name,
+        affine=affine,
     )
 
 

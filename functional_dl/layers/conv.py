@@ -15,24 +15,24 @@ cross-correlation, as in every deep-learning library)::
 Forward is one GEMM on an im2col copy of a strided window view, which the cache keeps; backward is
 one GEMM on it for ``dw`` and one GEMM plus a strided scatter for ``dx`` (see
 :mod:`functional_dl.layers._conv_gemm`). Training skips ``dx`` of the first layer through
-``Layer.param_grads`` (:func:`backward_params`).
+``Layer.param_grads`` (``_backward_params``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import NamedTuple, TypedDict, TypeVar, Unpack
+from typing import NamedTuple, Unpack
 
 import numpy as np
-import numpy.typing as npt
 
+from functional_dl._checks import check_float, check_keys, check_same_dtype, check_same_shape
 from functional_dl.errors import ShapeError, describe_shape
-from functional_dl.initializers import Initializer, he_normal, zeros
-from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl.initializers import Initializer
+from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
 from functional_dl.layers._conv_gemm import channels_major, col_weight_grad, correlate, im2col, input_grad
+from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers
 from functional_dl.layers._windows import (
-    PaddingSpec,
     Pads,
     check_fits,
     crop,
@@ -41,25 +41,9 @@ from functional_dl.layers._windows import (
     resolve_padding,
     to_tuple,
 )
-from functional_dl.params import adopt
-from functional_dl.random import split
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
+from functional_dl.types import EVAL, Array, Context, Layer, Params, Shape
 
-__all__ = [
-    "ConvCache",
-    "ConvOptions",
-    "ConvSpec",
-    "backward",
-    "backward_params",
-    "check_channels",
-    "conv1d",
-    "conv2d",
-    "forward",
-    "init",
-    "weighted_layer",
-]
-
-C = TypeVar("C")
+__all__ = ["ConvCache", "ConvOptions", "ConvSpec", "conv1d", "conv2d"]
 
 _WITH_BIAS = frozenset({"w", "b"})
 _NO_BIAS = frozenset({"w"})
@@ -89,16 +73,9 @@ def _layout(nd: int) -> str:
     return "(N, C, L)" if nd == 1 else "(N, C, H, W)"
 
 
-def init(
-    key: Key,
-    in_shape: Shape,
-    /,
-    *,
-    spec: ConvSpec,
-    w_init: Initializer,
-    b_init: Initializer,
-    dtype: npt.DTypeLike,
-) -> tuple[Shape, Params]:
+def _shapes(
+    in_shape: Shape, /, *, spec: ConvSpec, w_init: Initializer, b_init: Initializer
+) -> tuple[Shape, ArraySpecs]:
     """Params ``{"w": (O, C / groups, *K), "b": (O,)}`` for inputs of shape ``(batch, C, *S)``."""
     nd = len(spec.kernel)
     if len(in_shape) != nd + 2 or in_shape[1] is None:
@@ -113,11 +90,9 @@ def init(
         None if p is None else out_sizes((p,), (k,), (s,), (d,))[0]
         for p, k, s, d in zip(padded, spec.kernel, spec.stride, spec.dilation, strict=True)
     )
-    w_key, b_key = split(key, 2)
-    params = {"w": w_init(w_key, (spec.out_channels, channels // spec.groups, *spec.kernel), dtype)}
-    if spec.use_bias:
-        params["b"] = b_init(b_key, (spec.out_channels,), dtype)
-    return (in_shape[0], spec.out_channels, *out), adopt(params)
+    w_shape = (spec.out_channels, channels // spec.groups, *spec.kernel)
+    specs = weight_and_bias(w_shape, spec.out_channels, w_init, b_init, use_bias=spec.use_bias)
+    return (in_shape[0], spec.out_channels, *out), specs
 
 
 def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
@@ -144,7 +119,7 @@ def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
     return w
 
 
-def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec) -> tuple[Array, ConvCache]:
+def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec) -> tuple[Array, ConvCache]:
     """``y = conv(x, w) + b``; ``x`` is ``(N, C, *S)``, ``y`` is ``(N, O, *Out)``."""
     w = _check_input(params, x, spec)
     xp = pad(x, spec.pads)
@@ -178,7 +153,7 @@ def _grads(dy_cm: Array, cache: ConvCache, spec: ConvSpec) -> Params:
     return {"w": dw}
 
 
-def backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> tuple[Array, Params]:
+def _backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> tuple[Array, Params]:
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
     dy_cm = _dy_channels_major(params, cache, dy, spec)  # shared by all three products
     x = cache.x
@@ -190,73 +165,9 @@ def backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) 
     return np.ascontiguousarray(crop(dxp, spec.pads)), _grads(dy_cm, cache, spec)
 
 
-def backward_params(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> Params:
-    """``dw`` and ``db`` as :func:`backward` computes them, without ``dx``."""
+def _backward_params(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> Params:
+    """``dw`` and ``db`` as :func:`_backward` computes them, without ``dx``."""
     return _grads(_dy_channels_major(params, cache, dy, spec), cache, spec)
-
-
-class ConvOptions(TypedDict, total=False):
-    """Keyword options of :func:`conv1d` and :func:`conv2d`; see :func:`conv2d` for their meaning.
-
-    Defaults: ``stride=1, padding=0, dilation=1, groups=1, use_bias=True``, He normal weights,
-    zero biases, ``dtype=float32``.
-    """
-
-    stride: int | Sequence[int]
-    padding: PaddingSpec
-    dilation: int | Sequence[int]
-    groups: int
-    use_bias: bool
-    w_init: Initializer | None
-    b_init: Initializer | None
-    dtype: npt.DTypeLike
-
-
-def check_channels(name: str, out_channels: int, groups: int) -> None:
-    """Raise ``ValueError`` unless both are positive ints and ``groups`` divides ``out_channels``."""
-    if not isinstance(out_channels, int) or out_channels <= 0:
-        raise ValueError(f"{name}: out_channels must be a positive int, got {out_channels!r}")
-    if not isinstance(groups, int) or groups <= 0 or out_channels % groups:
-        raise ValueError(
-            f"{name}: groups must be a positive int dividing out_channels={out_channels}, got {groups!r}"
-        )
-
-
-def weighted_layer(
-    name: str,
-    spec: object,
-    parts: tuple[
-        Callable[..., tuple[Shape, Params]],
-        Callable[..., tuple[Array, C]],
-        Callable[..., tuple[Array, Params]],
-    ],
-    options: ConvOptions,
-    backward_params_fn: Callable[..., Params] | None = None,
-) -> Layer[C]:
-    """A layer from module-level ``(init, forward, backward)`` functions taking ``spec=`` (picklable).
-
-    ``init`` also receives the initializers and dtype from ``options`` (He normal and zeros by
-    default). ``backward_params_fn``, if given, becomes ``Layer.backward_params``.
-    """
-    init_fn, forward_fn, backward_fn = parts
-    w_init = options.get("w_init")
-    b_init = options.get("b_init")
-    return Layer(
-        init_with_buffers=without_buffers(
-            partial(
-                init_fn,
-                spec=spec,
-                w_init=w_init if w_init is not None else he_normal(),
-                b_init=b_init if b_init is not None else zeros(),
-                dtype=np.dtype(options.get("dtype", np.float32)),
-            )
-        ),
-        forward=partial(forward_fn, spec=spec),
-        backward=partial(backward_fn, spec=spec),
-        name=name,
-        reads_context=False,
-        backward_params=None if backward_params_fn is None else partial(backward_params_fn, spec=spec),
-    )
 
 
 def _conv(
@@ -271,7 +182,17 @@ def _conv(
     pads = resolve_padding(options.get("padding", 0), kernel, dilations, strides, name)
     use_bias = options.get("use_bias", True)
     spec = ConvSpec(name, out_channels, kernel, strides, pads, dilations, groups, use_bias)
-    return weighted_layer(name, spec, (init, forward, backward), options, backward_params)
+    w_init, b_init = initializers(options)
+    shapes = partial(_shapes, w_init=w_init, b_init=b_init)
+    return build(
+        name,
+        shapes,
+        _forward,
+        _backward,
+        dtype=options.get("dtype", np.float32),
+        backward_params=_backward_params,
+        spec=spec,
+    )
 
 
 def conv1d(

@@ -21,13 +21,15 @@ underlying convolution reads (so, as in PyTorch, they receive only the bias).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import NamedTuple, Unpack
 
-import numpy.typing as npt
+import numpy as np
 
+from functional_dl._checks import check_float, check_keys, check_same_dtype, check_same_shape
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer
-from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
 from functional_dl.layers._conv_gemm import (
     channels_major,
     contiguous_with_bias,
@@ -35,20 +37,15 @@ from functional_dl.layers._conv_gemm import (
     input_grad,
     weight_grad,
 )
+from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers
 from functional_dl.layers._windows import Pads, crop, extents, pad, resolve_padding, to_tuple
-from functional_dl.layers.conv import ConvOptions, check_channels, weighted_layer
-from functional_dl.params import adopt
-from functional_dl.random import split
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape
+from functional_dl.types import EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = [
     "ConvTransposeCache",
     "ConvTransposeOptions",
     "ConvTransposeSpec",
-    "backward",
     "conv_transpose2d",
-    "forward",
-    "init",
 ]
 
 _NAME = "conv_transpose2d"
@@ -96,16 +93,9 @@ def _out_sizes(spatial: Sequence[int | None], spec: ConvTransposeSpec) -> tuple[
     return tuple(None if n is None else o for n, o in zip(spatial, sizes, strict=True))
 
 
-def init(
-    key: Key,
-    in_shape: Shape,
-    /,
-    *,
-    spec: ConvTransposeSpec,
-    w_init: Initializer,
-    b_init: Initializer,
-    dtype: npt.DTypeLike,
-) -> tuple[Shape, Params]:
+def _shapes(
+    in_shape: Shape, /, *, spec: ConvTransposeSpec, w_init: Initializer, b_init: Initializer
+) -> tuple[Shape, ArraySpecs]:
     """Params ``{"w": (C_in, C_out / groups, kh, kw), "b": (C_out,)}`` for ``(batch, C_in, H, W)``."""
     if len(in_shape) != 4 or in_shape[1] is None:
         raise ShapeError(_NAME, f"expected an input shape (N, C, H, W), got {describe_shape(in_shape)}")
@@ -113,14 +103,12 @@ def init(
     if channels % spec.groups:
         raise ShapeError(_NAME, f"{channels} input channels are not divisible by groups={spec.groups}")
     out = _out_sizes(in_shape[2:], spec)
-    w_key, b_key = split(key, 2)
-    params = {"w": w_init(w_key, (channels, spec.out_channels // spec.groups, *spec.kernel), dtype)}
-    if spec.use_bias:
-        params["b"] = b_init(b_key, (spec.out_channels,), dtype)
-    return (in_shape[0], spec.out_channels, *out), adopt(params)
+    w_shape = (channels, spec.out_channels // spec.groups, *spec.kernel)
+    specs = weight_and_bias(w_shape, spec.out_channels, w_init, b_init, use_bias=spec.use_bias)
+    return (in_shape[0], spec.out_channels, *out), specs
 
 
-def forward(
+def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvTransposeSpec
 ) -> tuple[Array, ConvTransposeCache]:
     """``y = conv_transpose(x, w) + b``: ``(N, C_in, H, W)`` to ``(N, C_out, H_out, W_out)``."""
@@ -150,7 +138,7 @@ def forward(
     return y, ConvTransposeCache(x)
 
 
-def backward(
+def _backward(
     params: Params, cache: ConvTransposeCache, dy: Array, /, *, spec: ConvTransposeSpec
 ) -> tuple[Array, Params]:
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
@@ -231,4 +219,6 @@ def conv_transpose2d(
         options.get("groups", 1),
         options.get("use_bias", True),
     )
-    return weighted_layer(_NAME, spec, (init, forward, backward), options)
+    w_init, b_init = initializers(options)
+    shapes = partial(_shapes, w_init=w_init, b_init=b_init)
+    return build(_NAME, shapes, _forward, _backward, dtype=options.get("dtype", np.float32), spec=spec)

@@ -21,14 +21,12 @@ from typing import NamedTuple
 import numpy as np
 
 from functional_dl import random
+from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
 from functional_dl.errors import LayerError
-from functional_dl.layers._checks import check_float, check_keys, check_same_shape
-from functional_dl.layers.elementwise import same_shape_init
-from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, without_buffers
+from functional_dl.layers._builder import build, keeps_shape
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
-__all__ = ["DropoutCache", "backward", "dropout", "forward"]
-
-_NO_PARAMS: frozenset[str] = frozenset()
+__all__ = ["DropoutCache", "dropout"]
 
 
 class DropoutCache(NamedTuple):
@@ -38,7 +36,7 @@ class DropoutCache(NamedTuple):
     shape: tuple[int, ...]  # shape of x, to check dy
 
 
-def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -> tuple[Array, DropoutCache]:
+def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -> tuple[Array, DropoutCache]:
     """``y = x * mask / (1 - rate)`` in training mode (mask drawn from ``ctx.key``), else ``y = x``.
 
     Args:
@@ -51,7 +49,7 @@ def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) ->
         LayerError: training mode with ``ctx.key`` of ``None``.
     """
     if params:
-        check_keys(params, _NO_PARAMS, "dropout")
+        check_keys(params, NO_PARAMS, "dropout")
     check_float(x, "dropout")
     if not ctx.train or rate == 0.0:
         return x, DropoutCache(None, x.shape)
@@ -69,7 +67,7 @@ def forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) ->
     return x * mask, DropoutCache(mask, x.shape)
 
 
-def backward(params: Params, cache: DropoutCache, dy: Array, /) -> tuple[Array, Params]:
+def _backward(params: Params, cache: DropoutCache, dy: Array, /) -> tuple[Array, Params]:
     """``dx = dy * mask / (1 - rate)`` (the same mask as forward), or ``dx = dy`` in evaluation."""
     check_same_shape(dy, cache.shape, "dropout")
     if cache.mask is None:
@@ -99,9 +97,4 @@ def dropout(rate: float) -> Layer[DropoutCache]:
     """
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"dropout: rate (the drop probability) must be in [0, 1], got {rate!r}")
-    return Layer(
-        init_with_buffers=without_buffers(same_shape_init),
-        forward=partial(forward, rate=float(rate)),
-        backward=backward,
-        name="dropout",
-    )
+    return build("dropout", keeps_shape, partial(_forward, rate=float(rate)), _backward, reads_context=True)

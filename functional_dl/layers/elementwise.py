@@ -1,5 +1,8 @@
 """The machinery shared by elementwise layers (activations): one forward, one backward, one factory.
 
+:func:`elementwise` is :func:`~functional_dl.layers._builder.build` for this family: it binds a
+``value``/``grad`` pair into the shared forward and backward below.
+
 An elementwise layer is a pair of array functions: ``value(x) -> y`` and
 ``grad(x, y, dy) -> dx`` (the vector-Jacobian product, which may use the input, the output or both).
 It has no parameters, keeps the shape and dtype of its input, and caches ``x`` and ``y`` (references,
@@ -11,12 +14,11 @@ from __future__ import annotations
 from functools import partial
 from typing import NamedTuple, Protocol
 
-from functional_dl.layers._checks import check_float, check_keys, check_same_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
+from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
+from functional_dl.layers._builder import build, keeps_shape
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
-__all__ = ["ElementwiseCache", "ElementwiseGrad", "ElementwiseValue", "elementwise", "same_shape_init"]
-
-_NO_PARAMS: frozenset[str] = frozenset()
+__all__ = ["ElementwiseCache", "ElementwiseGrad", "ElementwiseValue", "elementwise"]
 
 
 class ElementwiseValue(Protocol):
@@ -38,16 +40,11 @@ class ElementwiseCache(NamedTuple):
     y: Array
 
 
-def same_shape_init(key: Key, in_shape: Shape, /) -> tuple[Shape, Params]:
-    """Init of a parameter-free, shape-preserving layer."""
-    return in_shape, EMPTY
-
-
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, value: ElementwiseValue, name: str
 ) -> tuple[Array, ElementwiseCache]:
     if params:
-        check_keys(params, _NO_PARAMS, name)
+        check_keys(params, NO_PARAMS, name)
     check_float(x, name)
     y = value(x)
     return y, ElementwiseCache(x, y)
@@ -66,10 +63,6 @@ def elementwise(name: str, value: ElementwiseValue, grad: ElementwiseGrad) -> La
     ``value`` and ``grad`` must be module-level functions (or ``functools.partial`` of them) so the
     layer pickles.
     """
-    return Layer(
-        init_with_buffers=without_buffers(same_shape_init),
-        forward=partial(_forward, value=value, name=name),
-        backward=partial(_backward, grad=grad, name=name),
-        name=name,
-        reads_context=False,
+    return build(
+        name, keeps_shape, partial(_forward, value=value, name=name), partial(_backward, grad=grad, name=name)
     )

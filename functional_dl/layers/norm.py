@@ -25,17 +25,15 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_dtype, check_same_shape
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer, ones, zeros
-from functional_dl.layers._checks import check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.params import adopt
-from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
+from functional_dl.layers._builder import EMPTY_SPECS, ArraySpec, ArraySpecs, build, or_default
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = ["NormCache", "group_norm", "layer_norm"]
 
 _AFFINE = frozenset({"scale", "bias"})
-_NO_PARAMS: frozenset[str] = frozenset()
 
 
 class NormCache(NamedTuple):
@@ -62,84 +60,51 @@ def _normalize_backward(g: Array, xhat: Array, inv_std: Array) -> Array:
     return out
 
 
-def _affine_params(
-    key: Key, shape: tuple[int, ...], scale_init: Initializer, bias_init: Initializer, dtype: npt.DTypeLike
-) -> Params:
-    scale_key, bias_key = split(key, 2)
-    return adopt({"scale": scale_init(scale_key, shape, dtype), "bias": bias_init(bias_key, shape, dtype)})
+def _affine(
+    shape: tuple[int, ...], scale_init: Initializer, bias_init: Initializer, *, affine: bool
+) -> ArraySpecs:
+    """The ``scale`` and ``bias`` params, both of ``shape`` (none without ``affine``)."""
+    if not affine:
+        return EMPTY_SPECS
+    return {"scale": ArraySpec(shape, scale_init), "bias": ArraySpec(shape, bias_init)}
 
 
-# Positional: the factories pass their own arguments straight on, in the order they declare them.
-def _norm_layer(  # noqa: PLR0917
-    name: str,
-    parts: tuple[
-        Callable[..., tuple[Shape, Params]],
-        Callable[..., tuple[Array, NormCache]],
-        Callable[..., tuple[Array, Params]],
-    ],
-    eps: float,
-    affine: bool,
-    scale_init: Initializer | None,
-    bias_init: Initializer | None,
-    dtype: npt.DTypeLike,
-    /,
-    **grouping: int,
-) -> Layer[NormCache]:
-    """The layer of a per-sample norm from its module-level ``(init, forward, backward)``.
-
-    ``eps`` to ``dtype`` are the factory's own arguments, in its order; ``eps`` is checked positive
-    and the initializers default to ones (``scale``) and zeros (``bias``). ``grouping`` is how the
-    norm forms its groups (``n_axes=`` or ``groups=``), bound with ``affine`` into all three
-    functions, so ``forward`` and ``backward`` are each a single ``partial`` call.
-    """
+def _positive(eps: float, name: str) -> float:
     if not eps > 0:
         raise ValueError(f"{name}: eps must be positive, got {eps!r}")
-    init, forward, backward = parts
-    return Layer(
-        init_with_buffers=without_buffers(
-            partial(
-                init,
-                **grouping,
-                affine=affine,
-                scale_init=scale_init if scale_init is not None else ones(),
-                bias_init=bias_init if bias_init is not None else zeros(),
-                dtype=np.dtype(dtype),
-            )
-        ),
-        forward=partial(forward, **grouping, affine=affine, eps=float(eps)),
-        backward=partial(backward, **grouping, affine=affine),
-        name=name,
-        reads_context=False,
+    return float(eps)
+
+
+def _affine_shapes(
+    shapes: Callable[..., tuple[Shape, ArraySpecs]],
+    scale_init: Initializer | None,
+    bias_init: Initializer | None,
+) -> partial[tuple[Shape, ArraySpecs]]:
+    """``shapes`` with its initializers bound: ones for ``scale`` and zeros for ``bias`` by default."""
+    return partial(
+        shapes, scale_init=or_default(scale_init, ones()), bias_init=or_default(bias_init, zeros())
     )
 
 
 # layer norm ------------------------------------------------------------------------------------
 
 
-def _layer_norm_init(
-    key: Key,
-    in_shape: Shape,
-    /,
-    *,
-    n_axes: int,
-    affine: bool,
-    scale_init: Initializer,
-    bias_init: Initializer,
-    dtype: npt.DTypeLike,
-) -> tuple[Shape, Params]:
+def _layer_norm_shapes(
+    in_shape: Shape, /, *, n_axes: int, affine: bool, scale_init: Initializer, bias_init: Initializer
+) -> tuple[Shape, ArraySpecs]:
     normalized = in_shape[len(in_shape) - n_axes :]
     if len(in_shape) < n_axes + 1 or any(d is None for d in normalized):
         raise ShapeError(
             "layer_norm", f"needs {n_axes} known axes after the batch axis, got {describe_shape(in_shape)}"
         )
     shape = tuple(d for d in normalized if d is not None)
-    return in_shape, (_affine_params(key, shape, scale_init, bias_init, dtype) if affine else EMPTY)
+    return in_shape, _affine(shape, scale_init, bias_init, affine=affine)
 
 
 def _layer_norm_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, n_axes: int, affine: bool, eps: float
 ) -> tuple[Array, NormCache]:
-    check_keys(params, _AFFINE if affine else _NO_PARAMS, "layer_norm")
+    check_keys(params, _AFFINE if affine else NO_PARAMS, "layer_norm")
     check_float(x, "layer_norm")
     if affine:
         scale = params["scale"]
@@ -205,30 +170,25 @@ def layer_norm(
     """
     if not isinstance(n_axes, int) or n_axes < 1:
         raise ValueError(f"layer_norm: n_axes must be a positive int, got {n_axes!r}")
-    parts = (_layer_norm_init, _layer_norm_forward, _layer_norm_backward)
-    return _norm_layer("layer_norm", parts, eps, affine, scale_init, bias_init, dtype, n_axes=n_axes)
+    shapes = _affine_shapes(_layer_norm_shapes, scale_init, bias_init)
+    forward = partial(_layer_norm_forward, eps=_positive(eps, "layer_norm"))
+    return build(
+        "layer_norm", shapes, forward, _layer_norm_backward, dtype=dtype, n_axes=n_axes, affine=affine
+    )
 
 
 # group norm ------------------------------------------------------------------------------------
 
 
-def _group_norm_init(
-    key: Key,
-    in_shape: Shape,
-    /,
-    *,
-    groups: int,
-    affine: bool,
-    scale_init: Initializer,
-    bias_init: Initializer,
-    dtype: npt.DTypeLike,
-) -> tuple[Shape, Params]:
+def _group_norm_shapes(
+    in_shape: Shape, /, *, groups: int, affine: bool, scale_init: Initializer, bias_init: Initializer
+) -> tuple[Shape, ArraySpecs]:
     if len(in_shape) < 2 or in_shape[1] is None:
         raise ShapeError("group_norm", f"expected an input shape (N, C, ...), got {describe_shape(in_shape)}")
     c = in_shape[1]
     if c % groups:
         raise ShapeError("group_norm", f"{c} channels cannot be split into {groups} groups")
-    return in_shape, (_affine_params(key, (c,), scale_init, bias_init, dtype) if affine else EMPTY)
+    return in_shape, _affine((c,), scale_init, bias_init, affine=affine)
 
 
 def _channel(v: Array, ndim: int) -> Array:
@@ -238,7 +198,7 @@ def _channel(v: Array, ndim: int) -> Array:
 def _group_norm_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, groups: int, affine: bool, eps: float
 ) -> tuple[Array, NormCache]:
-    check_keys(params, _AFFINE if affine else _NO_PARAMS, "group_norm")
+    check_keys(params, _AFFINE if affine else NO_PARAMS, "group_norm")
     check_float(x, "group_norm")
     if x.ndim < 2 or x.shape[1] % groups or (affine and x.shape[1] != params["scale"].shape[0]):
         want = (
@@ -299,5 +259,8 @@ def group_norm(
     """
     if not isinstance(num_groups, int) or num_groups < 1:
         raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
-    parts = (_group_norm_init, _group_norm_forward, _group_norm_backward)
-    return _norm_layer("group_norm", parts, eps, affine, scale_init, bias_init, dtype, groups=num_groups)
+    shapes = _affine_shapes(_group_norm_shapes, scale_init, bias_init)
+    forward = partial(_group_norm_forward, eps=_positive(eps, "group_norm"))
+    return build(
+        "group_norm", shapes, forward, _group_norm_backward, dtype=dtype, groups=num_groups, affine=affine
+    )

@@ -32,17 +32,17 @@ path with the same results (:mod:`functional_dl.layers._max_tiles`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from collections.abc import Iterable, Sequence
 from itertools import repeat
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.layers import _max_tiles
-from functional_dl.layers._checks import check_float, check_keys, check_same_shape
+from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.layers._windows import (
     Pads,
     check_fits,
@@ -55,7 +55,7 @@ from functional_dl.layers._windows import (
     size,
     to_tuple,
 )
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = [
     "AvgPoolCache",
@@ -67,8 +67,6 @@ __all__ = [
     "max_pool2d",
 ]
 
-_NO_PARAMS: frozenset[str] = frozenset()
-C = TypeVar("C")
 
 
 class PoolSpec(NamedTuple):
@@ -145,7 +143,7 @@ def _geometry(spatial: Sequence[int], spec: PoolSpec) -> tuple[tuple[int, ...], 
 def _check(params: Params, x: Array, spec: PoolSpec) -> tuple[tuple[int, ...], Pads]:
     """Validate input; return the spatial output size and the padding to apply (:func:`_geometry`)."""
     if params:
-        check_keys(params, _NO_PARAMS, spec.name)
+        check_keys(params, NO_PARAMS, spec.name)
     nd = len(spec.kernel)
     if x.ndim != nd + 2:
         layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
@@ -156,13 +154,13 @@ def _check(params: Params, x: Array, spec: PoolSpec) -> tuple[tuple[int, ...], P
     return _geometry(x.shape[2:], spec)
 
 
-def _init(key: Key, in_shape: Shape, /, *, spec: PoolSpec) -> tuple[Shape, Params]:
+def _shapes(in_shape: Shape, /, *, spec: PoolSpec) -> tuple[Shape, ArraySpecs]:
     nd = len(spec.kernel)
     if len(in_shape) != nd + 2:
         raise ShapeError(
             spec.name, f"expected an input shape with {nd} spatial axes, got {describe_shape(in_shape)}"
         )
-    return (*in_shape[:2], *_out_shape(in_shape[2:], spec)), EMPTY
+    return (*in_shape[:2], *_out_shape(in_shape[2:], spec)), EMPTY_SPECS
 
 
 def _scatter(
@@ -310,18 +308,6 @@ def _spec(
     return PoolSpec(name, kernel, strides, pads, dilations, bool(ceil_mode), bool(count_include_pad))
 
 
-def _layer(
-    spec: PoolSpec, forward: Callable[..., tuple[Array, C]], backward: Callable[..., tuple[Array, Params]]
-) -> Layer[C]:
-    return Layer(
-        init_with_buffers=without_buffers(partial(_init, spec=spec)),
-        forward=partial(forward, spec=spec),
-        backward=partial(backward, spec=spec),
-        name=spec.name,
-        reads_context=False,
-    )
-
-
 def _avg_layer(
     nd: int,
     kernel_size: int | Sequence[int],
@@ -333,7 +319,8 @@ def _avg_layer(
 ) -> Layer[AvgPoolCache]:
     name = f"avg_pool{nd}d"
     flags = {"ceil_mode": ceil_mode, "count_include_pad": count_include_pad}
-    return _layer(_spec(name, nd, kernel_size, stride, padding, **flags), _avg_forward, _avg_backward)
+    spec = _spec(name, nd, kernel_size, stride, padding, **flags)
+    return build(name, _shapes, _avg_forward, _avg_backward, spec=spec)
 
 
 def max_pool1d(
@@ -349,7 +336,7 @@ def max_pool1d(
     ``(L + lo + hi - dilation (kernel_size - 1) - 1) / stride + 1``.
     """
     spec = _spec("max_pool1d", 1, kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
-    return _layer(spec, _max_forward, _max_backward)
+    return build(spec.name, _shapes, _max_forward, _max_backward, spec=spec)
 
 
 def max_pool2d(
@@ -388,7 +375,7 @@ def max_pool2d(
         (1, 1, 2, 3)
     """
     spec = _spec("max_pool2d", 2, kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
-    return _layer(spec, _max_forward, _max_backward)
+    return build(spec.name, _shapes, _max_forward, _max_backward, spec=spec)
 
 
 def avg_pool1d(

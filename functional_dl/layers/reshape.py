@@ -11,13 +11,12 @@ import math
 from functools import partial
 from typing import NamedTuple
 
+from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
 from functional_dl.errors import ShapeError, describe_shape
-from functional_dl.layers._checks import check_float, check_keys, check_same_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params, Shape, without_buffers
+from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = ["ReshapeCache", "flatten", "reshape"]
-
-_NO_PARAMS: frozenset[str] = frozenset()
 
 
 class ReshapeCache(NamedTuple):
@@ -44,17 +43,17 @@ def _resolve(features: tuple[int | None, ...], target: tuple[int, ...] | None, n
     return target
 
 
-def _init(key: Key, in_shape: Shape, /, *, target: tuple[int, ...] | None, name: str) -> tuple[Shape, Params]:
+def _shapes(in_shape: Shape, /, *, target: tuple[int, ...] | None, name: str) -> tuple[Shape, ArraySpecs]:
     if len(in_shape) < 1:
         raise ShapeError(name, "expected an input shape with a batch axis")
-    return (in_shape[0], *_resolve(in_shape[1:], target, name)), EMPTY
+    return (in_shape[0], *_resolve(in_shape[1:], target, name)), EMPTY_SPECS
 
 
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, target: tuple[int, ...] | None, name: str
 ) -> tuple[Array, ReshapeCache]:
     if params:
-        check_keys(params, _NO_PARAMS, name)
+        check_keys(params, NO_PARAMS, name)
     check_float(x, name)
     if x.ndim < 1:
         raise ShapeError(name, "expected an input with a batch axis, got a scalar")
@@ -67,6 +66,11 @@ def _backward(params: Params, cache: ReshapeCache, dy: Array, /, *, name: str) -
     return dy.reshape(cache.in_shape), EMPTY
 
 
+def _reshape_layer(name: str, target: tuple[int, ...] | None) -> Layer[ReshapeCache]:
+    shapes, forward = partial(_shapes, target=target, name=name), partial(_forward, target=target, name=name)
+    return build(name, shapes, forward, partial(_backward, name=name))
+
+
 def flatten() -> Layer[ReshapeCache]:
     """``(batch, d1, ..., dk) -> (batch, d1 * ... * dk)``, keeping the batch axis.
 
@@ -75,13 +79,7 @@ def flatten() -> Layer[ReshapeCache]:
         >>> flatten().forward({}, np.zeros((2, 3, 4)))[0].shape
         (2, 12)
     """
-    return Layer(
-        init_with_buffers=without_buffers(partial(_init, target=None, name="flatten")),
-        forward=partial(_forward, target=None, name="flatten"),
-        backward=partial(_backward, name="flatten"),
-        name="flatten",
-        reads_context=False,
-    )
+    return _reshape_layer("flatten", None)
 
 
 def reshape(shape: tuple[int, ...]) -> Layer[ReshapeCache]:
@@ -95,10 +93,4 @@ def reshape(shape: tuple[int, ...]) -> Layer[ReshapeCache]:
     target = tuple(int(d) for d in shape)
     if sum(d == -1 for d in target) > 1 or any(d < -1 or d == 0 for d in target):
         raise ValueError(f"reshape: shape needs positive sizes and at most one -1, got {shape!r}")
-    return Layer(
-        init_with_buffers=without_buffers(partial(_init, target=target, name="reshape")),
-        forward=partial(_forward, target=target, name="reshape"),
-        backward=partial(_backward, name="reshape"),
-        name="reshape",
-        reads_context=False,
-    )
+    return _reshape_layer("reshape", target)

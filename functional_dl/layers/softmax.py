@@ -8,7 +8,7 @@ With ``m = max_j x_j`` along ``axis`` and ``z = x - m`` (so every ``e^z <= 1``):
 The shift changes nothing mathematically but keeps ``e^z`` from overflowing: at inputs of
 ``+-1e4`` both are finite, warning-free, and softmax rows still sum to 1. ``log_softmax`` never
 takes the log of a probability that has underflowed to 0, which is why losses use it rather than
-``log(softmax(x))``.
+``log(softmax(x))``. The array functions live in :mod:`functional_dl._math`, shared with the losses.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from functools import partial
 
 import numpy as np
 
+from functional_dl import _math
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.layers.elementwise import ElementwiseCache, elementwise
 from functional_dl.types import Array, Layer
 
-__all__ = ["log_softmax", "log_softmax_fn", "softmax", "softmax_fn"]
+__all__ = ["log_softmax", "softmax"]
 
 
 def _check_axis(x: Array, axis: int, name: str) -> None:
@@ -29,23 +30,9 @@ def _check_axis(x: Array, axis: int, name: str) -> None:
         raise ShapeError(name, f"axis {axis} is out of range for input of shape {describe_shape(x.shape)}")
 
 
-def softmax_fn(x: Array, axis: int = -1) -> Array:
-    """``e^x / sum(e^x)`` along ``axis``, max-shifted (see the module docstring)."""
-    e: Array = np.exp(x - x.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)  # e is our own fresh array
-    return e
-
-
-def log_softmax_fn(x: Array, axis: int = -1) -> Array:
-    """``x - log(sum(e^x))`` along ``axis``, max-shifted (see the module docstring)."""
-    z: Array = x - x.max(axis=axis, keepdims=True)
-    z -= np.log(np.exp(z).sum(axis=axis, keepdims=True))  # z is our own fresh array
-    return z
-
-
 def _softmax_value(x: Array, /, *, axis: int) -> Array:
     _check_axis(x, axis, "softmax")
-    return softmax_fn(x, axis)
+    return _math.softmax(x, axis)
 
 
 def _softmax_grad(x: Array, y: Array, dy: Array, /, *, axis: int) -> Array:
@@ -55,7 +42,7 @@ def _softmax_grad(x: Array, y: Array, dy: Array, /, *, axis: int) -> Array:
 
 def _log_softmax_value(x: Array, /, *, axis: int) -> Array:
     _check_axis(x, axis, "log_softmax")
-    return log_softmax_fn(x, axis)
+    return _math.log_softmax(x, axis)
 
 
 def _log_softmax_grad(x: Array, y: Array, dy: Array, /, *, axis: int) -> Array:

@@ -21,8 +21,8 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._checks import check_float
 from functional_dl.errors import LabelError, ShapeError, describe_shape
-from functional_dl.layers._checks import check_float
 from functional_dl.types import Array
 
 __all__ = ["LossFn", "Reduction", "as_target", "check_finite_target", "check_pair", "reduce_loss"]

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._math import sigmoid
 from functional_dl.errors import DomainError, LabelError
-from functional_dl.layers.activations import sigmoid_fn
 from functional_dl.losses._common import Reduction, as_target, check_pair, reduce_loss
 from functional_dl.types import Array
 
@@ -74,7 +74,7 @@ def sigmoid_binary_cross_entropy(
     y = as_target(target, logits, name)
     _check_unit_interval(y, "target", name)
     per_element: Array = np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))
-    grad: Array = sigmoid_fn(logits) - y
+    grad: Array = sigmoid(logits) - y
     return reduce_loss(per_element, grad, reduction, weights, name)
 
 

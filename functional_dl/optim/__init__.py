@@ -5,13 +5,19 @@
   :mod:`.adam`, :mod:`.adaptive`, :mod:`.lion`, :mod:`.trust_ratio`, :mod:`.clipping`,
   :mod:`.groups` (masks and partitions), :mod:`.wrappers` (skip non-finite steps, accumulate,
   average, look ahead), :mod:`.plateau`.
+* Fusing elementwise chains into one vector per dtype, and reading fused state per parameter:
+  :mod:`.fuse`. Who may write into which array: the ownership rule in :mod:`.base`.
 * Named optimizers (chains only): :mod:`.aliases`. Schedules: :mod:`.schedules`.
 * Reading and changing hyperparameters through the state: :mod:`.hyperparams`.
 """
 
 from functional_dl.optim.adam import (
+    FoldedBiasCorrection,
     ScaleByAdamState,
     ScaleByNadamState,
+    adam_direction,
+    folded_adam_direction,
+    folded_bias_correction,
     scale_by_adam,
     scale_by_nadam,
     scale_by_radam,
@@ -48,7 +54,7 @@ from functional_dl.optim.base import (
     optimizer,
 )
 from functional_dl.optim.clipping import clip, clip_by_block_norm, clip_by_global_norm
-from functional_dl.optim.flatten import flatten
+from functional_dl.optim.fuse import FusedState, find_state, fuse, unfused
 from functional_dl.optim.groups import (
     Labels,
     Mask,
@@ -85,6 +91,7 @@ from functional_dl.optim.schedules import (
     warmup_cosine_decay,
 )
 from functional_dl.optim.transforms import (
+    ChainState,
     ScaleByLearningRateState,
     ScaleByScheduleState,
     TraceState,
@@ -111,8 +118,11 @@ from functional_dl.optim.wrappers import (
 __all__ = [
     "AccumulateGradientsState",
     "ApplyIfFiniteState",
+    "ChainState",
     "EmaParamsState",
     "EmptyState",
+    "FoldedBiasCorrection",
+    "FusedState",
     "GradientTransformation",
     "InjectHyperparamsState",
     "Labels",
@@ -138,6 +148,7 @@ __all__ = [
     "adadelta",
     "adagrad",
     "adam",
+    "adam_direction",
     "adamw",
     "add_decayed_weights",
     "amsgrad",
@@ -154,7 +165,10 @@ __all__ = [
     "current_learning_rate",
     "ema_params",
     "exponential_decay",
-    "flatten",
+    "find_state",
+    "folded_adam_direction",
+    "folded_bias_correction",
+    "fuse",
     "inject_hyperparams",
     "inverse_time_decay",
     "join_schedules",
@@ -192,6 +206,7 @@ __all__ = [
     "sgd",
     "sgdr",
     "trace",
+    "unfused",
     "warmup_constant",
     "warmup_cosine_decay",
     "weights_only",

@@ -82,6 +82,7 @@ def scale_by_rms(
     return GradientTransformation(
         partial(_rms_init, centered=centered),
         partial(_rms_update, alpha=float(alpha), eps=float(eps), centered=centered),
+        elementwise=True,
     )
 
 
@@ -121,6 +122,7 @@ def scale_by_adagrad(
     return GradientTransformation(
         partial(_adagrad_init, initial_accumulator_value=float(initial_accumulator_value)),
         partial(_adagrad_update, eps=float(eps)),
+        elementwise=True,
     )
 
 
@@ -165,4 +167,6 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
         u_t = sqrt(a_{t-1} + eps) / sqrt(v_t + eps) * g_t
         a_t = rho a_{t-1} + (1 - rho) u_t^2
     """
-    return GradientTransformation(_adadelta_init, partial(_adadelta_update, rho=float(rho), eps=float(eps)))
+    return GradientTransformation(
+        _adadelta_init, partial(_adadelta_update, rho=float(rho), eps=float(eps)), elementwise=True
+    )

@@ -1,5 +1,11 @@
 """Named optimizers. Each is a :func:`~functional_dl.optim.transforms.chain` and nothing more.
 
+The chain is fused (:func:`~functional_dl.optim.fuse.fuse`: one flat vector per dtype, far fewer
+NumPy calls) exactly when every part of it declares itself elementwise, so a mask or a trust
+ratio keeps its meaning; read the state per parameter with
+:func:`~functional_dl.optim.fuse.find_state`. A named optimizer is also a part like any other:
+``chain(clip_by_global_norm(1.0), adam(1e-3))`` takes its transformation, as in optax.
+
 Defaults and the meaning of every argument follow ``torch.optim`` where PyTorch has the optimizer
 (``weight_decay`` of ``sgd``/``adam``/... is L2 added to the gradient, AdamW's is decoupled), so a
 PyTorch user gets the same trajectory with the same numbers. Each ``learning_rate`` is a number or a
@@ -14,7 +20,7 @@ from typing import Any
 from functional_dl.optim.adam import scale_by_adam, scale_by_nadam, scale_by_radam
 from functional_dl.optim.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
 from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule, optimizer
-from functional_dl.optim.flatten import flatten
+from functional_dl.optim.fuse import fuse
 from functional_dl.optim.groups import Mask
 from functional_dl.optim.lion import scale_by_lion
 from functional_dl.optim.schedules import inverse_time_decay
@@ -37,13 +43,13 @@ __all__ = [
 ]
 
 LR = float | Schedule
-Chain = Optimizer[tuple[object, ...]]
 
 
-def _build(*parts: GradientTransformation[Any] | None, elementwise: bool = True) -> Chain:
+def _named_optimizer(*parts: GradientTransformation[Any] | None) -> Optimizer[object]:
     # Elementwise chains run on one flat vector per dtype: same numbers, far fewer NumPy calls.
     whole = chain(*(p for p in parts if p is not None))
-    return optimizer(flatten(whole) if elementwise else whole)
+    transform: GradientTransformation[Any] = fuse(whole) if whole.elementwise else whole
+    return optimizer(transform)
 
 
 def _decay(weight_decay: float, mask: Mask | None = None) -> GradientTransformation[Any] | None:
@@ -67,7 +73,7 @@ def sgd(
     dampening: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
-) -> Chain:
+) -> Optimizer[object]:
     """Stochastic gradient descent, with momentum as ``torch.optim.SGD`` defines it.
 
     Update rule::
@@ -92,7 +98,7 @@ def sgd(
             f"sgd: Nesterov momentum requires a momentum and zero dampening, "
             f"got momentum={momentum}, dampening={dampening}"
         )
-    return _build(
+    return _named_optimizer(
         _decay(weight_decay),
         trace(momentum, nesterov, dampening) if momentum else None,
         scale_by_learning_rate(learning_rate),
@@ -108,7 +114,7 @@ def adam(
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
     amsgrad: bool = False,
-) -> Chain:
+) -> Optimizer[object]:
     """Adam (Kingma and Ba, 2015), as ``torch.optim.Adam``.
 
     Update rule (``d_t = g_t + wd p_{t-1}``, ``m_0 = v_0 = 0``)::
@@ -118,7 +124,7 @@ def adam(
 
     With ``amsgrad``, ``v_t`` in the denominator is ``max(v_1, ..., v_t)``.
     """
-    return _build(
+    return _named_optimizer(
         _decay(weight_decay),
         scale_by_adam(b1, b2, eps, eps_root, amsgrad),
         scale_by_learning_rate(learning_rate),
@@ -132,7 +138,7 @@ def amsgrad(
     b2: float = 0.999,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
-) -> Chain:
+) -> Optimizer[object]:
     """AMSGrad (Reddi et al., 2018): :func:`adam` with ``amsgrad=True``.
 
     Update rule: Adam's, with ``v_t`` in the denominator replaced by ``max(v_1, ..., v_t)``.
@@ -149,7 +155,7 @@ def adamw(
     weight_decay: float = 1e-2,
     mask: Mask | None = None,
     amsgrad: bool = False,
-) -> Chain:
+) -> Optimizer[object]:
     """AdamW (Loshchilov and Hutter, 2019): Adam with decoupled weight decay, as ``torch.optim.AdamW``.
 
     Update rule (Adam's ``m_t``, ``v_t`` on the raw gradient)::
@@ -159,11 +165,10 @@ def adamw(
     ``mask`` chooses the parameters that decay (``weights_only`` spares biases and norm scales);
     ``None`` decays all of them, as PyTorch does.
     """
-    return _build(
+    return _named_optimizer(
         scale_by_adam(b1, b2, eps, 0.0, amsgrad),
         _decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
-        elementwise=mask is None,
     )
 
 
@@ -176,7 +181,7 @@ def nadam(
     weight_decay: float = 0.0,
     momentum_decay: float = 4e-3,
     decoupled_weight_decay: bool = False,
-) -> Chain:
+) -> Optimizer[object]:
     """NAdam (Dozat, 2016), as ``torch.optim.NAdam`` (with its momentum decay).
 
     Update rule (``d_t = g_t + wd p_{t-1}``; ``m_t``, ``v_t`` as in Adam on ``d_t``)::
@@ -188,7 +193,7 @@ def nadam(
     With ``decoupled_weight_decay`` (PyTorch's NAdamW), ``d_t = g_t`` and ``lr wd p_{t-1}`` is
     subtracted from the parameter instead, as in AdamW.
     """
-    return _build(
+    return _named_optimizer(
         *_decay_around(
             scale_by_nadam(b1, b2, eps, momentum_decay), weight_decay, decoupled=decoupled_weight_decay
         ),
@@ -204,7 +209,7 @@ def radam(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     decoupled_weight_decay: bool = False,
-) -> Chain:
+) -> Optimizer[object]:
     """RAdam (Liu et al., 2020), as ``torch.optim.RAdam``.
 
     Update rule (``m_t``, ``v_t`` as in Adam on ``d_t = g_t + wd p_{t-1}``)::
@@ -217,7 +222,7 @@ def radam(
     With ``decoupled_weight_decay``, ``d_t = g_t`` and ``lr wd p_{t-1}`` is subtracted from the
     parameter instead, as in AdamW.
     """
-    return _build(
+    return _named_optimizer(
         *_decay_around(scale_by_radam(b1, b2, eps), weight_decay, decoupled=decoupled_weight_decay),
         scale_by_learning_rate(learning_rate),
     )
@@ -231,7 +236,7 @@ def rmsprop(
     weight_decay: float = 0.0,
     momentum: float = 0.0,
     centered: bool = False,
-) -> Chain:
+) -> Optimizer[object]:
     """RMSprop (Hinton, 2012), as ``torch.optim.RMSprop``.
 
     Update rule (``d_t = g_t + wd p_{t-1}``, ``v_0 = a_0 = b_0 = 0``)::
@@ -242,7 +247,7 @@ def rmsprop(
         b_t = momentum b_{t-1} + s_t                         (momentum > 0 only, else b_t = s_t)
         p_t = p_{t-1} - lr b_t
     """
-    return _build(
+    return _named_optimizer(
         _decay(weight_decay),
         scale_by_rms(alpha, eps, centered),
         trace(momentum) if momentum else None,
@@ -257,7 +262,7 @@ def adagrad(
     weight_decay: float = 0.0,
     initial_accumulator_value: float = 0.0,
     eps: float = 1e-10,
-) -> Chain:
+) -> Optimizer[object]:
     """Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad``.
 
     Update rule (``d_t = g_t + wd p_{t-1}``, ``s_0 = initial_accumulator_value``)::
@@ -272,14 +277,14 @@ def adagrad(
         if callable(learning_rate):
             raise ValueError("adagrad: lr_decay needs a numeric learning_rate; compose the schedule yourself")
         lr = inverse_time_decay(learning_rate, lr_decay)
-    return _build(
+    return _named_optimizer(
         _decay(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(lr)
     )
 
 
 def adadelta(
     learning_rate: LR = 1.0, *, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
-) -> Chain:
+) -> Optimizer[object]:
     """Adadelta (Zeiler, 2012), as ``torch.optim.Adadelta``.
 
     Update rule (``d_t = g_t + wd p_{t-1}``, ``v_0 = a_0 = 0``)::
@@ -289,7 +294,9 @@ def adadelta(
         a_t = rho a_{t-1} + (1 - rho) s_t^2
         p_t = p_{t-1} - lr s_t
     """
-    return _build(_decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))
+    return _named_optimizer(
+        _decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)
+    )
 
 
 def lion(
@@ -299,7 +306,7 @@ def lion(
     b2: float = 0.99,
     weight_decay: float = 0.0,
     mask: Mask | None = None,
-) -> Chain:
+) -> Optimizer[object]:
     """Lion (Chen et al., 2023), with decoupled weight decay.
 
     Update rule (``m_0 = 0``)::
@@ -307,11 +314,10 @@ def lion(
         p_t = p_{t-1} - lr (sign(b1 m_{t-1} + (1 - b1) g_t) + wd p_{t-1})
         m_t = b2 m_{t-1} + (1 - b2) g_t
     """
-    return _build(
+    return _named_optimizer(
         scale_by_lion(b1, b2),
         _decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
-        elementwise=mask is None,
     )
 
 
@@ -323,7 +329,7 @@ def lamb(
     eps: float = 1e-6,
     weight_decay: float = 0.0,
     mask: Mask | None = None,
-) -> Chain:
+) -> Optimizer[object]:
     """LAMB (You et al., 2020): Adam's step with decoupled decay, rescaled per layer by a trust ratio.
 
     Update rule, per parameter array (``m_hat``, ``v_hat`` Adam's bias-corrected moments)::
@@ -331,12 +337,11 @@ def lamb(
         r_t = m_hat_t / (sqrt(v_hat_t) + eps) + wd p_{t-1}
         p_t = p_{t-1} - lr ||p_{t-1}|| / ||r_t|| r_t          (ratio 1 when either norm is 0)
     """
-    return _build(
+    return _named_optimizer(
         scale_by_adam(b1, b2, eps),
         _decay(weight_decay, mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),
-        elementwise=False,
     )
 
 
@@ -349,7 +354,7 @@ def lars(
     eps: float = 0.0,
     momentum: float = 0.9,
     nesterov: bool = False,
-) -> Chain:
+) -> Optimizer[object]:
     """LARS (You et al., 2017): momentum SGD on per-layer trust-ratio-scaled gradients.
 
     Update rule, per parameter array (``eta = trust_coefficient``)::
@@ -359,10 +364,9 @@ def lars(
         m_t = momentum m_{t-1} + s_t                           (m_0 = 0; nesterov as in sgd)
         p_t = p_{t-1} - lr m_t
     """
-    return _build(
+    return _named_optimizer(
         _decay(weight_decay, mask),
         scale_by_trust_ratio(trust_coefficient, eps),
         trace(momentum, nesterov) if momentum else None,
         scale_by_learning_rate(learning_rate),
-        elementwise=False,
     )

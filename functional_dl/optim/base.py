@@ -20,6 +20,28 @@ functions: schedules and masks live in the transformation), so it checkpoints as
 :func:`functional_dl.checkpoint.load` restores it against the template ``opt.init(params)``.
 Nothing is mutated: each update returns new arrays and a new state.
 
+Ownership
+---------
+Who may write into which array, in the spirit of NumPy's ``out=``:
+
+1. A transformation writes only into arrays it allocated in this call. The updates, the state and
+   the params it is given are read, never written.
+2. What it returns as updates is handed on (to the next transformation, or to
+   :func:`apply_updates`), so it never returns an array that it also keeps in its new state, nor a
+   params array. An update it passes through unchanged is its caller's, which it has not written.
+
+Rule 2 makes each state safe even from a downstream transformation that breaks rule 1: scaling its
+incoming updates in place cannot reach a momentum buffer or a moment estimate. Both rules are
+tested for every transformation and named optimizer from one registry.
+
+Fusing
+------
+A transformation declares whether it is *elementwise*: whether its output at each entry depends
+only on that entry (and on scalars in its state), never on keys or on a whole array. Only then may
+:func:`~functional_dl.optim.fuse.fuse` run it on one flat vector per dtype, and ``fuse`` refuses
+anything else when it is built. User transformations default to ``elementwise=False``, which is
+always safe.
+
 The learning rate in force is part of the state (``current_learning_rate(state)``), and
 hyperparameters become changeable between steps when stored in the state by
 ``inject_hyperparams``; :mod:`functional_dl.optim.hyperparams` explains the design.
@@ -33,7 +55,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
-from functional_dl.errors import ParamsError
+from functional_dl.errors import DomainError, ParamsError
 from functional_dl.params import FrozenParams, adopt, check_structure, freeze
 from functional_dl.types import Params
 
@@ -48,6 +70,7 @@ __all__ = [
     "apply_updates",
     "check_grads",
     "optimizer",
+    "transformation_of",
 ]
 
 S = TypeVar("S")
@@ -74,12 +97,15 @@ class GradientTransformation(NamedTuple, Generic[S]):
 
     Attributes:
         init: ``(params) -> state``.
-        update: ``(updates, state, params) -> (updates, state)``; returns new arrays, modifies
-            nothing.
+        update: ``(updates, state, params) -> (updates, state)``; writes only into arrays it
+            allocates, and returns no array that it keeps in the state (the ownership rule above).
+        elementwise: ``True`` when the output at each entry depends on that entry alone (and on
+            scalars), so that :func:`~functional_dl.optim.fuse.fuse` may run it on flat vectors.
     """
 
     init: TransformInitFn[S]
     update: TransformUpdateFn[S]
+    elementwise: bool = False
 
 
 class EmptyState(NamedTuple):
@@ -114,6 +140,27 @@ class Optimizer(NamedTuple, Generic[S]):
     transform: GradientTransformation[S]
 
 
+def transformation_of(
+    part: GradientTransformation[S] | Optimizer[S], where: str, index: int = 0
+) -> GradientTransformation[S]:
+    """``part`` as a gradient transformation: a named optimizer (``adam(1e-3)``) gives its ``transform``.
+
+    This is what lets ``chain(clip_by_global_norm(1.0), adam(1e-3))`` work as it does in optax.
+
+    Raises:
+        DomainError: naming ``where`` and the position of ``part`` when it is neither.
+    """
+    if isinstance(part, Optimizer):
+        return part.transform
+    if isinstance(part, GradientTransformation):
+        return part
+    raise DomainError(
+        where,
+        f"part {index} is a {type(part).__name__}; expected a GradientTransformation "
+        "(scale_by_adam(), trace(0.9), ...) or a named optimizer (adam(1e-3), sgd(0.1), ...)",
+    )
+
+
 def check_grads(grads: Params, params: Params) -> None:
     """Raise :class:`~functional_dl.errors.ParamsError` unless ``grads`` matches ``params``.
 
@@ -146,7 +193,7 @@ def _optimizer_init(transform: GradientTransformation[S], params: Params, /) -> 
     frozen = params if isinstance(params, FrozenParams) else freeze(params)
     scalars = sorted(k for k, p in frozen.items() if p.ndim == 0)
     if scalars:
-        # Transformations update arrays in place once they own them, which NumPy scalars (what
+        # Transformations update in place the arrays they allocated, which NumPy scalars (what
         # arithmetic on 0-d arrays returns) do not allow; layers never make 0-d parameters.
         raise ParamsError("params", f"{scalars} are 0-d: store a scalar parameter with shape (1,)")
     return OptimizerState(frozen, transform.init(frozen), 0)

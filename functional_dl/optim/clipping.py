@@ -30,7 +30,9 @@ def clip(max_delta: float) -> GradientTransformation[EmptyState]:
     """
     if not max_delta > 0:
         raise ValueError(f"clip: max_delta must be positive, got {max_delta!r}")
-    return GradientTransformation(empty_init, partial(_clip_update, max_delta=float(max_delta)))
+    return GradientTransformation(
+        empty_init, partial(_clip_update, max_delta=float(max_delta)), elementwise=True
+    )
 
 
 def _clip_factor(norm: float, max_norm: float, eps: float) -> float:

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, NamedTuple, TypeAlias
 
 from functional_dl.errors import ParamsError
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, Optimizer, transformation_of
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -136,7 +136,9 @@ def _masked_update(
     return {k: new[k] if k in chosen else g for k, g in updates.items()}, MaskedState(inner_state)
 
 
-def masked(inner: GradientTransformation[Any], mask: Mask) -> GradientTransformation[MaskedState]:
+def masked(
+    inner: GradientTransformation[Any] | Optimizer[Any], mask: Mask
+) -> GradientTransformation[MaskedState]:
     """Apply ``inner`` to the parameters ``mask`` selects; the others' updates pass unchanged.
 
     Update rule: ``u_k = inner(g)_k`` if ``mask`` selects ``k``, else ``u_k = g_k``. The inner
@@ -151,6 +153,7 @@ def masked(inner: GradientTransformation[Any], mask: Mask) -> GradientTransforma
         >>> u["w"], u["b"]
         (array([0., 0.]), array([1., 1.]))
     """
+    inner = transformation_of(inner, "masked")
     return GradientTransformation(partial(_masked_init, inner, mask), partial(_masked_update, inner, mask))
 
 
@@ -204,7 +207,7 @@ def _partition_update(
 
 
 def partition(
-    transforms: Mapping[str, GradientTransformation[Any]], labels: Labels
+    transforms: Mapping[str, GradientTransformation[Any] | Optimizer[Any]], labels: Labels
 ) -> GradientTransformation[PartitionState]:
     """Give each group of parameters its own transformation (PyTorch's parameter groups).
 
@@ -229,7 +232,7 @@ def partition(
         >>> u["0.w"], u["0.b"]
         (array([2.]), array([1.]))
     """
-    transforms = dict(transforms)
+    parts = {label: transformation_of(t, "partition", i) for i, (label, t) in enumerate(transforms.items())}
     return GradientTransformation(
-        partial(_partition_init, transforms, labels), partial(_partition_update, transforms, labels)
+        partial(_partition_init, parts, labels), partial(_partition_update, parts, labels)
     )

@@ -68,7 +68,7 @@ def _value(x: float) -> Array:
     return a
 
 
-def _build(
+def _instantiate(
     factory: Factory, static: Mapping[str, object], values: Mapping[str, Array]
 ) -> GradientTransformation[Any]:
     built = factory(**{k: float(v) for k, v in values.items()}, **static)
@@ -87,7 +87,7 @@ def _inject_init(
     /,
 ) -> InjectHyperparamsState:
     values = _evaluate(hyperparams, 0)
-    return InjectHyperparamsState(0, values, _build(factory, static, values).init(params))
+    return InjectHyperparamsState(0, values, _instantiate(factory, static, values).init(params))
 
 
 def _inject_update(
@@ -100,7 +100,7 @@ def _inject_update(
     static: Mapping[str, object],
     hyperparams: Mapping[str, float | Schedule],
 ) -> tuple[Params, InjectHyperparamsState]:
-    new, inner = _build(factory, static, state.hyperparams).update(updates, state.inner, params)
+    new, inner = _instantiate(factory, static, state.hyperparams).update(updates, state.inner, params)
     count = state.step + 1
     values = dict(state.hyperparams)
     for k, h in hyperparams.items():
@@ -139,9 +139,12 @@ def inject_hyperparams(
             )
     fixed = dict(static or {})
     hp = dict(hyperparams)
+    # Elementwise exactly when what the factory builds is (built once here with the starting values).
+    elementwise = _instantiate(factory, fixed, _evaluate(hp, 0)).elementwise
     return GradientTransformation(
         partial(_inject_init, factory, fixed, hp),
         partial(_inject_update, factory, static=fixed, hyperparams=hp),
+        elementwise,
     )
 
 

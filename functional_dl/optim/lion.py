@@ -51,4 +51,6 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation[S
         u_t = sign(b1 m_{t-1} + (1 - b1) g_t)
         m_t = b2 m_{t-1} + (1 - b2) g_t
     """
-    return GradientTransformation(_lion_init, partial(_lion_update, b1=float(b1), b2=float(b2)))
+    return GradientTransformation(
+        _lion_init, partial(_lion_update, b1=float(b1), b2=float(b2)), elementwise=True
+    )

@@ -101,7 +101,7 @@ def reduce_on_plateau(
         float(factor), int(patience), float(threshold), int(cooldown), float(min_scale),
         threshold_mode == "rel", mode == "max", float(eps),
     )  # fmt: skip
-    return GradientTransformation(partial(_plateau_init, config), _plateau_update)
+    return GradientTransformation(partial(_plateau_init, config), _plateau_update, elementwise=True)
 
 
 def _improves(x: float, best: float, c: PlateauConfig) -> bool:

@@ -3,7 +3,8 @@
 Each factory returns a :class:`~functional_dl.optim.base.GradientTransformation`. Update rules are
 written with ``g`` the incoming update (the gradient at the start of a chain), ``u`` the outgoing
 update, ``p`` the current parameter, ``t`` the 1-based step and ``lr`` the learning rate. All
-updates are new arrays; nothing passed in is modified.
+updates are new arrays; nothing passed in is modified, and no update is an array kept in the state
+(the ownership rule of :mod:`functional_dl.optim.base`).
 
 Scalars are kept as Python floats so that float32 updates stay float32 (NumPy treats a Python
 float as weakly typed, a ``np.float64`` as float64).
@@ -17,11 +18,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl.optim.base import EmptyState, GradientTransformation, Schedule
+from functional_dl.optim.base import (
+    EmptyState,
+    GradientTransformation,
+    Optimizer,
+    Schedule,
+    transformation_of,
+)
 from functional_dl.optim.groups import Mask, selected_keys
 from functional_dl.types import Array, Params
 
 __all__ = [
+    "ChainState",
     "ScaleByLearningRateState",
     "ScaleByScheduleState",
     "TraceState",
@@ -34,6 +42,10 @@ __all__ = [
     "scale_by_schedule",
     "trace",
 ]
+
+
+#: The state of a :func:`chain`: its parts' states, in order.
+ChainState = tuple[object, ...]
 
 
 def empty_init(params: Params, /) -> EmptyState:
@@ -58,7 +70,7 @@ def scale(factor: float) -> GradientTransformation[EmptyState]:
         >>> t.update({"w": np.array([2.0])}, t.init({}), {})[0]["w"]
         array([1.])
     """
-    return GradientTransformation(empty_init, partial(_scale_update, factor=float(factor)))
+    return GradientTransformation(empty_init, partial(_scale_update, factor=float(factor)), elementwise=True)
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -83,7 +95,9 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation[ScaleBySched
 
     Update rule: ``u_t = schedule(t - 1) * g_t`` (evaluated at the number of earlier steps).
     """
-    return GradientTransformation(_schedule_init, partial(_schedule_update, schedule=schedule))
+    return GradientTransformation(
+        _schedule_init, partial(_schedule_update, schedule=schedule), elementwise=True
+    )
 
 
 class ScaleByLearningRateState(NamedTuple):
@@ -141,10 +155,11 @@ def scale_by_learning_rate(
         return GradientTransformation(
             partial(_lr_init, learning_rate=learning_rate),
             partial(_lr_schedule_update, schedule=learning_rate),
+            elementwise=True,
         )
     lr = float(learning_rate)
     return GradientTransformation(
-        partial(_lr_init, learning_rate=lr), partial(_lr_const_update, learning_rate=lr)
+        partial(_lr_init, learning_rate=lr), partial(_lr_const_update, learning_rate=lr), elementwise=True
     )
 
 
@@ -174,7 +189,8 @@ def _trace_update(
         m = old[k] * decay
         m += g
         new[k] = m
-        out[k] = g + m * decay if nesterov else m
+        # The buffer stays in the state, so the update is a new array (the ownership rule).
+        out[k] = g + m * decay if nesterov else m.copy()
     return out, TraceState(state.step + 1, new)
 
 
@@ -187,6 +203,7 @@ def _dampened_trace_update(
     first = state.step == 0
     old = state.trace
     new: dict[str, Array] = {}
+    out: dict[str, Array] = {}
     for k, g in updates.items():
         if first:
             m = g.copy()
@@ -194,7 +211,8 @@ def _dampened_trace_update(
             m = old[k] * decay
             m += g * keep
         new[k] = m
-    return dict(new), TraceState(state.step + 1, new)
+        out[k] = m.copy()  # the buffer stays in the state
+    return out, TraceState(state.step + 1, new)
 
 
 def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> GradientTransformation[TraceState]:
@@ -229,9 +247,13 @@ def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> Gradi
         raise ValueError(f"trace: Nesterov momentum needs zero dampening, got dampening={dampening}")
     if dampening:
         return GradientTransformation(
-            _trace_init, partial(_dampened_trace_update, decay=float(decay), keep=1.0 - float(dampening))
+            _trace_init,
+            partial(_dampened_trace_update, decay=float(decay), keep=1.0 - float(dampening)),
+            elementwise=True,
         )
-    return GradientTransformation(_trace_init, partial(_trace_update, decay=float(decay), nesterov=nesterov))
+    return GradientTransformation(
+        _trace_init, partial(_trace_update, decay=float(decay), nesterov=nesterov), elementwise=True
+    )
 
 
 def _decay_update(
@@ -259,21 +281,24 @@ def add_decayed_weights(weight_decay: float, mask: Mask | None = None) -> Gradie
             ``None`` decays every parameter.
     """
     return GradientTransformation(
-        empty_init, partial(_decay_update, weight_decay=float(weight_decay), mask=mask)
+        empty_init,
+        partial(_decay_update, weight_decay=float(weight_decay), mask=mask),
+        # A mask reads keys: on a fused vector it would select nothing.
+        elementwise=mask is None,
     )
 
 
-def _chain_init(transforms: tuple[GradientTransformation[Any], ...], params: Params, /) -> tuple[object, ...]:
+def _chain_init(transforms: tuple[GradientTransformation[Any], ...], params: Params, /) -> ChainState:
     return tuple(t.init(params) for t in transforms)
 
 
 def _chain_update(
     transforms: tuple[GradientTransformation[Any], ...],
     updates: Params,
-    state: tuple[object, ...],
+    state: ChainState,
     params: Params,
     /,
-) -> tuple[Params, tuple[object, ...]]:
+) -> tuple[Params, ChainState]:
     if len(state) != len(transforms):
         raise ValueError(f"chain: state has {len(state)} entries, the chain has {len(transforms)} transforms")
     new_state = []
@@ -283,10 +308,18 @@ def _chain_update(
     return updates, tuple(new_state)
 
 
-def chain(*transforms: GradientTransformation[Any]) -> GradientTransformation[tuple[object, ...]]:
+def chain(*transforms: GradientTransformation[Any] | Optimizer[Any]) -> GradientTransformation[ChainState]:
     """Apply transformations in order; the state is the tuple of their states.
 
     Update rule: ``u = t_n(... t_2(t_1(g)))``.
+
+    A named optimizer counts as its transformation (``opt.transform``), as in optax:
+    ``chain(clip_by_global_norm(1.0), adam(1e-3))`` clips, then takes Adam's step, with the same
+    numbers as ``chain(clip_by_global_norm(1.0), scale_by_adam(), scale_by_learning_rate(1e-3))``.
+    The chain is elementwise when every part is.
+
+    Raises:
+        DomainError: for a part that is neither a transformation nor a named optimizer.
 
     Example:
         >>> import numpy as np
@@ -295,7 +328,10 @@ def chain(*transforms: GradientTransformation[Any]) -> GradientTransformation[tu
         >>> updates["w"]
         array([-3.])
     """
-    return GradientTransformation(partial(_chain_init, transforms), partial(_chain_update, transforms))
+    parts = tuple(transformation_of(t, "chain", i) for i, t in enumerate(transforms))
+    return GradientTransformation(
+        partial(_chain_init, parts), partial(_chain_update, parts), all(t.elementwise for t in parts)
+    )
 
 
 def _named_chain_init(
@@ -320,9 +356,11 @@ def _named_chain_update(
 
 
 def named_chain(
-    *transforms: tuple[str, GradientTransformation[Any]],
+    *transforms: tuple[str, GradientTransformation[Any] | Optimizer[Any]],
 ) -> GradientTransformation[dict[str, object]]:
     """Like :func:`chain`, but the state is a mapping from each transformation's name to its state.
+
+    A part may be a named optimizer, as in :func:`chain`.
 
     Update rule: ``u = t_n(... t_2(t_1(g)))``, as :func:`chain`.
 
@@ -336,6 +374,9 @@ def named_chain(
     names = [name for name, _ in transforms]
     if len(set(names)) != len(names):
         raise ValueError(f"named_chain: names must be unique, got {names}")
+    parts = tuple((name, transformation_of(t, "named_chain", i)) for i, (name, t) in enumerate(transforms))
     return GradientTransformation(
-        partial(_named_chain_init, transforms), partial(_named_chain_update, transforms)
+        partial(_named_chain_init, parts),
+        partial(_named_chain_update, parts),
+        all(t.elementwise for _, t in parts),
     )

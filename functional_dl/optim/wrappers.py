@@ -1,7 +1,8 @@
 """Wrappers around a whole transformation: skip bad steps, accumulate micro-steps, average, look ahead.
 
-Each takes an inner transformation (usually a complete chain ending in the learning rate, so its
-updates are steps to add to the params) and keeps the inner state inside its own.
+Each takes an inner transformation or a named optimizer (usually a complete chain ending in the
+learning rate, so its updates are steps to add to the params) and keeps the inner state inside
+its own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl.optim.base import GradientTransformation
+from functional_dl.optim.base import GradientTransformation, Optimizer, transformation_of
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -61,7 +62,9 @@ def _finite_update(
     return _zeros(updates), skipped
 
 
-def apply_if_finite(inner: GradientTransformation[Any]) -> GradientTransformation[ApplyIfFiniteState]:
+def apply_if_finite(
+    inner: GradientTransformation[Any] | Optimizer[Any],
+) -> GradientTransformation[ApplyIfFiniteState]:
     """Skip any step whose incoming updates hold a NaN or an infinity, and count it.
 
     Update rule: ``u = inner(g)`` if every ``g`` is finite; otherwise ``u = 0`` (the params stay
@@ -76,6 +79,8 @@ def apply_if_finite(inner: GradientTransformation[Any]) -> GradientTransformatio
         >>> params["w"], state.inner.total_notfinite
         (array([1., 1.]), 1)
     """
+    # Not elementwise: whether an entry moves depends on every other entry being finite.
+    inner = transformation_of(inner, "apply_if_finite")
     return GradientTransformation(partial(_finite_init, inner), partial(_finite_update, inner))
 
 
@@ -114,7 +119,7 @@ def _accumulate_update(
 
 
 def accumulate_gradients(
-    inner: GradientTransformation[Any], every_k: int
+    inner: GradientTransformation[Any] | Optimizer[Any], every_k: int
 ) -> GradientTransformation[AccumulateGradientsState]:
     """Apply ``inner`` once every ``every_k`` micro-steps, to the mean of their gradients.
 
@@ -124,8 +129,9 @@ def accumulate_gradients(
     """
     if not (isinstance(every_k, int) and every_k >= 1):
         raise ValueError(f"accumulate_gradients: every_k must be a positive int, got {every_k!r}")
+    inner = transformation_of(inner, "accumulate_gradients")
     return GradientTransformation(
-        partial(_accumulate_init, inner), partial(_accumulate_update, inner, every_k)
+        partial(_accumulate_init, inner), partial(_accumulate_update, inner, every_k), inner.elementwise
     )
 
 
@@ -168,7 +174,7 @@ def ema_params(decay: float) -> GradientTransformation[EmaParamsState]:
     """
     if not 0.0 <= decay <= 1.0:
         raise ValueError(f"ema_params: decay must be in [0, 1], got {decay!r}")
-    return GradientTransformation(_ema_init, partial(_ema_update, decay=float(decay)))
+    return GradientTransformation(_ema_init, partial(_ema_update, decay=float(decay)), elementwise=True)
 
 
 class LookaheadState(NamedTuple):
@@ -217,7 +223,7 @@ def _lookahead_update(
 
 
 def lookahead(
-    inner: GradientTransformation[Any], sync_period: int = 5, alpha: float = 0.5
+    inner: GradientTransformation[Any] | Optimizer[Any], sync_period: int = 5, alpha: float = 0.5
 ) -> GradientTransformation[LookaheadState]:
     """Lookahead (Zhang et al., 2019): ``sync_period`` fast steps, then a step of the slow weights.
 
@@ -233,7 +239,9 @@ def lookahead(
         raise ValueError(f"lookahead: sync_period must be a positive int, got {sync_period!r}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"lookahead: alpha must be in [0, 1], got {alpha!r}")
+    inner = transformation_of(inner, "lookahead")
     return GradientTransformation(
         partial(_lookahead_init, inner),
         partial(_lookahead_update, inner, sync_period=sync_period, alpha=float(alpha)),
+        inner.elementwise,
     )

@@ -19,7 +19,7 @@ def leaves(state: object, path: str = "state") -> Iterator[tuple[str, object]]:
         for key, child in state.items():
             assert isinstance(key, str), f"{path}: mapping key {key!r} is not a str"
             yield from leaves(child, f"{path}[{key!r}]")
-    elif isinstance(state, (np.ndarray, int, float, bool)) or state is None:
+    elif isinstance(state, (np.ndarray, int, float, bool, str)) or state is None:
         yield path, state
     else:
         raise AssertionError(f"{path}: {type(state).__name__} is not plain data")

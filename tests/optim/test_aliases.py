@@ -36,7 +36,7 @@ from tests.optim.state_checks import arrays, leaves
 ids = [c.id for c in OPTIMIZER_CASES]
 
 
-def _build(case: OptimizerCase, problem: str) -> O.Optimizer[Any]:
+def _optimizer_for(case: OptimizerCase, problem: str) -> O.Optimizer[Any]:
     lr, steps = case.quad if problem == "quad" else case.rosen
     return case.make(O.cosine_decay(lr, steps) if problem in case.decay else lr)
 
@@ -48,20 +48,20 @@ def _distance(params: Params, target: Params) -> float:
 @pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
 def test_converges_on_quadratic(case: OptimizerCase) -> None:
     steps = case.quad[1]
-    params, _ = run(_build(case, "quad"), quadratic_start(), quadratic, steps)
+    params, _ = run(_optimizer_for(case, "quad"), quadratic_start(), quadratic, steps)
     assert _distance(params, QUAD_TARGET) < 1e-2
 
 
 @pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
 def test_converges_on_rosenbrock(case: OptimizerCase) -> None:
     steps = case.rosen[1]
-    params, _ = run(_build(case, "rosen"), rosenbrock_start(), rosenbrock, steps)
+    params, _ = run(_optimizer_for(case, "rosen"), rosenbrock_start(), rosenbrock, steps)
     assert _distance(params, {"xy": np.ones(2)}) < 1e-2
 
 
 @pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
 def test_float32_stays_float32(case: OptimizerCase) -> None:
-    opt = _build(case, "quad")
+    opt = _optimizer_for(case, "quad")
     state = opt.init(quadratic_start(np.float32))
     for _ in range(3):
         _, grads = quadratic(state.params)
@@ -77,7 +77,7 @@ def test_float32_stays_float32(case: OptimizerCase) -> None:
 
 @pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
 def test_purity(case: OptimizerCase) -> None:
-    opt = _build(case, "quad")
+    opt = _optimizer_for(case, "quad")
     state = opt.init(quadratic_start())
     for _ in range(2):  # get past the first step, whose state is all zeros
         state, _ = opt.update(state, quadratic(state.params)[1])
@@ -94,7 +94,7 @@ def test_purity(case: OptimizerCase) -> None:
 
 @pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
 def test_pickle_round_trip(case: OptimizerCase) -> None:
-    opt = _build(case, "quad")
+    opt = _optimizer_for(case, "quad")
     state = opt.init(quadratic_start())
     state, _ = opt.update(state, quadratic(state.params)[1])
     opt2, state2 = pickle.loads(pickle.dumps((opt, state)))
@@ -107,11 +107,11 @@ def test_pickle_round_trip(case: OptimizerCase) -> None:
 
 @pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=ids)
 def test_state_is_plain_data(case: OptimizerCase) -> None:
-    opt = _build(case, "quad")
+    opt = _optimizer_for(case, "quad")
     state = opt.init(quadratic_start())
     state, _ = opt.update(state, quadratic(state.params)[1])
     kinds = {type(leaf) for _, leaf in leaves(state)}
-    assert kinds <= {np.ndarray, int, float, bool, type(None)}
+    assert kinds <= {np.ndarray, int, float, bool, str, type(None)}
     assert O.current_learning_rate(state) > 0
 
 
@@ -172,7 +172,7 @@ def test_state_round_trips_through_checkpoint(index: int, tmp_path: Any) -> None
     from functional_dl import checkpoint
 
     opt = (
-        _build(OPTIMIZER_CASES[index], "quad")
+        _optimizer_for(OPTIMIZER_CASES[index], "quad")
         if index < len(OPTIMIZER_CASES)
         else _composites()[index - len(OPTIMIZER_CASES)]
     )

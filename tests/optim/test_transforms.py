@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from functional_dl import optim as O
+from functional_dl.errors import DomainError
 
 P = {"w": np.array([1.0, 2.0])}
 
@@ -95,9 +96,58 @@ def test_every_transformation_states_its_update_rule() -> None:
     checked = []
     for name in O.__all__:
         f = getattr(O, name)
-        if inspect.isfunction(f) and str(inspect.signature(f).return_annotation).startswith(
-            ("GradientTransformation", "Chain")
+        if (
+            name != "optimizer"
+            and inspect.isfunction(f)
+            and str(inspect.signature(f).return_annotation).startswith(
+                ("GradientTransformation", "Optimizer")
+            )
         ):
             assert "Update rule" in (inspect.getdoc(f) or ""), name
             checked.append(name)
     assert len(checked) >= 35  # every transformation and every named optimizer
+
+
+def test_a_named_optimizer_is_a_part_of_a_chain_as_in_optax() -> None:
+    # chain(clip_by_global_norm(1.0), adam(1e-3)) takes adam's transformation: the same bits as the
+    # chain written out by hand.
+    rng = np.random.default_rng(1)
+    params = {"0.w": rng.normal(size=(3, 4)).astype(np.float32), "0.b": rng.normal(size=4).astype(np.float32)}
+    idiom = O.optimizer(O.chain(O.clip_by_global_norm(1.0), O.adam(1e-3)))
+    by_hand = O.optimizer(
+        O.chain(O.clip_by_global_norm(1.0), O.scale_by_adam(), O.scale_by_learning_rate(1e-3))
+    )
+    s1, s2 = idiom.init(params), by_hand.init(params)
+    for _ in range(5):
+        grads = {k: (rng.normal(size=p.shape) * 3.0).astype(p.dtype) for k, p in params.items()}
+        s1, p1 = idiom.update(s1, grads)
+        s2, p2 = by_hand.update(s2, grads)
+        for k in params:
+            assert p1[k].dtype == np.float32 and p1[k].tobytes() == p2[k].tobytes(), k
+    assert O.find_state(s1, O.ScaleByAdamState).step == 5
+    assert O.current_learning_rate(s1) == 1e-3
+
+
+def test_named_optimizers_are_parts_of_every_composite() -> None:
+    params = {"0.w": np.ones((2, 2)), "0.b": np.ones(2)}
+    grads = {k: np.full_like(p, 0.5) for k, p in params.items()}
+    want = O.sgd(0.1, momentum=0.9).update(O.sgd(0.1, momentum=0.9).init(params), grads)[1]
+    composites: list[O.GradientTransformation[Any]] = [
+        O.named_chain(("clip", O.clip(1.0)), ("sgd", O.sgd(0.1, momentum=0.9))),
+        O.masked(O.sgd(0.1, momentum=0.9), O.key_pattern("*")),
+        O.partition({"all": O.sgd(0.1, momentum=0.9)}, O.labels_by_pattern({"*": "all"})),
+        O.apply_if_finite(O.sgd(0.1, momentum=0.9)),
+        O.accumulate_gradients(O.sgd(0.1, momentum=0.9), 1),
+        O.lookahead(O.sgd(0.1, momentum=0.9), sync_period=5),
+    ]
+    for tx in composites:
+        opt = O.optimizer(tx)
+        _, got = opt.update(opt.init(params), grads)
+        for k in params:
+            assert got[k].tobytes() == want[k].tobytes(), k
+
+
+@pytest.mark.parametrize("bad", ["adam", O.adam, None])
+def test_chain_refuses_what_is_not_a_transformation_when_built(bad: Any) -> None:
+    with pytest.raises(DomainError, match=r"^chain: part 1 is a \w+; expected a GradientTransformation"):
+        O.chain(O.clip(1.0), bad)

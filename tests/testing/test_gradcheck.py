@@ -10,18 +10,18 @@ import pytest
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.layers.dense import DenseCache
-from functional_dl.layers.dense import backward as dense_backward
-from functional_dl.layers.dense import forward as dense_forward
 from functional_dl.testing import check_gradients, check_loss_gradients, numerical_gradient
+
+_DENSE = L.dense(3)
 
 
 def _broken_backward(params: fdl.Params, cache: DenseCache, dy: fdl.Array, /) -> tuple[fdl.Array, fdl.Params]:
-    dx, grads = dense_backward(params, cache, dy, use_bias=True)
+    dx, grads = _DENSE.backward(params, cache, dy)
     return dx, {**grads, "b": grads["b"] * 1.01}  # a 1% error in one gradient
 
 
 def test_detects_a_wrong_gradient_and_names_it() -> None:
-    good = L.dense(3)
+    good = _DENSE
     broken = good._replace(backward=_broken_backward)
     _, params = good.init(fdl.random.key(0), (None, 4))
     x = fdl.random.normal(fdl.random.key(1), (5, 4), np.float64)
@@ -57,6 +57,6 @@ def test_checks_in_float64_even_for_float32_params() -> None:
 
 
 def test_partial_layers_still_checked() -> None:
-    layer = L.dense(2)._replace(forward=partial(dense_forward, use_bias=True))
+    layer = L.dense(2)._replace(forward=partial(_DENSE.forward))
     _, params = layer.init(fdl.random.key(0), (None, 2))
     assert check_gradients(layer, params, np.ones((1, 2))).passed

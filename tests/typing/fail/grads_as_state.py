@@ -7,4 +7,4 @@ from functional_dl import optim
 opt = optim.sgd(0.1)
 grads = {"w": np.ones(2)}
 state = opt.init(grads)
-opt.update(grads, grads)  # E: expected "OptimizerState[tuple[object, ...]]"
+opt.update(grads, grads)  # E: expected "OptimizerState[object]"

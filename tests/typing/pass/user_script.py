@@ -18,7 +18,7 @@ def train_once(x: fdl.Array, y: fdl.Array) -> float:
     loss, dlogits = fdl.losses.sigmoid_binary_cross_entropy(logits, y)
     dx, grads = net.backward(params, cache, dlogits)
     opt = fdl.optim.sgd(0.05)
-    state: OptimizerState[tuple[object, ...]] = opt.init(params)
+    state: OptimizerState[object] = opt.init(params)
     state, params = opt.update(state, grads)
     norm: float = fdl.params.global_norm(grads)
     shape: fdl.Shape = out_shape

@@ -1,8 +1,9 @@
-"""Cheap input validation shared by the layers.
+"""Cheap input validation shared by the layers and the losses.
 
 These run on every call, so each is a handful of attribute reads and comparisons; the message is
-only formatted once something is wrong. Errors name the layer by its kind; combinators prefix the
-path on the way out.
+only formatted once something is wrong. Errors name the layer (or loss) by its kind; combinators
+prefix the path on the way out. This module sits below both :mod:`functional_dl.layers` and
+:mod:`functional_dl.losses`, so neither package imports the other.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from collections.abc import Set as AbstractSet
 from functional_dl.errors import DTypeError, ParamsError, ShapeError, describe_shape
 from functional_dl.types import Array, Params
 
-__all__ = ["check_float", "check_keys", "check_same_dtype", "check_same_shape"]
+__all__ = ["NO_PARAMS", "check_float", "check_keys", "check_same_dtype", "check_same_shape"]
+
+#: The expected keys of a layer without parameters.
+NO_PARAMS: frozenset[str] = frozenset()
 
 
 def check_keys(params: Params, expected: AbstractSet[str], layer: str) -> None:

@@ -1,0 +1,161 @@
+"""The one way to build a layer: declare its arrays, write forward and backward, call :func:`build`.
+
+A layer module provides three module-level functions and hands them to :func:`build`:
+
+* ``shapes(in_shape) -> (out_shape, specs)``: shape inference, and a declaration of every array the
+  layer owns: ``{"w": ArraySpec((n_out, n_in), w_init), ...}``. This is the one place where a
+  layer states its parameters' (and buffers') names, shapes and initializers; the dtype is the
+  layer's ``dtype``. It raises the library's errors for an input shape it cannot take.
+* ``forward(params, x, ctx=EVAL) -> (y, cache)`` and ``backward(params, cache, dy) -> (dx, grads)``.
+
+The builder makes ``init`` from the declaration: trained arrays get the keys
+``split(key, n)[0], [1], ...`` in declaration order (a key's children do not depend on ``n``, so
+declaring a bias or not leaves the weight's numbers alone), buffers take no key of their own
+(their initializers are constants), and
+everything is returned read-only (:func:`functional_dl.params.adopt`). Hyperparameters passed as
+keywords to :func:`build` are bound with ``functools.partial`` into *all* of ``shapes``,
+``forward``, ``backward`` (and ``backward_params``), so each layer function takes the layer's
+hyperparameters as keyword-only arguments; arguments only one function needs are bound with
+``partial`` by the caller (without hyperparameters the functions are used as they are, so a
+parameter-free layer's ``forward`` is called with no ``partial`` in between). The result is a
+plain :class:`~functional_dl.types.Layer` of module-level functions and partials: picklable, with
+no closure and no per-call cost beyond the ``partial`` call the functions would need anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import NamedTuple, Protocol, TypeAlias, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.initializers import Initializer
+from functional_dl.params import adopt
+from functional_dl.random import split
+from functional_dl.types import EMPTY, Array, Buffers, BuffersOfFn, Key, Layer, Params, Shape, no_buffers
+
+__all__ = [
+    "EMPTY_SPECS",
+    "ArraySpec",
+    "ArraySpecs",
+    "ShapesFn",
+    "build",
+    "keeps_shape",
+    "or_default",
+    "weight_and_bias",
+]
+
+C = TypeVar("C")
+
+
+class ArraySpec(NamedTuple):
+    """One array a layer owns: its shape, how to initialise it, and whether it is a buffer."""
+
+    shape: tuple[int, ...]
+    init: Initializer  # (key, shape, dtype) -> array; buffers get a key they should ignore
+    buffer: bool = False  # a non-trained array (running statistics), kept out of the params
+
+
+#: A layer's arrays by name, in the order their keys are split off.
+ArraySpecs: TypeAlias = Mapping[str, ArraySpec]
+
+
+class ShapesFn(Protocol):
+    """``(in_shape) -> (out_shape, specs)``: shape inference and the declaration of a layer's arrays."""
+
+    def __call__(self, in_shape: Shape, /) -> tuple[Shape, ArraySpecs]: ...
+
+
+#: The declaration of a layer that owns no arrays.
+EMPTY_SPECS: ArraySpecs = {}
+
+
+def keeps_shape(in_shape: Shape, /) -> tuple[Shape, ArraySpecs]:
+    """``shapes`` of a layer with no arrays whose output has its input's shape (activations)."""
+    return in_shape, EMPTY_SPECS
+
+
+def weight_and_bias(
+    w_shape: tuple[int, ...], bias_size: int, w_init: Initializer, b_init: Initializer, *, use_bias: bool
+) -> ArraySpecs:
+    """``{"w": w_shape, "b": (bias_size,)}`` (no ``"b"`` without ``use_bias``): dense and convolutions."""
+    specs = {"w": ArraySpec(w_shape, w_init)}
+    if use_bias:
+        specs["b"] = ArraySpec((bias_size,), b_init)
+    return specs
+
+
+def or_default(given: Initializer | None, default: Initializer) -> Initializer:
+    """``given`` unless it is ``None`` (a factory's way of saying "the layer's usual initializer")."""
+    return default if given is None else given
+
+
+def _init(
+    key: Key, in_shape: Shape, /, *, shapes: Callable[..., tuple[Shape, ArraySpecs]], dtype: npt.DTypeLike
+) -> tuple[Shape, Params, Buffers]:
+    out_shape, specs = shapes(in_shape)
+    if not specs:
+        return out_shape, EMPTY, EMPTY
+    trained = [(name, spec) for name, spec in specs.items() if not spec.buffer]
+    keys = split(key, len(trained))
+    params = {name: spec.init(k, spec.shape, dtype) for (name, spec), k in zip(trained, keys, strict=True)}
+    buffers = {name: spec.init(key, spec.shape, dtype) for name, spec in specs.items() if spec.buffer}
+    return out_shape, (adopt(params) if params else EMPTY), (adopt(buffers) if buffers else EMPTY)
+
+
+def build(
+    name: str,
+    shapes: Callable[..., tuple[Shape, ArraySpecs]],
+    forward: Callable[..., tuple[Array, C]],
+    backward: Callable[..., tuple[Array, Params]],
+    /,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+    backward_params: Callable[..., Params] | None = None,
+    buffers_of: BuffersOfFn[C] = no_buffers,
+    reads_context: bool = False,
+    **hyper: object,
+) -> Layer[C]:
+    """The :class:`~functional_dl.types.Layer` made of a layer module's functions.
+
+    Args:
+        name: the layer's kind, used in error messages (``"dense"``).
+        shapes: ``(in_shape, **hyper) -> (out_shape, specs)``; see the module docstring.
+        forward: ``(params, x, ctx=EVAL, **hyper) -> (y, cache)``.
+        backward: ``(params, cache, dy, **hyper) -> (dx, grads)``.
+        dtype: dtype of every array in ``specs`` (float32 by default).
+        backward_params: optional ``(params, cache, dy, **hyper) -> grads`` that skips ``dx``.
+        buffers_of: ``(cache) -> buffers`` for a layer with buffers.
+        reads_context: whether ``forward`` looks at ``ctx`` (training mode, key or buffers);
+            ``False``, the default, lets combinators pass the context straight through.
+        **hyper: hyperparameters bound into ``shapes``, ``forward``, ``backward`` and
+            ``backward_params`` alike.
+
+    Example:
+        >>> from functional_dl.layers._builder import build, keeps_shape
+        >>> def forward(params, x, ctx=None, /, *, k):
+        ...     return x * k, None
+        >>> def backward(params, cache, dy, /, *, k):
+        ...     return dy * k, {}
+        >>> def shapes(in_shape, /, *, k):
+        ...     return keeps_shape(in_shape)
+        >>> double = build("double", shapes, forward, backward, k=2.0)
+        >>> double.forward({}, 3.0)
+        (6.0, None)
+    """
+    if hyper:
+        shapes = partial(shapes, **hyper)
+        forward = partial(forward, **hyper)
+        backward = partial(backward, **hyper)
+        backward_params = None if backward_params is None else partial(backward_params, **hyper)
+    return Layer(
+        init_with_buffers=partial(_init, shapes=shapes, dtype=np.dtype(dtype)),
+        forward=forward,
+        backward=backward,
+        buffers_of=buffers_of,
+        name=name,
+        reads_context=reads_context,
+        backward_params=backward_params,
+    )
