@@ -23,14 +23,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._checks import check_float, check_keys, check_same_dtype
 from functional_dl.errors import DomainError, DTypeError, ParamsError, ShapeError, describe_shape
 from functional_dl.initializers import uniform
-from functional_dl.layers._checks import check_float, check_keys, check_same_dtype
+from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.layers.recurrent._cell import Cell, State
 from functional_dl.layers.recurrent._time import TimeCache, run, run_back
-from functional_dl.params import adopt
-from functional_dl.random import split
-from functional_dl.types import EVAL, Array, BoolArray, Context, IntArray, Key, Layer, Params, Shape
+from functional_dl.types import EVAL, Array, BoolArray, Context, IntArray, Layer, Params, Shape
 
 __all__ = ["RecurrentCache", "RecurrentInput", "recurrent_layer"]
 
@@ -119,14 +118,12 @@ def _out_shape(cfg: _Config, seq: Shape) -> Any:
     return (y, (state, state) if cfg.cell.states == 2 else state)
 
 
-def _init(key: Key, in_shape: Any, /, *, cfg: _Config, dtype: np.dtype[Any]) -> tuple[Any, Params]:
+def _shapes(in_shape: Any, /, *, cfg: _Config) -> tuple[Any, ArraySpecs]:
     """Every array ``U(-1/sqrt(H), 1/sqrt(H))``, as PyTorch initialises its recurrent layers."""
     seq = _sequence_shape(in_shape, cfg.cell.name)
-    shapes = _param_shapes(cfg, int(seq[2]))  # type: ignore[arg-type]  # checked an int above
     init = uniform(1.0 / np.sqrt(cfg.hidden))
-    keys = split(key, len(shapes))
-    params = {name: init(k, shape, dtype) for (name, shape), k in zip(shapes.items(), keys, strict=True)}
-    return _out_shape(cfg, seq), adopt(params)
+    shapes = _param_shapes(cfg, int(seq[2]))  # type: ignore[arg-type]  # checked an int above
+    return _out_shape(cfg, seq), {name: ArraySpec(shape, init) for name, shape in shapes.items()}
 
 
 # --- checking the inputs ----------------------------------------------------------------------------
@@ -370,19 +367,12 @@ def recurrent_layer(
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{cell.name}: {what} must be a positive int, got {value!r}")
     cfg = _Config(cell, hidden_size, num_layers, 2 if bidirectional else 1, bias, return_state)
-    keys = frozenset(_param_shapes(cfg, 1))
-    return Layer(
-        init_with_buffers=partial(_init_with_buffers, cfg=cfg, dtype=np.dtype(dtype)),
-        forward=partial(_forward, cfg=cfg, keys=keys),
-        backward=partial(_backward, cfg=cfg),
-        name=cell.name,
-        reads_context=False,
-        backward_params=partial(_backward_params, cfg=cfg),
+    return build(
+        cell.name,
+        _shapes,
+        partial(_forward, keys=frozenset(_param_shapes(cfg, 1))),
+        _backward,
+        dtype=dtype,
+        backward_params=_backward_params,
+        cfg=cfg,
     )
-
-
-def _init_with_buffers(
-    key: Key, in_shape: Any, /, *, cfg: _Config, dtype: np.dtype[Any]
-) -> tuple[Any, Params, Params]:
-    out_shape, params = _init(key, in_shape, cfg=cfg, dtype=dtype)
-    return out_shape, params, {}

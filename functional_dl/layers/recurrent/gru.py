@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl.layers.activations import sigmoid_fn
+from functional_dl._math import sigmoid
 from functional_dl.layers.recurrent._cell import Cell, Saved, State
 from functional_dl.layers.recurrent._layer import RecurrentCache, recurrent_layer
 from functional_dl.types import Array, Layer
@@ -38,7 +38,7 @@ def _step(xw: Array, state: State, w_hh: Array, b_hh: Array | None, /) -> tuple[
     hw = h @ w_hh.T  # (batch, 3 H): the recurrent terms of r, z and n
     if b_hh is not None:
         hw += b_hh  # hw is our own fresh array
-    rz = sigmoid_fn(xw[:, : 2 * n_h] + hw[:, : 2 * n_h])
+    rz = sigmoid(xw[:, : 2 * n_h] + hw[:, : 2 * n_h])
     r, z = rz[:, :n_h], rz[:, n_h:]
     hn = hw[:, 2 * n_h :]
     n = np.tanh(xw[:, 2 * n_h :] + r * hn)

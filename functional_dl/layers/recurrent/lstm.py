@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl.layers.activations import sigmoid_fn
+from functional_dl._math import sigmoid
 from functional_dl.layers.recurrent._cell import Cell, Saved, State
 from functional_dl.layers.recurrent._layer import RecurrentCache, recurrent_layer
 from functional_dl.types import Array, Layer
@@ -33,7 +33,7 @@ __all__ = ["lstm"]
 def _gates_plain(a: Array) -> Array:
     """``[sigmoid(a_i), sigmoid(a_f), tanh(a_g), sigmoid(a_o)]``: the formula, the fast path's reference."""
     n_h = a.shape[1] // 4
-    gates = sigmoid_fn(a)
+    gates = sigmoid(a)
     gates[:, 2 * n_h : 3 * n_h] = np.tanh(a[:, 2 * n_h : 3 * n_h])
     return gates
 
