@@ -79,6 +79,7 @@ from functional_dl.layers.conv import conv1d, conv2d
 from functional_dl.layers.conv_transpose import conv_transpose2d
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
+from functional_dl.layers.embedding import embedding
 from functional_dl.layers.gelu import gelu
 from functional_dl.layers.norm import group_norm, layer_norm
 from functional_dl.layers.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
@@ -100,6 +101,7 @@ __all__ = [
     "dense",
     "dropout",
     "elu",
+    "embedding",
     "flatten",
     "gelu",
     "global_avg_pool",

@@ -121,7 +121,7 @@ def _float64_leaf(path: Path, v: Leaf) -> Leaf:
 def _as_float64(x: object) -> Flow | None:
     """Float entries as float64 copies; integer and boolean entries (ids, masks) and ``None`` kept."""
     if not isinstance(x, tuple):
-        return np.array(x, dtype=np.float64)
+        return _float64_leaf((), x)  # type: ignore[arg-type]  # any array-like
     return map_leaves(_float64_leaf, x)
 
 
@@ -187,7 +187,8 @@ def check_gradients(
     Params and input are cast to float64 first. The cotangent ``r`` is drawn from ``key``
     (default ``random.key(0)``), so a check is reproducible.
 
-    A layer with several inputs takes a tuple (see :mod:`functional_dl.types`): every float entry
+    An integer or boolean array input (ids, a mask) is kept as it is and must get ``None`` as its
+    gradient. A layer with several inputs takes a tuple (see :mod:`functional_dl.types`): every float entry
     is checked (named ``x[0]``, ``x[1]``, ... in the report), and every integer, boolean or
     ``None`` entry (ids, lengths, masks, absent inputs) must get ``None`` in ``dx``. A layer with
     several outputs gets a random cotangent for each float output, and ``L`` sums over all of
