@@ -1,7 +1,7 @@
 """Plotting for the teaching examples: line charts saved to files, or nothing when matplotlib is absent.
 
-Every example saves its figures into the directory given by ``--out`` (default ``outputs/``); with no
-matplotlib installed it prints its numbers only.
+Every example saves its figures into the directory given by ``--out`` (default ``outputs/``), and in a
+notebook also shows them inline; with no matplotlib installed it prints its numbers only.
 """
 
 from __future__ import annotations
@@ -9,11 +9,28 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from _notebook import show
 
 
 def have_matplotlib() -> bool:
     """Whether matplotlib can be imported."""
     return importlib.util.find_spec("matplotlib") is not None
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (creating its directory), close it, and show it in a notebook."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    show(path)
+    return path
 
 
 def paired_styles(names: Sequence[str]) -> dict[str, str]:
@@ -66,8 +83,40 @@ def line_plot(
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
+
+
+def decision_boundaries(
+    path: Path,
+    x: npt.NDArray[np.floating[Any]],
+    y: npt.NDArray[np.floating[Any]],
+    grid: tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]],
+    probabilities: Mapping[str, npt.NDArray[np.floating[Any]]],
+    *,
+    title: str,
+) -> Path | None:
+    """One panel per model: its predicted probability over the plane, the 0.5 contour, the points.
+
+    Args:
+        path: the image file to write (its directory is created).
+        x: ``(n, 2)`` points to scatter.
+        y: ``(n,)`` or ``(n, 1)`` 0/1 labels, the points' colours.
+        grid: ``(xx, yy)`` from ``numpy.meshgrid``, each ``(rows, cols)``.
+        probabilities: model name -> ``(rows, cols)`` probability of class 1 at the grid points.
+        title: figure title.
+    """
+    if not have_matplotlib():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(probabilities), figsize=(4.2 * len(probabilities), 4), squeeze=False)
+    for ax, (name, prob) in zip(axes[0], probabilities.items(), strict=True):
+        ax.contourf(grid[0], grid[1], prob, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+        ax.contour(grid[0], grid[1], prob, levels=[0.5], colors="k", linewidths=1.5)
+        ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y).ravel(), cmap="RdBu_r", edgecolors="k", s=25)
+        ax.set_title(name)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -3,23 +3,31 @@
     python examples/digits_cnn.py           # 30 epochs, prints accuracy per epoch, ~1 minute
     python examples/digits_cnn.py --smoke   # 2 epochs on a subset: checks that everything runs
 
-The data: 1797 grey-scale 8x8 digits with values 0..16, scaled to [0, 1] and shaped ``(n, 1, 8, 8)``.
-The split is fixed: a permutation drawn from ``random.key(0)`` puts 360 images (20%) in the test
-set and the other 1437 in the training set.
-
-The network (``(n, 1, 8, 8) -> 10`` logits)::
-
-    conv 3x3 32 - batch norm - relu - conv 3x3 32 - batch norm - relu - max pool 2    -> (32, 4, 4)
-    conv 3x3 64 - batch norm - relu - max pool 2                                       -> (64, 2, 2)
-    flatten - dropout 0.3 - dense 10
-
-Convolutions have no bias (batch norm's own bias makes it redundant). Training is an explicit loop:
-Adam (lr 3e-3), batch 32, mini-batches reshuffled each epoch from ``random.fold_in(key, epoch)``;
-each step runs the forward pass in training mode with its own key (dropout masks) and the batch
-norm buffers, carries the new running statistics forward, and updates the params. Evaluation uses
-the running statistics and no dropout.
+It is also a notebook: see the README's "Notebooks" section.
 """
 
+# %% [markdown]
+# # A small CNN with batch norm and dropout on scikit-learn's digits (8x8 images), >= 98% test accuracy
+#
+# The data: 1797 grey-scale 8x8 digits with values 0..16, scaled to [0, 1] and shaped `(n, 1, 8, 8)`.
+# The split is fixed: a permutation drawn from `random.key(0)` puts 360 images (20%) in the test
+# set and the other 1437 in the training set.
+#
+# The network (`(n, 1, 8, 8) -> 10` logits):
+#
+# ```
+# conv 3x3 32 - batch norm - relu - conv 3x3 32 - batch norm - relu - max pool 2    -> (32, 4, 4)
+# conv 3x3 64 - batch norm - relu - max pool 2                                       -> (64, 2, 2)
+# flatten - dropout 0.3 - dense 10
+# ```
+#
+# Convolutions have no bias (batch norm's own bias makes it redundant). Training is an explicit loop:
+# Adam (lr 3e-3), batch 32, mini-batches reshuffled each epoch from `random.fold_in(key, epoch)`;
+# each step runs the forward pass in training mode with its own key (dropout masks) and the batch
+# norm buffers, carries the new running statistics forward, and updates the params. Evaluation uses
+# the running statistics and no dropout.
+
+# %%
 from __future__ import annotations
 
 import argparse
@@ -28,6 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from _notebook import parse_args
 
 import functional_dl as fdl
 from functional_dl import layers as L
@@ -35,6 +44,7 @@ from functional_dl import layers as L
 TEST_SIZE = 360
 
 
+# %%
 class Digits(NamedTuple):
     """Images ``(n, 1, 8, 8)`` in [0, 1] (float32) and labels ``(n,)``, split into train and test."""
 
@@ -44,6 +54,7 @@ class Digits(NamedTuple):
     y_test: npt.NDArray[np.int64]
 
 
+# %%
 def load_digits() -> Digits:
     """The fixed split: test = the first 360 indices of the permutation from ``random.key(0)``."""
     from sklearn.datasets import load_digits as sklearn_digits
@@ -56,10 +67,12 @@ def load_digits() -> Digits:
     return Digits(x[train], y[train], x[test], y[test])
 
 
+# %%
 def _conv_bn_relu(channels: int) -> tuple[fdl.Layer[Any], ...]:
     return (L.conv2d(channels, 3, padding=1, use_bias=False), L.batch_norm2d(), L.relu())
 
 
+# %%
 def build_network(widths: tuple[int, int, int] = (32, 32, 64)) -> fdl.Layer[fdl.combinators.SerialCache]:
     """The CNN described in the module docstring (``widths`` are the three convolutions' channels)."""
     return fdl.serial(
@@ -74,6 +87,7 @@ def build_network(widths: tuple[int, int, int] = (32, 32, 64)) -> fdl.Layer[fdl.
     )
 
 
+# %%
 def accuracy(
     net: fdl.Layer[fdl.combinators.SerialCache],
     params: fdl.Params,
@@ -86,6 +100,7 @@ def accuracy(
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
+# %%
 def train(
     epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, subset: int | None = None, verbose: bool = True
 ) -> float:
@@ -119,18 +134,20 @@ def train(
     return final
 
 
+# %%
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--smoke", action="store_true", help="2 epochs on 256 training images")
-    args = parser.parse_args()
+    args = parse_args(parser)
     if args.smoke:
         train(epochs=2, subset=256)
     else:
         train(epochs=args.epochs)
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -1,21 +1,34 @@
 """Linear regression by gradient descent, checked against the closed-form least-squares solution.
 
-Run it with ``python examples/linear_regression.py`` (needs only NumPy).
-
-A single dense layer ``y_hat = x @ w.T + b`` is fitted to noisy data from a known line by full-batch
-gradient descent on the mean squared error ``J = mean((y_hat - y)^2)``. The gradients, which
-``net.backward`` computes, are ``dJ/dw = (2/m) (y_hat - y).T @ x`` and ``dJ/db = (2/m) sum(y_hat - y)``.
-
-The same problem has a closed form: append a column of ones to ``x`` and solve the least-squares
-problem ``min ||[x, 1] theta - y||`` (``numpy.linalg.lstsq``); gradient descent must converge to it.
+Run it with ``python examples/linear_regression.py`` (needs only NumPy), or as a notebook (see the
+README's "Notebooks" section).
 """
 
+# %% [markdown]
+# # Linear regression by gradient descent
+#
+# A single dense layer $\hat y = x w^\top + b$ is fitted to noisy data from a known line by
+# full-batch gradient descent on the mean squared error
+#
+# $$J = \frac{1}{m} \sum_{i=1}^{m} (\hat y_i - y_i)^2 .$$
+#
+# Its gradients, which `net.backward` computes, are
+#
+# $$\frac{\partial J}{\partial w} = \frac{2}{m} (\hat y - y)^\top x, \qquad
+#   \frac{\partial J}{\partial b} = \frac{2}{m} \sum_i (\hat y_i - y_i).$$
+#
+# The same problem has a closed form: append a column of ones to $x$ and solve the least-squares
+# problem $\min_\theta \lVert [x, 1]\, \theta - y \rVert$ (`numpy.linalg.lstsq`); gradient descent must
+# converge to it.
+
+# %%
 from __future__ import annotations
 
 import argparse
 from typing import NamedTuple
 
 import numpy as np
+from _notebook import parse_args
 
 import functional_dl as fdl
 from functional_dl import layers as L
@@ -31,6 +44,11 @@ class Fit(NamedTuple):
     max_difference: float
 
 
+# %% [markdown]
+# The data: $m$ points $x$ with $n$ features and $y = x\,w_{\text{true}} + 0.5 + \text{noise}$.
+
+
+# %%
 def make_data(key: fdl.Key, m: int = 200, n_features: int = 3) -> tuple[fdl.Array, fdl.Array, fdl.Array]:
     """``x`` of shape ``(m, n)``, ``y = x @ true_w + 0.5 + noise`` of shape ``(m, 1)``, and ``true_w``."""
     kx, kw, kn = fdl.random.split(key, 3)
@@ -40,6 +58,12 @@ def make_data(key: fdl.Key, m: int = 200, n_features: int = 3) -> tuple[fdl.Arra
     return x, y, true_w
 
 
+# %% [markdown]
+# The closed form, and gradient descent with the library's pieces: `forward`, the loss with its
+# gradient, `backward`, and one optimizer update per step.
+
+
+# %%
 def closed_form(x: fdl.Array, y: fdl.Array) -> tuple[fdl.Array, float]:
     """Least-squares weights and bias via ``numpy.linalg.lstsq`` on ``[x, 1]``."""
     design = np.hstack([x, np.ones((len(x), 1))])
@@ -78,9 +102,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--smoke", action="store_true", help="a short run, for tests")
-    args = parser.parse_args()
+    args = parse_args(parser)
     fit(50 if args.smoke else args.steps, args.lr)
 
 
+# %%
 if __name__ == "__main__":
     main()

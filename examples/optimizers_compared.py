@@ -1,23 +1,30 @@
 """Four optimizers on the same problem, from the same weights, on the same batches.
 
 Run it with ``python examples/optimizers_compared.py`` (plots need matplotlib).
-
-A 2 -> 32 -> 32 -> 1 ReLU network learns the two-moons classification with each optimizer in turn.
-Everything except the optimizer is fixed: the initial weights, the data, and the order of the
-mini-batches (``train.fit`` derives every shuffle from the same key). Update rules, with ``g`` the
-gradient and ``lr`` the learning rate::
-
-    SGD        p <- p - lr g
-    momentum   v <- mu v + g;  p <- p - lr v                               (PyTorch's form)
-    Adam       m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2
-               p <- p - lr m_hat / (sqrt(s_hat) + eps)   with bias-corrected m_hat, s_hat
-    AdamW      Adam, plus a decoupled decay  p <- p - lr wd p   (not added to g, so not rescaled)
-
-Adam adapts the step to each parameter's gradient scale, which is why it makes progress early here;
-momentum accelerates SGD along consistent directions. The script prints each optimizer's final
-training loss and test accuracy and plots the per-epoch training and test losses.
+It is also a notebook: see the README's "Notebooks" section.
 """
 
+# %% [markdown]
+# # Four optimizers on the same problem, from the same weights, on the same batches
+#
+# A 2 -> 32 -> 32 -> 1 ReLU network learns the two-moons classification with each optimizer in turn.
+# Everything except the optimizer is fixed: the initial weights, the data, and the order of the
+# mini-batches (`train.fit` derives every shuffle from the same key). Update rules, with `g` the
+# gradient and `lr` the learning rate:
+#
+# ```
+# SGD        p <- p - lr g
+# momentum   v <- mu v + g;  p <- p - lr v                               (PyTorch's form)
+# Adam       m <- b1 m + (1 - b1) g;  s <- b2 s + (1 - b2) g^2
+#            p <- p - lr m_hat / (sqrt(s_hat) + eps)   with bias-corrected m_hat, s_hat
+# AdamW      Adam, plus a decoupled decay  p <- p - lr wd p   (not added to g, so not rescaled)
+# ```
+#
+# Adam adapts the step to each parameter's gradient scale, which is why it makes progress early here;
+# momentum accelerates SGD along consistent directions. The script prints each optimizer's final
+# training loss and test accuracy and plots the per-epoch training and test losses.
+
+# %%
 from __future__ import annotations
 
 import argparse
@@ -26,6 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from _datasets import two_moons
+from _notebook import parse_args
 from _plots import line_plot, paired_styles
 
 import functional_dl as fdl
@@ -33,6 +41,7 @@ from functional_dl import layers as L
 from functional_dl import losses, metrics, optim, train
 
 
+# %%
 def optimizers(lr_sgd: float = 0.1, lr_adam: float = 0.01) -> dict[str, optim.Optimizer[Any]]:
     """The four optimizers compared."""
     return {
@@ -43,6 +52,7 @@ def optimizers(lr_sgd: float = 0.1, lr_adam: float = 0.01) -> dict[str, optim.Op
     }
 
 
+# %%
 class Comparison(NamedTuple):
     """Per-epoch histories and final scores of each optimizer."""
 
@@ -51,11 +61,13 @@ class Comparison(NamedTuple):
     test_accuracy: dict[str, float]
 
 
+# %%
 def build_network() -> fdl.Layer[Any]:
     """The shared architecture."""
     return fdl.serial(L.dense(32), L.relu(), L.dense(32), L.relu(), L.dense(1))
 
 
+# %%
 def run(epochs: int = 40, batch_size: int = 32, seed: int = 0) -> Comparison:
     """Train the same network with each optimizer; return histories and test accuracies."""
     data_key, init_key, fit_key = fdl.random.split(fdl.random.key(seed), 3)
@@ -86,6 +98,7 @@ def run(epochs: int = 40, batch_size: int = 32, seed: int = 0) -> Comparison:
     return Comparison(train_loss, test_loss, accuracy)
 
 
+# %%
 def report(result: Comparison, out: Path) -> None:
     """Print the table and save the plot."""
     print(f"{'optimizer':<18}{'final train loss':>18}{'final test loss':>17}{'test accuracy':>15}")
@@ -109,15 +122,17 @@ def report(result: Comparison, out: Path) -> None:
         print(f"saved {saved}")
 
 
+# %%
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--smoke", action="store_true", help="two epochs, for tests")
     parser.add_argument("--out", type=Path, default=Path("outputs"))
-    args = parser.parse_args()
+    args = parse_args(parser)
     report(run(epochs=2 if args.smoke else args.epochs), args.out)
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -1,32 +1,39 @@
 """Vanishing and exploding gradients: why the activation and the initialisation of a deep net matter.
 
 Run it with ``python examples/vanishing_gradients.py`` (plots need matplotlib).
-
-Back-propagation through a dense layer ``a[l] = g(a[l-1] @ w[l].T + b[l])`` multiplies the incoming
-gradient by ``g'(z[l])`` and then by ``w[l]``::
-
-    da[l-1] = (da[l] * g'(z[l])) @ w[l]
-
-so across ``L`` layers the gradient is scaled by roughly ``(|g'| * sqrt(n) * std(w))^L``. Three deep
-networks (the same depth and width) show the three regimes:
-
-* **sigmoid, naive init** ``w ~ N(0, 0.01^2)`` (the "multiply by 0.01" of many first courses):
-  ``sigmoid' <= 0.25`` and ``sqrt(n) std(w)`` is far below 1, so the factor per layer is tiny and
-  the first layers get gradients many orders of magnitude smaller than the last: they barely learn.
-* **ReLU, naive init** ``w ~ N(0, 1)``: ``relu'`` is 0 or 1, but ``sqrt(n / 2) std(w)`` is well above
-  1, so gradients (and activations) grow geometrically towards the input: they explode.
-* **ReLU, He init** ``w ~ N(0, 2 / n_in)`` (He et al., 2015): chosen so that ``sqrt(n / 2) std(w) = 1``;
-  gradient norms stay of the same order in every layer.
-
-The script prints, for every dense layer of the three networks, the norm of the gradient arriving at
-its output, ``||dL/dz[l]||`` (the back-propagated signal, read with :func:`functional_dl.inspect.trace`),
-and of its weight gradient ``||dL/dw[l]||`` (:func:`functional_dl.inspect.layer_stats`), plots both on
-a log scale, then trains the sigmoid/naive and ReLU/He networks with the same plain SGD and compares
-their loss curves. (With ReLU and ``N(0, 1)`` the weight gradients are huge in every layer rather
-than growing towards the input: ``dL/dw[l] = dz[l]^T a[l-1]``, and the activations ``a`` grow
-forwards as fast as ``dz`` grows backwards.)
+It is also a notebook: see the README's "Notebooks" section.
 """
 
+# %% [markdown]
+# # Vanishing and exploding gradients: why the activation and the initialisation of a deep net matter
+#
+# Back-propagation through a dense layer `a[l] = g(a[l-1] @ w[l].T + b[l])` multiplies the incoming
+# gradient by `g'(z[l])` and then by `w[l]`:
+#
+# ```
+# da[l-1] = (da[l] * g'(z[l])) @ w[l]
+# ```
+#
+# so across `L` layers the gradient is scaled by roughly `(|g'| * sqrt(n) * std(w))^L`. Three deep
+# networks (the same depth and width) show the three regimes:
+#
+# * **sigmoid, naive init** `w ~ N(0, 0.01^2)` (the "multiply by 0.01" of many first courses):
+#   `sigmoid' <= 0.25` and `sqrt(n) std(w)` is far below 1, so the factor per layer is tiny and
+#   the first layers get gradients many orders of magnitude smaller than the last: they barely learn.
+# * **ReLU, naive init** `w ~ N(0, 1)`: `relu'` is 0 or 1, but `sqrt(n / 2) std(w)` is well above
+#   1, so gradients (and activations) grow geometrically towards the input: they explode.
+# * **ReLU, He init** `w ~ N(0, 2 / n_in)` (He et al., 2015): chosen so that `sqrt(n / 2) std(w) = 1`;
+#   gradient norms stay of the same order in every layer.
+#
+# The script prints, for every dense layer of the three networks, the norm of the gradient arriving at
+# its output, `||dL/dz[l]||` (the back-propagated signal, read with :func:`functional_dl.inspect.record`),
+# and of its weight gradient `||dL/dw[l]||` (:func:`functional_dl.inspect.layer_stats`), plots both on
+# a log scale, then trains the sigmoid/naive and ReLU/He networks with the same plain SGD and compares
+# their loss curves. (With ReLU and `N(0, 1)` the weight gradients are huge in every layer rather
+# than growing towards the input: `dL/dw[l] = dz[l]^T a[l-1]`, and the activations `a` grow
+# forwards as fast as `dz` grows backwards.)
+
+# %%
 from __future__ import annotations
 
 import argparse
@@ -34,6 +41,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from _notebook import parse_args
 from _plots import line_plot
 
 import functional_dl as fdl
@@ -48,6 +56,7 @@ CONFIGS: dict[str, tuple[str, Initializer]] = {
 }
 
 
+# %%
 class Result(NamedTuple):
     """Per-layer gradient norms at initialisation and training curves."""
 
@@ -56,6 +65,7 @@ class Result(NamedTuple):
     accuracies: dict[str, float]  # config -> final training accuracy
 
 
+# %%
 def make_data(key: fdl.Key, n: int = 512, dim: int = 16) -> tuple[fdl.Array, fdl.Array]:
     """A binary task: the label is whether a fixed random direction has a positive projection."""
     kx, kw = fdl.random.split(key)
@@ -64,6 +74,7 @@ def make_data(key: fdl.Key, n: int = 512, dim: int = 16) -> tuple[fdl.Array, fdl
     return x, (x @ direction > 0).astype(np.float32).reshape(n, 1)
 
 
+# %%
 def build_network(activation: str, w_init: Initializer, depth: int, width: int) -> fdl.Layer[Any]:
     """``depth`` hidden layers of ``width`` units with ``activation``, then one output logit."""
     act = L.sigmoid if activation == "sigmoid" else L.relu
@@ -71,6 +82,7 @@ def build_network(activation: str, w_init: Initializer, depth: int, width: int) 
     return fdl.serial(*hidden, L.dense(1, w_init=w_init))
 
 
+# %%
 class Norms(NamedTuple):
     """Gradient norms of each dense layer, input side first."""
 
@@ -78,9 +90,10 @@ class Norms(NamedTuple):
     signal: tuple[float, ...]  # ||dL/dz[l]||, the gradient arriving at the layer's output
 
 
+# %%
 def gradient_norms(net: fdl.Layer[Any], params: fdl.Params, x: fdl.Array, y: fdl.Array) -> Norms:
-    """Per-layer gradient norms from one forward and backward pass (:func:`inspect.trace`)."""
-    seen = inspect.trace(net, losses.sigmoid_binary_cross_entropy, params, x, y)
+    """Per-layer gradient norms from one forward and backward pass (:func:`inspect.record`)."""
+    seen = inspect.record(net, losses.sigmoid_binary_cross_entropy, params, x, y)
     weights = {k: v for k, v in params.items() if k.endswith(".w")}
     dense_paths = [k.rpartition(".")[0] for k in weights]
     return Norms(
@@ -89,6 +102,7 @@ def gradient_norms(net: fdl.Layer[Any], params: fdl.Params, x: fdl.Array, y: fdl
     )
 
 
+# %%
 def run(depth: int = 10, width: int = 64, epochs: int = 30, lr: float = 0.1, seed: int = 0) -> Result:
     """Measure gradient norms for every configuration and train the two that can be trained."""
     data_key, init_key, fit_key = fdl.random.split(fdl.random.key(seed), 3)
@@ -120,6 +134,7 @@ def run(depth: int = 10, width: int = 64, epochs: int = 30, lr: float = 0.1, see
     return Result(norms, curves, accuracies)
 
 
+# %%
 def _table(title: str, columns: dict[str, tuple[float, ...]]) -> None:
     print(title)
     print(f"{'layer':>5}  " + "  ".join(f"{n:>28}" for n in columns))
@@ -127,6 +142,7 @@ def _table(title: str, columns: dict[str, tuple[float, ...]]) -> None:
         print(f"{i + 1:>5}  " + "  ".join(f"{col[i]:>28.3e}" for col in columns.values()))
 
 
+# %%
 def report(result: Result, out: Path) -> None:
     """Print the tables and save the plots."""
     signal = {n: g.signal for n, g in result.grad_norms.items()}
@@ -171,6 +187,7 @@ def report(result: Result, out: Path) -> None:
             print(f"saved {saved}")
 
 
+# %%
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -179,10 +196,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--smoke", action="store_true", help="a short run, for tests")
     parser.add_argument("--out", type=Path, default=Path("outputs"))
-    args = parser.parse_args()
+    args = parse_args(parser)
     result = run(depth=args.depth, width=args.width, epochs=2 if args.smoke else args.epochs)
     report(result, args.out)
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -32,7 +32,17 @@ from functional_dl import (
     train,
     types,
 )
-from functional_dl.combinators import fan_in_concat, fan_in_sum, fan_out, named, parallel, residual, serial
+from functional_dl._fn import compose_left, pipe
+from functional_dl.combinators import (
+    bind,
+    fan_in_concat,
+    fan_in_sum,
+    fan_out,
+    named,
+    parallel,
+    residual,
+    serial,
+)
 from functional_dl.types import EVAL, Array, Buffers, Context, IntArray, Key, Layer, Params, Shape
 
 __version__ = "0.1.0"
@@ -48,8 +58,10 @@ __all__ = [
     "Params",
     "Shape",
     "__version__",
+    "bind",
     "checkpoint",
     "combinators",
+    "compose_left",
     "errors",
     "fan_in_concat",
     "fan_in_sum",
@@ -63,6 +75,7 @@ __all__ = [
     "optim",
     "parallel",
     "params",
+    "pipe",
     "random",
     "regularizers",
     "residual",

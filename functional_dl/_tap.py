@@ -1,11 +1,8 @@
 """Instrumenting a network: every layer wrapped by a transparent "tap" that sees its traffic.
 
-The private machinery behind :mod:`functional_dl.inspect`. Finding a layer's children relies on the
-rule every combinator follows to stay picklable: its functions are ``functools.partial`` objects
-with the child layers bound as arguments (a ``Layer`` or a tuple of them). :func:`children` reads
-them from there, and :func:`rebuild` makes the same combinator over replaced children by
-re-binding those arguments. A combinator whose parameter keys are not the child's index (or that
-binds its children differently) registers its own reader with :func:`register_children`.
+The private machinery behind :mod:`functional_dl.inspect`. A layer's children are read from
+``Layer.children`` and the combinator is built again over tapped children with ``Layer.rebuild``
+(the contract in :mod:`functional_dl.types`); a layer without children is tapped as a leaf.
 
 A tap is a layer with the wrapped layer's name whose forward, backward and init call the wrapped
 layer's and hand what they see to a :class:`Recorder`. Its cache is ``TapCache(inner)``, which the
@@ -15,7 +12,6 @@ combinator without the combinator knowing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -25,89 +21,11 @@ from functional_dl.errors import LayerError
 from functional_dl.params import num_params
 from functional_dl.types import EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
 
-__all__ = [
-    "NonFiniteError",
-    "Recorder",
-    "children",
-    "instrument",
-    "join_path",
-    "register_children",
-]
+__all__ = ["NonFiniteError", "Recorder", "instrument", "join_path"]
 
 
 class NonFiniteError(LayerError, FloatingPointError):
     """A layer produced NaN or Inf (raised by :func:`functional_dl.inspect.debug` networks)."""
-
-
-#: ``(layer) -> [(segment, child), ...]``: a combinator's children with their key segments.
-ChildrenFn = Callable[[Layer[Any]], list[tuple[str, Layer[Any]]]]
-
-_REGISTRY: dict[Callable[..., Any], ChildrenFn] = {}
-
-
-def register_children(forward: Callable[..., Any], reader: ChildrenFn) -> None:
-    """Teach inspection how to find the children of combinators whose forward is ``partial(forward, ...)``.
-
-    ``reader(layer)`` returns ``[(segment, child), ...]`` where ``segment`` is the prefix the
-    child's parameter keys carry inside the combinator (``"0"``, ``"encoder"``, or ``""`` when
-    the child's keys are not prefixed), listing the children in the order they are bound in the
-    combinator's partials (that order is how they are replaced when the network is instrumented).
-    """
-    _REGISTRY[forward] = reader
-
-
-def _bound_values(fn: object) -> list[object]:
-    if not isinstance(fn, partial):
-        return []
-    return [*fn.args, *fn.keywords.values()]
-
-
-def _default_children(layer: Layer[Any]) -> list[tuple[str, Layer[Any]]]:
-    found: list[tuple[str, Layer[Any]]] = []
-    for value in _bound_values(layer.forward):
-        if isinstance(value, Layer):
-            found.append(("", value))
-        elif isinstance(value, tuple) and value and all(isinstance(v, Layer) for v in value):
-            found.extend((str(i), child) for i, child in enumerate(value))
-    return found
-
-
-def children(layer: Layer[Any]) -> list[tuple[str, Layer[Any]]]:
-    """The direct children of a combinator with their key segments; ``[]`` for a leaf layer."""
-    fn = layer.forward
-    if isinstance(fn, partial) and fn.func in _REGISTRY:
-        return _REGISTRY[fn.func](layer)
-    return _default_children(layer)
-
-
-def _replace_bound(fn: Any, new_children: list[Layer[Any]]) -> Any:
-    if not isinstance(fn, partial):
-        return fn
-    queue = iter(new_children)  # children in the order they are bound, as children() lists them
-
-    def sub(value: object) -> object:
-        if isinstance(value, Layer):
-            return next(queue)
-        if isinstance(value, tuple) and value and all(isinstance(v, Layer) for v in value):
-            return tuple(next(queue) for _ in value)
-        return value
-
-    args = [sub(a) for a in fn.args]
-    keywords = {k: sub(v) for k, v in fn.keywords.items()}
-    return partial(fn.func, *args, **keywords)
-
-
-def rebuild(layer: Layer[Any], new_children: list[Layer[Any]]) -> Layer[Any]:
-    """The same combinator over ``new_children`` (in the order :func:`children` lists them)."""
-    return Layer(
-        _replace_bound(layer.init_with_buffers, new_children),
-        _replace_bound(layer.forward, new_children),
-        _replace_bound(layer.backward, new_children),
-        _replace_bound(layer.buffers_of, new_children),
-        layer.name,
-        layer.reads_context,
-        _replace_bound(layer.backward_params, new_children),
-    )
 
 
 def join_path(parent: str, segment: str) -> str:
@@ -200,6 +118,36 @@ def _tap_buffers_of(cache: TapCache, /, *, tap: _Tap) -> Buffers:
     return tap.layer.buffers_of(cache.inner)
 
 
+def _rebuild(layer: Layer[Any], new_children: tuple[Layer[Any], ...]) -> Layer[Any]:
+    if layer.rebuild is None:
+        raise LayerError(
+            layer.name,
+            "has children but no rebuild: a combinator that lists its "
+            "children must say how to build it again over new ones (see functional_dl.types)",
+        )
+    return layer.rebuild(new_children)
+
+
+def _tap_layer(tap: _Tap) -> Layer[Any]:
+    inner = tap.layer
+    return Layer(
+        partial(_tap_init, tap=tap),
+        partial(_tap_forward, tap=tap),
+        partial(_tap_backward, tap=tap),
+        partial(_tap_buffers_of, tap=tap),
+        inner.name,
+        inner.reads_context,
+        None,  # no backward_params: the tap records every layer's incoming gradient through backward
+        inner.children,  # a tapped network is walked like the network itself
+        partial(_retap, tap) if inner.children else None,
+    )
+
+
+def _retap(tap: _Tap, new_children: tuple[Layer[Any], ...], /) -> Layer[Any]:
+    """The rebuild of a tapped combinator: the same tap over the combinator rebuilt."""
+    return _tap_layer(tap._replace(layer=_rebuild(tap.layer, new_children)))
+
+
 def instrument(net: Layer[Any], recorder: Recorder | None) -> Layer[Any]:
     """A copy of ``net`` computing exactly the same, with every layer (combinators too) tapped.
 
@@ -209,28 +157,18 @@ def instrument(net: Layer[Any], recorder: Recorder | None) -> Layer[Any]:
     """
 
     def wrap(layer: Layer[Any], path: str, label: str, depth: int) -> Layer[Any]:
-        kids = children(layer)
         inner = layer
-        if kids:
-            wrapped = [
+        if layer.children:
+            wrapped = tuple(
                 wrap(
-                    child,
-                    join_path(path, seg),
-                    join_path(path, seg) if seg else f"{label}/{child.name}",
+                    child.layer,
+                    join_path(path, child.segment),
+                    join_path(path, child.segment) if child.segment else f"{label}/{child.layer.name}",
                     depth + 1,
                 )
-                for seg, child in kids
-            ]
-            inner = rebuild(layer, wrapped)
-        tap = _Tap(inner, label, depth, not kids, recorder)
-        return Layer(
-            partial(_tap_init, tap=tap),
-            partial(_tap_forward, tap=tap),
-            partial(_tap_backward, tap=tap),
-            partial(_tap_buffers_of, tap=tap),
-            layer.name,
-            # No backward_params: the tap records every layer's incoming gradient through backward.
-            layer.reads_context,
-        )
+                for child in layer.children
+            )
+            inner = _rebuild(layer, wrapped)
+        return _tap_layer(_Tap(inner, label, depth, not layer.children, recorder))
 
     return wrap(net, "", "", 0)

@@ -13,11 +13,13 @@ from typing import TypeVar
 
 __all__ = [
     "CheckpointError",
+    "ClusterError",
     "DTypeError",
     "DomainError",
     "FunctionalDLError",
     "LabelError",
     "LayerError",
+    "NotPicklableError",
     "ParamsError",
     "ShapeError",
     "describe_shape",
@@ -73,6 +75,17 @@ class DomainError(LayerError, ValueError):
 
 class CheckpointError(FunctionalDLError, ValueError):
     """A checkpoint file is corrupt, tampered with, or does not match what it is loaded into."""
+
+
+class NotPicklableError(FunctionalDLError, TypeError):
+    """A function or value that must travel to another process does not pickle (a lambda, a closure).
+
+    Use module-level functions and :func:`functools.partial`, as the library itself does.
+    """
+
+
+class ClusterError(FunctionalDLError, RuntimeError):
+    """The cluster running a distributed computation went away or lost the data it was given."""
 
 
 def describe_shape(shape: Iterable[int | None]) -> str:

@@ -7,9 +7,9 @@ are recorded under its *path*, the prefix its parameters carry (``"2"`` for the 
 computes; the network itself is untouched, and each call records into fresh storage, so these
 functions are pure.
 
-Combinators are walked generically: their child layers are read from the ``functools.partial``
-arguments they are built with. A combinator whose keys are not prefixed by the child's position
-registers a reader with :func:`register_children`.
+Combinators are walked through ``Layer.children`` and built again over the wrapped children with
+``Layer.rebuild`` (the contract in :mod:`functional_dl.types`); a combinator of your own is walked
+the same way when it fills those two fields, and is treated as a single leaf layer when it does not.
 
 Example:
     >>> from functional_dl import layers as L, serial
@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._tap import NonFiniteError, Recorder, instrument, register_children
+from functional_dl._tap import NonFiniteError, Recorder, instrument
 from functional_dl.errors import describe_shape
 from functional_dl.losses import LossFn
 from functional_dl.random import key as make_key
@@ -41,16 +41,15 @@ from functional_dl.types import EVAL, Array, Context, Key, Layer, Params, Shape
 __all__ = [
     "LayerStats",
     "NonFiniteError",
+    "Recording",
     "Summary",
     "SummaryRow",
-    "Trace",
     "activations",
     "debug",
     "format_stats",
     "layer_stats",
-    "register_children",
+    "record",
     "summary",
-    "trace",
 ]
 
 
@@ -72,7 +71,7 @@ def activations(net: Layer[Any], params: Params, x: Array, ctx: Context = EVAL) 
     return {p: y for p, y in rec.outputs.items() if p}
 
 
-class Trace(NamedTuple):
+class Recording(NamedTuple):
     """One forward and backward pass seen layer by layer.
 
     Attributes:
@@ -88,15 +87,18 @@ class Trace(NamedTuple):
     grads: Params
 
 
-def trace(
+def record(
     net: Layer[Any], loss: LossFn, params: Params, x: Array, y: Target, *, ctx: Context = EVAL
-) -> Trace:
-    """Forward, loss and backward, recording each layer's output and the gradient at it."""
+) -> Recording:
+    """Forward, loss and backward, recording each layer's output and the gradient at it.
+
+    (Momentum is :func:`functional_dl.optim.trace`; this records, it does not accumulate.)
+    """
     rec = Recorder()
     out = value_and_grad(instrument(net, rec), loss)(params, x, y, ctx)
     acts = {p: a for p, a in rec.outputs.items() if p}
     grads_at = {p: rec.output_grads[p] for p in acts if p in rec.output_grads}
-    return Trace(out.loss, acts, grads_at, out.grads)
+    return Recording(out.loss, acts, grads_at, out.grads)
 
 
 class LayerStats(NamedTuple):

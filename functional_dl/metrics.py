@@ -1,10 +1,14 @@
 """Evaluation metrics: pure functions of predictions and targets returning Python floats or arrays.
 
-Conventions (those of scikit-learn, so numbers can be compared directly):
+Every metric takes ``(pred, target)``, the order of the losses and of ``train.fit(metrics=...)``,
+so any of them can be passed to ``fit``, ``evaluate`` or ``validation`` as it is. (scikit-learn's
+functions take ``(y_true, y_pred)``: swap the arguments when comparing.) The numbers follow
+scikit-learn's definitions, so they can be compared directly:
 
-* Class predictions are integer labels. :func:`predicted_labels` turns network outputs into labels:
-  a single output column (or a 1-D vector) is binary and is thresholded (at 0 for logits, 0.5 for
-  probabilities); several columns are multi-class and take the ``argmax``.
+* ``pred`` of a classification metric is either integer labels (an integer or boolean ``(batch,)``
+  or ``(batch, 1)`` array) or the network's outputs, which :func:`predicted_labels` turns into labels:
+  a single float output column (or a 1-D float vector) is binary and is thresholded (at 0 for logits,
+  0.5 for probabilities); several columns are multi-class and take the ``argmax``.
 * ``confusion_matrix[i, j]`` counts samples of true class ``i`` predicted as class ``j``.
 * With ``tp``, ``fp``, ``fn`` the true positives, false positives and false negatives of a class::
 
@@ -86,48 +90,62 @@ def _labels(target: npt.ArrayLike, name: str) -> Labels:
     return t.astype(np.int64)
 
 
-def _pair(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, name: str) -> tuple[Labels, Labels]:
-    t, p = _labels(y_true, name), _labels(y_pred, name)
-    if t.shape != p.shape:
-        raise ShapeError(name, f"{t.shape[0]} targets but {p.shape[0]} predictions")
-    return t, p
+def _pred_labels(pred: npt.ArrayLike, name: str, from_logits: bool) -> Labels:
+    """Integer predictions are labels already; float outputs go through :func:`predicted_labels`."""
+    p = np.asarray(pred)
+    if p.dtype.kind in "biu":
+        return _labels(p, name)
+    return predicted_labels(p, from_logits=from_logits)
+
+
+def _pair(pred: npt.ArrayLike, target: npt.ArrayLike, name: str, from_logits: bool) -> tuple[Labels, Labels]:
+    """``(true, predicted)`` labels of equal length; ``target`` may hold one-hot rows."""
+    t = np.asarray(target)
+    labels_true = (
+        np.argmax(t, axis=1).astype(np.int64) if t.ndim == 2 and t.shape[1] > 1 else _labels(t, name)
+    )
+    labels_pred = _pred_labels(pred, name, from_logits)
+    if labels_true.shape != labels_pred.shape:
+        raise ShapeError(name, f"{labels_true.shape[0]} targets but {labels_pred.shape[0]} predictions")
+    return labels_true, labels_pred
 
 
 def accuracy(pred: npt.ArrayLike, target: npt.ArrayLike, *, from_logits: bool = True) -> float:
     """The fraction of samples whose predicted class equals the target.
 
     Args:
-        pred: network outputs (see :func:`predicted_labels`): ``(batch, 1)`` or ``(batch,)`` binary
-            logits or probabilities, or ``(batch, k)`` class scores.
+        pred: integer labels ``(batch,)``, or network outputs (see :func:`predicted_labels`):
+            ``(batch, 1)`` or ``(batch,)`` binary logits or probabilities, or ``(batch, k)`` class scores.
         target: ``(batch,)`` or ``(batch, 1)`` integer labels, or ``(batch, k)`` one-hot rows.
         from_logits: binary scores are logits (threshold 0) rather than probabilities (0.5).
 
     Example:
-        >>> accuracy([[3.0], [-2.0], [0.5]], [[1], [0], [0]])
-        0.6666666666666666
+        >>> accuracy([[3.0], [-2.0], [0.5]], [[1], [0], [0]]), accuracy([2, 1], [2, 0])
+        (0.6666666666666666, 0.5)
     """
-    t = np.asarray(target)
-    labels_true = np.argmax(t, axis=1) if t.ndim == 2 and t.shape[1] > 1 else _labels(t, "accuracy")
-    labels_pred = predicted_labels(pred, from_logits=from_logits)
-    if labels_true.shape != labels_pred.shape:
-        raise ShapeError("accuracy", f"{labels_true.shape[0]} targets but {labels_pred.shape[0]} predictions")
+    labels_true, labels_pred = _pair(pred, target, "accuracy", from_logits)
     if labels_true.size == 0:
         return 0.0
     return float(np.mean(labels_true == labels_pred))
 
 
 def confusion_matrix(
-    y_true: npt.ArrayLike, y_pred: npt.ArrayLike, *, num_classes: int | None = None
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    num_classes: int | None = None,
+    from_logits: bool = True,
 ) -> npt.NDArray[np.int64]:
     """Counts ``C[i, j]`` of samples with true label ``i`` predicted as ``j``; ``(k, k)`` int64.
 
-    ``k`` is ``num_classes`` or one more than the largest label seen.
+    ``k`` is ``num_classes`` or one more than the largest label seen. ``pred`` and ``target`` are
+    as for :func:`accuracy`.
 
     Example:
-        >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2]).tolist()
+        >>> confusion_matrix([0, 1, 2, 2], [0, 1, 1, 2]).tolist()
         [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     """
-    t, p = _pair(y_true, y_pred, "confusion_matrix")
+    t, p = _pair(pred, target, "confusion_matrix", from_logits)
     seen = int(max(t.max(initial=-1), p.max(initial=-1))) + 1
     k = seen if num_classes is None else num_classes
     if seen > k:
@@ -144,22 +162,30 @@ def _ratio(num: npt.NDArray[np.int64], den: npt.NDArray[np.int64]) -> npt.NDArra
 
 
 def precision_recall_f1(
-    y_true: npt.ArrayLike, y_pred: npt.ArrayLike, *, average: Average = "binary", pos_label: int = 1
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    average: Average = "binary",
+    pos_label: int = 1,
+    from_logits: bool = True,
 ) -> tuple[float, float, float]:
-    """``(precision, recall, f1)`` of label predictions (see the module docstring for formulas).
+    """``(precision, recall, f1)`` of predictions (see the module docstring for formulas).
 
     Args:
-        y_true: ``(batch,)`` integer labels.
-        y_pred: ``(batch,)`` predicted labels (:func:`predicted_labels` makes them from scores).
+        pred: ``(batch,)`` integer labels, or network outputs as for :func:`accuracy`.
+        target: ``(batch,)`` or ``(batch, 1)`` integer labels, or ``(batch, k)`` one-hot rows.
         average: ``"binary"`` for the class ``pos_label`` alone, ``"macro"`` for the unweighted mean
             over the classes present.
         pos_label: the positive class for ``average="binary"``.
+        from_logits: binary scores are logits (threshold 0) rather than probabilities (0.5).
 
     Example:
-        >>> precision_recall_f1([1, 1, 0, 0], [1, 0, 1, 0])
+        >>> precision_recall_f1([1, 0, 1, 0], [1, 1, 0, 0])
+        (0.5, 0.5, 0.5)
+        >>> precision_recall_f1([[2.0], [-1.0], [0.5], [-3.0]], [1, 1, 0, 0])  # logits
         (0.5, 0.5, 0.5)
     """
-    cm = confusion_matrix(y_true, y_pred)
+    cm = confusion_matrix(pred, target, from_logits=from_logits)
     tp = np.diag(cm)
     predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
     fp, fn = predicted - tp, actual - tp
@@ -179,39 +205,56 @@ def precision_recall_f1(
 
 
 def precision(
-    y_true: npt.ArrayLike, y_pred: npt.ArrayLike, *, average: Average = "binary", pos_label: int = 1
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    average: Average = "binary",
+    pos_label: int = 1,
+    from_logits: bool = True,
 ) -> float:
     """``tp / (tp + fp)``; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(y_true, y_pred, average=average, pos_label=pos_label)[0]
+    return precision_recall_f1(pred, target, average=average, pos_label=pos_label, from_logits=from_logits)[0]
 
 
 def recall(
-    y_true: npt.ArrayLike, y_pred: npt.ArrayLike, *, average: Average = "binary", pos_label: int = 1
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    average: Average = "binary",
+    pos_label: int = 1,
+    from_logits: bool = True,
 ) -> float:
     """``tp / (tp + fn)``; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(y_true, y_pred, average=average, pos_label=pos_label)[1]
+    return precision_recall_f1(pred, target, average=average, pos_label=pos_label, from_logits=from_logits)[1]
 
 
 def f1_score(
-    y_true: npt.ArrayLike, y_pred: npt.ArrayLike, *, average: Average = "binary", pos_label: int = 1
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    average: Average = "binary",
+    pos_label: int = 1,
+    from_logits: bool = True,
 ) -> float:
     """``2 tp / (2 tp + fp + fn)``; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(y_true, y_pred, average=average, pos_label=pos_label)[2]
+    return precision_recall_f1(pred, target, average=average, pos_label=pos_label, from_logits=from_logits)[2]
 
 
-def r2_score(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float:
+def r2_score(pred: npt.ArrayLike, target: npt.ArrayLike) -> float:
     """Coefficient of determination ``1 - SS_res / SS_tot``, averaged uniformly over columns.
 
+    Not symmetric: ``SS_tot`` is the spread of ``target``, so the argument order matters.
+
     Args:
-        y_true: ``(batch,)`` or ``(batch, n_outputs)`` targets.
-        y_pred: predictions of the same shape.
+        pred: ``(batch,)`` or ``(batch, n_outputs)`` predictions.
+        target: targets of the same shape.
 
     Example:
-        >>> r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
+        >>> r2_score([1.0, 2.0, 4.0], [1.0, 2.0, 3.0])
         0.5
     """
-    t = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(y_pred, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
     if t.shape != p.shape or t.ndim not in (1, 2) or t.shape[0] < 1:
         raise ShapeError(
             "r2_score", f"targets {describe_shape(t.shape)} and predictions {describe_shape(p.shape)} differ"

@@ -53,6 +53,30 @@ We chose this over Haiku's ``apply(params, state, rng, x) -> (y, state)`` becaus
 already returns a cache for its backward pass; putting the new buffers in that cache keeps a single
 forward signature for layers with and without buffers alike.
 
+Children: what a combinator is made of
+---------------------------------------
+A combinator says what it is made of as data: ``Layer.children`` is a tuple of :class:`Child`
+``(segment, layer)``, in order, where ``segment`` is the prefix the child's parameter keys carry
+inside the combinator (``"0"`` for the first layer of a ``serial``, ``"encoder"`` for a named child,
+``""`` when the child's keys are not prefixed, as inside ``residual``). ``Layer.rebuild`` is a
+picklable ``(layers) -> Layer`` that builds the same combinator again over replacement children,
+given in the order of ``children``. Inspection (:mod:`functional_dl.inspect`) walks ``children`` and
+calls ``rebuild`` to wrap every layer of a network; nothing reads a combinator's ``functools.partial``
+arguments.
+
+A combinator of your own takes part by filling both fields::
+
+    def pair(first, second):   # keys "first.w", "second.w", ...
+        return Layer(
+            init_with_buffers=..., forward=..., backward=...,
+            children=(Child("first", first), Child("second", second)),
+            rebuild=partial(_pair_rebuild),   # (layers) -> pair(*layers)
+        )
+
+A layer with no ``children`` is a leaf: inspection and summaries treat it as one unit, whatever it
+holds inside (a combinator written with closures or without these fields shows as a single row).
+A layer with ``children`` must have a ``rebuild``.
+
 Several inputs, several outputs
 ------------------------------
 Some layers take more than one input (a recurrent layer: the sequence, an initial state, the
@@ -97,6 +121,7 @@ Names: *buffers* are always the network's non-trained arrays; *state* is always 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
@@ -112,6 +137,7 @@ __all__ = [
     "BoolArray",
     "Buffers",
     "BuffersOfFn",
+    "Child",
     "Context",
     "Flow",
     "FlowShape",
@@ -122,6 +148,7 @@ __all__ = [
     "Layer",
     "Params",
     "ParamsInitFn",
+    "RebuildFn",
     "Shape",
     "no_buffers",
     "without_buffers",
@@ -173,11 +200,16 @@ class Context(NamedTuple):
         train: training mode (dropout active, batch norm uses batch statistics).
         key: randomness for this call; required by layers that sample (dropout) in training mode.
         buffers: non-trained arrays (running statistics), a flat mapping with dotted keys.
+        batch_rows: ``None`` when ``x`` is the whole batch; ``(start, total)`` when ``x`` holds rows
+            ``start, start + 1, ...`` of a batch of ``total`` rows split across processes (data
+            parallelism). Layers that sample draw for the whole batch and keep these rows, so each
+            sample's randomness depends on its position in the batch, not on how it was split.
     """
 
     train: bool = False
     key: Key | None = None
     buffers: Buffers = EMPTY
+    batch_rows: tuple[int, int] | None = None
 
 
 #: Evaluation mode with no randomness and no buffers: the default context.
@@ -220,6 +252,33 @@ class BackwardParamsFn(Protocol[C_contra]):
     def __call__(self, params: Params, cache: C_contra, dy: Array, /) -> Params: ...
 
 
+class RebuildFn(Protocol):
+    """``(layers) -> layer``: the same combinator built again over replacement children.
+
+    ``layers`` are given in the order of the combinator's ``children``, one for each.
+    """
+
+    def __call__(self, layers: tuple[Layer[Any], ...], /) -> Layer[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """One child of a combinator: the layer and the key segment its parameters carry.
+
+    A frozen dataclass rather than a ``NamedTuple``: a tuple type carries its fields' types, so
+    ``Layer[SerialCache]`` would then contain this ``Layer[Any]`` and a user's script checked with
+    ``--disallow-any-expr`` would see ``Any`` in every network it builds.
+
+    Attributes:
+        segment: the prefix of the child's keys inside the combinator (``"0"``, ``"encoder"``),
+            or ``""`` when its keys are the combinator's own (the layer inside ``residual``).
+        layer: the child layer.
+    """
+
+    segment: str
+    layer: Layer[Any]
+
+
 def no_buffers(cache: object, /) -> Buffers:
     """``buffers_of`` for layers without buffers: always the empty mapping."""
     return EMPTY
@@ -244,6 +303,9 @@ class Layer(NamedTuple, Generic[C]):
             deriving a child key and buffers for it. ``True`` (the safe default) otherwise.
         backward_params: optional ``(params, cache, dy) -> grads`` that skips ``dx``; see
             :meth:`param_grads`.
+        children: a combinator's children with their key segments, in order; ``()`` for a leaf.
+        rebuild: for a combinator, ``(layers) -> layer`` building it again over replacement
+            children (in the order of ``children``); ``None`` for a leaf.
     """
 
     init_with_buffers: InitFn
@@ -253,6 +315,8 @@ class Layer(NamedTuple, Generic[C]):
     name: str = "layer"
     reads_context: bool = True
     backward_params: BackwardParamsFn[C] | None = None
+    children: tuple[Child, ...] = ()
+    rebuild: RebuildFn | None = None
 
     def init(self, key: Key, in_shape: Shape) -> tuple[Shape, Params]:
         """``(key, in_shape) -> (out_shape, params)``, dropping any buffers."""

@@ -212,3 +212,158 @@ def test_inspection_sees_named_children_by_their_keys() -> None:
 def test_top_level_namespace() -> None:
     for name in ("serial", "parallel", "fan_out", "fan_in_sum", "fan_in_concat", "residual", "named"):
         assert getattr(fdl.combinators, name).__doc__
+
+
+def _walk(layer: fdl.Layer[Any], path: str = "") -> list[tuple[str, str]]:
+    """``(path, kind)`` of every layer, read from ``children`` alone."""
+    rows = [(path, layer.name)]
+    for child in layer.children:
+        rows += _walk(child.layer, ".".join(p for p in (path, child.segment) if p) or path)
+    return rows
+
+
+def test_children_are_data_with_their_key_segments() -> None:
+    net = _golden_net()
+    assert [c.segment for c in net.children] == ["encoder", "block", "heads", "out"]
+    assert _walk(net) == [
+        ("", "serial"),
+        ("encoder", "serial"),
+        ("encoder.0", "dense"),
+        ("encoder.1", "relu"),
+        ("encoder.2", "dense"),
+        ("block", "residual"),
+        ("block", "serial"),  # residual's child keeps its keys: segment ""
+        ("block.0", "dense"),
+        ("block.1", "batch_norm1d"),
+        ("block.2", "tanh"),
+        ("heads", "serial"),
+        ("heads.0", "fan_out"),
+        ("heads.1", "parallel"),
+        ("heads.1.0", "dense"),
+        ("heads.1.1", "serial"),
+        ("heads.1.1.0", "dense"),
+        ("heads.1.1.1", "relu"),
+        ("heads.2", "fan_in_concat"),
+        ("out", "logits"),  # named(name, f) is called by its name
+        ("out.logits", "dense"),
+    ]
+    # Every parameter key starts with the path of a leaf found by the walk.
+    leaves = {p for p, kind in _walk(net) if kind in {"dense", "batch_norm1d"}}
+    _, params = net.init(fdl.random.key(0), (None, 5))
+    assert {k.rpartition(".")[0] for k in params} == leaves
+
+
+def test_leaves_have_no_children_and_no_rebuild() -> None:
+    for leaf in (L.dense(3), L.relu(), fan_out(2), fan_in_sum(), fan_in_concat(-1)):
+        assert leaf.children == () and leaf.rebuild is None
+
+
+def test_rebuild_over_new_children_builds_the_same_combinator() -> None:
+    x = np.random.default_rng(0).standard_normal((3, 5))
+    swapped = L.dense(4)  # a different child in place of one
+    for net in (
+        _golden_net(),
+        fdl.serial(L.dense(4), L.relu()),
+        residual(L.dense(5)),
+        named("head", L.dense(4)),
+        fdl.serial(fan_out(2), parallel(L.dense(4), L.dense(4)), fan_in_sum()),
+    ):
+        assert net.rebuild is not None
+        same = net.rebuild(tuple(c.layer for c in net.children))
+        assert same.name == net.name and same.children == net.children
+        _, params, buffers = net.init_with_buffers(fdl.random.key(3), (None, 5))
+        _, params2, buffers2 = same.init_with_buffers(fdl.random.key(3), (None, 5))
+        fdl.testing.assert_bitwise_equal(params2, params, "params")
+        fdl.testing.assert_bitwise_equal(buffers2, buffers, "buffers")
+        params = fdl.params.cast(params, np.float64)
+        ctx = fdl.Context(buffers=fdl.params.cast(buffers, np.float64))
+        np.testing.assert_array_equal(same.forward(params, x, ctx)[0], net.forward(params, x, ctx)[0])
+    rebuilt = fdl.serial(a=L.dense(2), b=L.relu())
+    assert rebuilt.rebuild is not None
+    other = rebuilt.rebuild((swapped, L.relu()))
+    assert [c.segment for c in other.children] == ["a", "b"] and other.children[0].layer is swapped
+
+
+def test_no_library_code_reads_partial_arguments() -> None:
+    import pathlib
+
+    root = pathlib.Path(fdl.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if any(pattern in line for pattern in (".args[", ".keywords", ".func(", ".func "))
+    ]
+    assert offenders == []
+
+
+def test_serial_fast_paths_agree_bit_for_bit_with_the_plain_folds() -> None:
+    from functional_dl.combinators.serial import backward_plain, forward_plain
+
+    x = np.random.default_rng(4).standard_normal((6, 5)).astype(np.float32)
+    nets = (
+        fdl.serial(L.dense(4), L.relu(), L.dense(3)),  # no child reads its context
+        fdl.serial(L.dense(4), L.dropout(0.5), L.batch_norm1d(), L.dense(3)),
+        _golden_net(),
+    )
+    for net in nets:
+        _, params, buffers = net.init_with_buffers(fdl.random.key(0), (None, 5))
+        for ctx in (
+            fdl.Context(buffers=buffers),
+            fdl.Context(train=True, key=fdl.random.key(7), buffers=buffers),
+        ):
+            children = tuple(c.layer for c in net.children)
+            index = {c.segment: i for i, c in enumerate(net.children)}
+            y, cache = net.forward(params, x, ctx)
+            y_plain, cache_plain = forward_plain(children, index, params, x, ctx)
+            np.testing.assert_array_equal(y, y_plain)
+            fdl.testing.assert_bitwise_equal(net.buffers_of(cache), net.buffers_of(cache_plain), "buffers")
+            dy = np.ones_like(y)
+            dx_plain, grads_plain = backward_plain(children, index, params, cache_plain, dy)
+            dx, grads = net.backward(params, cache, dy)
+            np.testing.assert_array_equal(dx, dx_plain)
+            fdl.testing.assert_bitwise_equal(grads, grads_plain, "grads")
+            fdl.testing.assert_bitwise_equal(net.param_grads(params, cache, dy), grads_plain, "param_grads")
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
+    return out
+
+
+def _argmax(y: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.argmax(y, axis=-1)
+    return out
+
+
+def test_bind_is_the_forward_as_a_picklable_function_that_composes() -> None:
+    import pickle
+
+    net = fdl.serial(L.dense(4), L.batch_norm1d(), L.relu(), L.dense(3))
+    _, params, buffers = net.init_with_buffers(fdl.random.key(0), (None, 5))
+    x = np.random.default_rng(1).standard_normal((6, 5)).astype(np.float32)
+    ctx = fdl.Context(buffers=buffers)
+    before = x.copy()
+    predict = fdl.bind(net, params, ctx=ctx)
+    y = predict(x)
+    np.testing.assert_array_equal(y, net.forward(params, x, ctx)[0])
+    np.testing.assert_array_equal(predict(x), y)  # repeated calls bit-identical
+    np.testing.assert_array_equal(x, before)  # input untouched
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(predict))(x), y)
+    expected = _argmax(net.forward(params, _standardise(x), ctx)[0])
+    np.testing.assert_array_equal(fdl.pipe(x, _standardise, predict, _argmax), expected)
+    np.testing.assert_array_equal(fdl.compose_left(_standardise, predict, _argmax)(x), expected)
+
+
+def test_bind_refuses_what_is_not_a_network_params_or_context() -> None:
+    net = fdl.serial(L.dense(2))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    with pytest.raises(TypeError, match="bind: net must be a Layer, got function"):
+        fdl.bind(L.relu, params)  # type: ignore[arg-type]
+    with pytest.raises(ParamsError, match=r"^serial: bind: params must be a mapping of arrays, got list"):
+        fdl.bind(net, [params["0.w"]])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bind: ctx must be a Context, got bool"):
+        fdl.bind(net, params, ctx=True)  # type: ignore[arg-type]
+    with pytest.raises(ShapeError, match=r"^0\.dense: "):
+        fdl.bind(net, params)(np.ones((2, 4), np.float32))

@@ -10,11 +10,11 @@ import pytest
 import functional_dl as fdl
 from functional_dl import inspect, losses, optim, train
 from functional_dl import layers as L
-from functional_dl._tap import children
+from functional_dl.errors import LayerError
 from functional_dl.layers.elementwise import elementwise
 from functional_dl.params import prefix, strip_prefix
 from functional_dl.testing import assert_bitwise_equal
-from functional_dl.types import EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
+from functional_dl.types import EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
 
 
 def _explode_value(x: Array, /) -> Array:
@@ -55,9 +55,9 @@ def test_activations_by_path() -> None:
     np.testing.assert_array_equal(acts["3"], net.forward(params, x)[0])
 
 
-def test_trace_gradients_at_each_layer() -> None:
+def test_record_gradients_at_each_layer() -> None:
     net, params, x, y = _setup()
-    t = inspect.trace(net, losses.mean_squared_error, params, x, y)
+    t = inspect.record(net, losses.mean_squared_error, params, x, y)
     plain = train.value_and_grad(net, losses.mean_squared_error)(params, x, y)
     assert t.loss == plain.loss
     assert_bitwise_equal(t.grads, plain.grads, "grads")
@@ -88,7 +88,7 @@ def test_instrumented_copy_computes_the_same_with_state_and_keys() -> None:
     y = np.zeros((8, 2), np.float32)
     ctx = Context(train=True, key=fdl.random.key(2), buffers=state)
     plain = train.value_and_grad(net, losses.mean_squared_error)(params, x, y, ctx)
-    seen = inspect.trace(net, losses.mean_squared_error, params, x, y, ctx=ctx)
+    seen = inspect.record(net, losses.mean_squared_error, params, x, y, ctx=ctx)
     debugged = train.value_and_grad(inspect.debug(net), losses.mean_squared_error)(params, x, y, ctx)
     assert debugged.loss == plain.loss == seen.loss
     assert_bitwise_equal(debugged.grads, plain.grads, "grads")
@@ -163,7 +163,7 @@ def _pass_grad_value(x: Array, /) -> Array:
     return x
 
 
-# A combinator that names its child (keys "<name>.<key>"), registered through the hook.
+# A user's own combinator that names its child (keys "<name>.<key>"), written without the library's.
 def _named_init(
     key: Key, in_shape: Shape, /, *, name: str, child: Layer[Any]
 ) -> tuple[Shape, Params, Buffers]:
@@ -188,31 +188,77 @@ def _named_buffers_of(cache: object, /, *, name: str, child: Layer[Any]) -> Buff
     return prefix(child.buffers_of(cache), name)
 
 
-def named(name: str, child: Layer[Any]) -> Layer[Any]:
+def _user_named_layer(name: str, child: Layer[Any], *, as_data: bool) -> Layer[Any]:
     return Layer(
         partial(_named_init, name=name, child=child),
         partial(_named_forward, name=name, child=child),
         partial(_named_backward, name=name, child=child),
         partial(_named_buffers_of, name=name, child=child),
-        "named",
+        "user_named",
+        children=(Child(name, child),) if as_data else (),
+        rebuild=partial(_user_named_rebuild, name) if as_data else None,
     )
 
 
-def _named_children(layer: Layer[Any]) -> list[tuple[str, Layer[Any]]]:
-    kw = layer.forward.keywords  # type: ignore[attr-defined]
-    return [(kw["name"], kw["child"])]
+def user_named(name: str, child: Layer[Any]) -> Layer[Any]:
+    """The user's combinator following the children contract."""
+    return _user_named_layer(name, child, as_data=True)
 
 
-def test_register_children_hook_for_a_custom_combinator() -> None:
-    net = fdl.serial(named("encoder", fdl.serial(L.dense(3), L.relu())), L.dense(1))
-    assert [seg for seg, _ in children(net.forward.args[0][0])] == [""]  # type: ignore[attr-defined]
-    inspect.register_children(_named_forward, _named_children)
+def _user_named_rebuild(name: str, layers: tuple[Layer[Any], ...], /) -> Layer[Any]:
+    return user_named(name, layers[0])
+
+
+def test_a_user_combinator_with_children_is_walked() -> None:
+    net = fdl.serial(user_named("encoder", fdl.serial(L.dense(3), L.relu())), L.dense(1))
     _, params = net.init(fdl.random.key(0), (None, 2))
     assert sorted(params) == ["0.encoder.0.b", "0.encoder.0.w", "1.b", "1.w"]
-    acts = inspect.activations(net, params, np.ones((2, 2), np.float32))
+    x = np.ones((2, 2), np.float32)
+    acts = inspect.activations(net, params, x)
     assert list(acts) == ["0.encoder.0", "0.encoder.1", "0.encoder", "0", "1"]
-    paths = [r.path for r in inspect.summary(net, (None, 2)).rows]
-    assert paths == ["", "0", "0.encoder", "0.encoder.0", "0.encoder.1", "1"]
+    np.testing.assert_array_equal(acts["1"], net.forward(params, x)[0])
+    rows = inspect.summary(net, (None, 2)).rows
+    assert [(r.path, r.name) for r in rows] == [
+        ("", "serial"),
+        ("0", "user_named"),
+        ("0.encoder", "serial"),
+        ("0.encoder.0", "dense"),
+        ("0.encoder.1", "relu"),
+        ("1", "dense"),
+    ]
+    # The instrumented copy pickles: the user's rebuild is a partial of a module-level function.
+    debugged = pickle.loads(pickle.dumps(inspect.debug(net)))
+    np.testing.assert_array_equal(debugged.forward(params, x)[0], net.forward(params, x)[0])
+
+
+def test_a_user_combinator_without_children_is_a_leaf() -> None:
+    inner = fdl.serial(L.dense(3), L.relu())
+    net = fdl.serial(_user_named_layer("encoder", inner, as_data=False), L.dense(1))
+    assert net.children[0].layer.children == ()
+    rows = inspect.summary(net, (None, 2)).rows
+    assert [(r.path, r.name, r.n_params) for r in rows] == [
+        ("", "serial", 13),
+        ("0", "user_named", 9),
+        ("1", "dense", 4),
+    ]
+    _, params = net.init(fdl.random.key(0), (None, 2))
+    assert list(inspect.activations(net, params, np.ones((2, 2), np.float32))) == ["0", "1"]
+
+
+def test_children_without_rebuild_is_refused_naming_the_layer() -> None:
+    broken = fdl.serial(L.dense(2))._replace(rebuild=None, name="broken")
+    with pytest.raises(LayerError, match=r"^broken: has children but no rebuild"):
+        inspect.summary(fdl.serial(broken), (None, 2))
+
+
+def test_an_instrumented_network_keeps_its_children() -> None:
+    net = _net()
+    tapped = inspect.debug(net)
+    assert [c.segment for c in tapped.children] == [c.segment for c in net.children]
+    assert [c.layer.name for c in tapped.children] == [c.layer.name for c in net.children]
+    assert [r.path for r in inspect.summary(tapped, (None, 3)).rows] == [
+        r.path for r in inspect.summary(net, (None, 3)).rows
+    ]
 
 
 def _branchy() -> Layer[Any]:
@@ -235,7 +281,7 @@ def test_every_combinator_is_walked_and_computes_the_same() -> None:
     x = np.random.default_rng(0).standard_normal((5, 2))
     params = fdl.params.cast(params, np.float64)
     y = np.zeros((5, 1))
-    t = inspect.trace(net, losses.mean_squared_error, params, x, y)
+    t = inspect.record(net, losses.mean_squared_error, params, x, y)
     plain = train.value_and_grad(net, losses.mean_squared_error)(params, x, y)
     assert t.loss == plain.loss
     assert_bitwise_equal(t.grads, plain.grads, "grads")

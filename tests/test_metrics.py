@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from functional_dl import metrics
+import functional_dl as fdl
+from functional_dl import layers as L
+from functional_dl import losses, metrics, optim, train
 from functional_dl.errors import LabelError, ShapeError
 
 sk = pytest.importorskip("sklearn.metrics")
@@ -23,14 +29,14 @@ def label_pairs(draw: st.DrawFn, max_classes: int = 5) -> tuple[np.ndarray, np.n
 @given(label_pairs())
 def test_confusion_matrix_matches_sklearn(pair: tuple[np.ndarray, np.ndarray, int]) -> None:
     y_true, y_pred, k = pair
-    ours = metrics.confusion_matrix(y_true, y_pred, num_classes=k)
+    ours = metrics.confusion_matrix(y_pred, y_true, num_classes=k)
     assert np.array_equal(ours, sk.confusion_matrix(y_true, y_pred, labels=list(range(k))))
 
 
 @given(label_pairs())
 def test_macro_scores_match_sklearn(pair: tuple[np.ndarray, np.ndarray, int]) -> None:
     y_true, y_pred, _ = pair
-    p, r, f = metrics.precision_recall_f1(y_true, y_pred, average="macro")
+    p, r, f = metrics.precision_recall_f1(y_pred, y_true, average="macro")
     assert p == pytest.approx(sk.precision_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
     assert r == pytest.approx(sk.recall_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
     assert f == pytest.approx(sk.f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
@@ -39,13 +45,13 @@ def test_macro_scores_match_sklearn(pair: tuple[np.ndarray, np.ndarray, int]) ->
 @given(label_pairs(max_classes=2))
 def test_binary_scores_match_sklearn(pair: tuple[np.ndarray, np.ndarray, int]) -> None:
     y_true, y_pred, _ = pair
-    assert metrics.precision(y_true, y_pred) == pytest.approx(
+    assert metrics.precision(y_pred, y_true) == pytest.approx(
         sk.precision_score(y_true, y_pred, zero_division=0), abs=1e-12
     )
-    assert metrics.recall(y_true, y_pred) == pytest.approx(
+    assert metrics.recall(y_pred, y_true) == pytest.approx(
         sk.recall_score(y_true, y_pred, zero_division=0), abs=1e-12
     )
-    assert metrics.f1_score(y_true, y_pred) == pytest.approx(
+    assert metrics.f1_score(y_pred, y_true) == pytest.approx(
         sk.f1_score(y_true, y_pred, zero_division=0), abs=1e-12
     )
     assert metrics.accuracy(y_pred, y_true) == pytest.approx(sk.accuracy_score(y_true, y_pred), abs=1e-12)
@@ -82,13 +88,13 @@ def test_binary_accuracy_from_logits_and_probs(n: int, data: st.DataObject) -> N
 def test_r2_matches_sklearn(n: int, cols: int, data: st.DataObject) -> None:
     y = data.draw(hnp.arrays(np.float64, (n, cols), elements=finite))
     pred = data.draw(hnp.arrays(np.float64, (n, cols), elements=finite))
-    assert metrics.r2_score(y, pred) == pytest.approx(sk.r2_score(y, pred), rel=1e-9, abs=1e-9)
-    assert metrics.r2_score(y[:, 0], pred[:, 0]) == pytest.approx(sk.r2_score(y[:, 0], pred[:, 0]), abs=1e-9)
+    assert metrics.r2_score(pred, y) == pytest.approx(sk.r2_score(y, pred), rel=1e-9, abs=1e-9)
+    assert metrics.r2_score(pred[:, 0], y[:, 0]) == pytest.approx(sk.r2_score(y[:, 0], pred[:, 0]), abs=1e-9)
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(ShapeError, match="3 targets but 2 predictions"):
-        metrics.confusion_matrix([0, 1, 1], [0, 1])
+        metrics.confusion_matrix([0, 1], [0, 1, 1])
     with pytest.raises(LabelError, match="non-negative"):
         metrics.confusion_matrix([0, -1], [0, 1])
     with pytest.raises(LabelError, match="whole numbers"):
@@ -96,4 +102,140 @@ def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(LabelError, match="out of range"):
         metrics.confusion_matrix([0, 3], [0, 1], num_classes=2)
     with pytest.raises(ShapeError):
-        metrics.r2_score([1.0, 2.0], [1.0])
+        metrics.r2_score([1.0], [1.0, 2.0])
+
+
+@given(label_pairs())
+def test_integer_predictions_are_labels_in_every_classification_metric(
+    pair: tuple[np.ndarray, np.ndarray, int],
+) -> None:
+    # Multi-class integer predictions must not go through the binary threshold of network outputs.
+    y_true, y_pred, k = pair
+    assert metrics.accuracy(y_pred, y_true) == pytest.approx(sk.accuracy_score(y_true, y_pred), abs=1e-12)
+    scores = np.eye(k)[y_pred] + 0.25  # class scores whose argmax is y_pred
+    assert metrics.confusion_matrix(scores, y_true, num_classes=k).tolist() == (
+        metrics.confusion_matrix(y_pred, y_true, num_classes=k).tolist()
+    )
+    assert metrics.precision_recall_f1(scores, y_true, average="macro") == (
+        metrics.precision_recall_f1(y_pred, y_true, average="macro")
+    )
+
+
+@given(label_pairs(max_classes=2), st.sampled_from([True, False]))
+def test_binary_scores_and_labels_give_the_same_metrics(
+    pair: tuple[np.ndarray, np.ndarray, int], from_logits: bool
+) -> None:
+    y_true, y_pred, _ = pair
+    threshold = 0.0 if from_logits else 0.5
+    outputs = (threshold + np.where(y_pred == 1, 0.3, -0.3)).reshape(-1, 1)
+    for metric in (metrics.precision, metrics.recall, metrics.f1_score, metrics.accuracy):
+        assert metric(outputs, y_true, from_logits=from_logits) == metric(y_pred, y_true)
+
+
+# --- every metric, passed to fit as it is, reports what scikit-learn computes -----------------------
+
+
+def _fit_one_step(
+    net: fdl.Layer[Any], loss: losses.LossFn, x: np.ndarray, y: np.ndarray, named: dict[str, train.Metric]
+) -> tuple[train.History, fdl.Params, fdl.Params]:
+    """One full-batch step with ``named`` as fit's metrics and as a validation callback's on the same data."""
+    _, params = net.init(fdl.random.key(1), (None, x.shape[1]))
+    opt = optim.sgd(0.1)
+    result = train.fit(
+        net,
+        loss,
+        opt,
+        train.init_train_state(opt, params),
+        (x, y),
+        key=fdl.random.key(2),
+        epochs=1,
+        batch_size=len(x),
+        shuffle=False,
+        metrics=named,
+        progress="none",
+        callbacks=[train.validation(net, loss, (x, y), metrics=named)],
+    )
+    return result.history, params, result.train_state.params
+
+
+def _check_history(
+    history: train.History,
+    before: np.ndarray,
+    after: np.ndarray,
+    y: np.ndarray,
+    expected: Mapping[str, Callable[[np.ndarray, np.ndarray], float]],
+) -> None:
+    # fit's metric is taken on the step's predictions (params before the update), validation's after it.
+    for name, sk_fn in expected.items():
+        assert history[name][0] == pytest.approx(sk_fn(y, before), abs=1e-12), name
+        assert history["val_" + name][0] == pytest.approx(sk_fn(y, after), abs=1e-12), name
+
+
+def test_regression_metric_in_fit_matches_sklearn() -> None:
+    kx, kn = fdl.random.split(fdl.random.key(0))
+    x = fdl.random.normal(kx, (50, 3), np.float64)
+    y = x @ np.array([[1.0, -0.5], [2.0, 0.0], [0.0, 1.0]]) + 0.3 * fdl.random.normal(kn, (50, 2), np.float64)
+    net = L.dense(2, dtype=np.float64)
+    history, before, after = _fit_one_step(net, losses.mean_squared_error, x, y, {"r2": metrics.r2_score})
+    predict = partial(train.predict, net, x=x)
+    _check_history(history, predict(before), predict(after), y, {"r2": sk.r2_score})
+    # The order matters: R^2 is not symmetric, so a swapped call gives another number.
+    assert metrics.r2_score(y, predict(after)) != pytest.approx(history["val_r2"][0], abs=1e-3)
+
+
+def _sk_on_labels(
+    y: np.ndarray, out: np.ndarray, *, fn: Callable[..., float], to_labels: Callable[[np.ndarray], np.ndarray]
+) -> float:
+    """scikit-learn's ``fn(y_true, y_pred)`` on the labels ``to_labels`` reads from the network outputs."""
+    return float(fn(np.asarray(y).ravel(), to_labels(out)))
+
+
+def test_classification_metrics_in_fit_match_sklearn() -> None:
+    kx, kn = fdl.random.split(fdl.random.key(0))
+    x = fdl.random.normal(kx, (60, 4), np.float64)
+    y = (x[:, :1] + x[:, 1:2] + 0.5 * fdl.random.normal(kn, (60, 1), np.float64) > 0).astype(np.float64)
+    net = L.dense(1, dtype=np.float64)
+    named: dict[str, train.Metric] = {
+        "accuracy": metrics.accuracy,
+        "precision": metrics.precision,
+        "recall": metrics.recall,
+        "f1": metrics.f1_score,
+    }
+    history, before, after = _fit_one_step(net, losses.sigmoid_binary_cross_entropy, x, y, named)
+
+    def threshold(out: np.ndarray) -> np.ndarray:
+        return (out.ravel() > 0).astype(np.int64)
+
+    expected = {
+        "accuracy": partial(_sk_on_labels, fn=sk.accuracy_score, to_labels=threshold),
+        "precision": partial(
+            _sk_on_labels, fn=partial(sk.precision_score, zero_division=0), to_labels=threshold
+        ),
+        "recall": partial(_sk_on_labels, fn=partial(sk.recall_score, zero_division=0), to_labels=threshold),
+        "f1": partial(_sk_on_labels, fn=partial(sk.f1_score, zero_division=0), to_labels=threshold),
+    }
+    predict = partial(train.predict, net, x=x)
+    _check_history(history, predict(before), predict(after), y, expected)
+
+
+def test_macro_metrics_in_fit_match_sklearn() -> None:
+    kx, kw = fdl.random.split(fdl.random.key(0))
+    x = fdl.random.normal(kx, (80, 5), np.float64)
+    y = np.argmax(x @ fdl.random.normal(kw, (5, 3), np.float64), axis=1)
+    net = L.dense(3, dtype=np.float64)
+    named: dict[str, train.Metric] = {
+        "precision": partial(metrics.precision, average="macro"),
+        "recall": partial(metrics.recall, average="macro"),
+        "f1": partial(metrics.f1_score, average="macro"),
+    }
+    history, before, after = _fit_one_step(net, losses.softmax_cross_entropy, x, y, named)
+
+    def argmax(out: np.ndarray) -> np.ndarray:
+        return np.asarray(np.argmax(out, axis=1))
+
+    expected = {
+        name: partial(_sk_on_labels, fn=partial(fn, average="macro", zero_division=0), to_labels=argmax)
+        for name, fn in (("precision", sk.precision_score), ("recall", sk.recall_score), ("f1", sk.f1_score))
+    }
+    predict = partial(train.predict, net, x=x)
+    _check_history(history, predict(before), predict(after), y, expected)

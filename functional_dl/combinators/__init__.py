@@ -6,7 +6,8 @@ so no ``Any`` reaches the user.
 
 * :func:`serial` applies layers in order (keys ``"0.w"`` or, by keyword, ``"encoder.0.w"``);
 * :func:`fan_out`, :func:`parallel`, :func:`fan_in_sum`, :func:`fan_in_concat` build branches;
-* :func:`residual` adds a skip connection, :func:`named` puts a sub-network under a name.
+* :func:`residual` adds a skip connection, :func:`named` puts a sub-network under a name;
+* :func:`bind` turns a network and its params into a plain ``x -> y`` function.
 
 Every combinator splits ``ctx.key`` one key per child and routes ``ctx.buffers`` by key prefix, so
 the training flag, randomness and running statistics reach every layer without hand wiring; and
@@ -14,7 +15,7 @@ every combinator prefixes its child's segment to the path of an error raised ins
 names the full path (``"encoder.2.dense: ..."``).
 """
 
-from functional_dl.combinators._routing import split_by_child
+from functional_dl.combinators.bind import bind
 from functional_dl.combinators.branches import (
     FanInConcatCache,
     FanInSumCache,
@@ -36,6 +37,7 @@ __all__ = [
     "ParallelCache",
     "ResidualCache",
     "SerialCache",
+    "bind",
     "fan_in_concat",
     "fan_in_sum",
     "fan_out",
@@ -43,5 +45,4 @@ __all__ = [
     "parallel",
     "residual",
     "serial",
-    "split_by_child",
 ]

@@ -13,7 +13,7 @@ from functional_dl.errors import ParamsError
 from functional_dl.random import split
 from functional_dl.types import EMPTY, Array, Buffers, Context, Key, Params
 
-__all__ = ["child_contexts", "index_of", "join_children", "route", "split_by_child"]
+__all__ = ["child_contexts", "index_of", "join_children", "route"]
 
 
 def index_of(segments: Sequence[str]) -> dict[str, int]:
@@ -39,11 +39,6 @@ def route(mapping: Params, index: Mapping[str, int], combinator: str) -> list[di
     return parts
 
 
-def split_by_child(mapping: Params, n: int, combinator: str) -> list[dict[str, Array]]:
-    """Route a flat mapping to ``n`` children keyed by position (``"0.w"`` goes to child 0)."""
-    return route(mapping, index_of([str(i) for i in range(n)]), combinator)
-
-
 def join_children(parts: Sequence[Params], segments: Sequence[str]) -> dict[str, Array]:
     """The inverse of :func:`route`: prefix each child's keys with its segment and merge."""
     return {f"{seg}.{name}": v for seg, part in zip(segments, parts, strict=True) for name, v in part.items()}
@@ -56,4 +51,4 @@ def child_contexts(ctx: Context, index: Mapping[str, int], combinator: str) -> S
         return (ctx,) * n  # the common case: nothing to route, no allocation per child
     keys: Sequence[Key | None] = split(ctx.key, n) if ctx.key is not None else (None,) * n
     states: Sequence[Buffers] = route(ctx.buffers, index, combinator) if ctx.buffers else (EMPTY,) * n
-    return [Context(ctx.train, k, s) for k, s in zip(keys, states, strict=True)]
+    return [Context(ctx.train, k, s, ctx.batch_rows) for k, s in zip(keys, states, strict=True)]

@@ -30,7 +30,18 @@ from functional_dl.combinators.serial import check_children
 from functional_dl.errors import DTypeError, LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Buffers, Context, Key, Layer, Params, Shape, without_buffers
+from functional_dl.types import (
+    EMPTY,
+    EVAL,
+    Buffers,
+    Child,
+    Context,
+    Key,
+    Layer,
+    Params,
+    Shape,
+    without_buffers,
+)
 
 __all__ = [
     "FanInConcatCache",
@@ -175,6 +186,10 @@ def _parallel_buffers_of(children: tuple[Layer[Any], ...], cache: ParallelCache,
     return join_children(states, [str(i) for i in range(len(children))]) if any(states) else EMPTY
 
 
+def _parallel_rebuild(layers: tuple[Layer[Any], ...], /) -> Layer[ParallelCache]:
+    return parallel(*layers)
+
+
 def parallel(*layers: Layer[Any]) -> Layer[ParallelCache]:
     """Branch ``i`` applied to input ``i``: ``(x_1, ..., x_n) -> (f_1(x_1), ..., f_n(x_n))``.
 
@@ -190,6 +205,8 @@ def parallel(*layers: Layer[Any]) -> Layer[ParallelCache]:
         backward=partial(_parallel_backward, children),
         buffers_of=partial(_parallel_buffers_of, children),
         name="parallel",
+        children=tuple(Child(str(i), child) for i, child in enumerate(children)),
+        rebuild=_parallel_rebuild,
     )
 
 

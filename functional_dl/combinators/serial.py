@@ -12,16 +12,17 @@ failure deep in a network reads ``"encoder.2.dense: expected input of shape (bat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from functional_dl._tap import register_children
+from functional_dl._fn import accumulate
 from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
 from functional_dl.errors import LayerError, ParamsError
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import split
-from functional_dl.types import EMPTY, EVAL, Buffers, Context, Key, Layer, Params, Shape
+from functional_dl.types import EMPTY, EVAL, Buffers, Child, Context, Key, Layer, Params, Shape
 
 __all__ = ["SerialCache", "check_children", "serial"]
 
@@ -48,6 +49,103 @@ def _serial_init(
     return shape, FrozenParams(merge_params(*params)), FrozenParams(merge_params(*states))
 
 
+# The textbook formulas: folds over the children ------------------------------------------------
+#
+# A link pairs a child with what it needs for one call: (segment, child, its params, its context or
+# cache). The forward pass is a scan of the children's forwards, each applied to the previous output;
+# the backward pass a scan of their backwards in reverse, each applied to the previous input gradient.
+
+_ForwardLink = tuple[str, Layer[Any], Params, Context]
+_BackwardLink = tuple[str, Layer[Any], Params, object]
+
+
+def _apply_forward(carry: tuple[Any, object], link: _ForwardLink) -> tuple[Any, object]:
+    """One step of the forward fold: ``(x, _) -> child.forward(params, x, ctx)``."""
+    segment, child, params, ctx = link
+    try:
+        return child.forward(params, carry[0], ctx)
+    except LayerError as err:
+        raise err.under(segment) from None
+
+
+def _apply_backward(carry: tuple[Any, Params], link: _BackwardLink) -> tuple[Any, Params]:
+    """One step of the backward fold: ``(dy, _) -> child.backward(params, cache, dy)``."""
+    segment, child, params, cache = link
+    try:
+        return child.backward(params, cache, carry[0])
+    except LayerError as err:
+        raise err.under(segment) from None
+
+
+def _fold_forward(links: Iterable[_ForwardLink], x: Any) -> tuple[Any, SerialCache]:
+    """``y = f_n(... f_2(f_1(x)))``, keeping every child's cache."""
+    start: tuple[Any, object] = (x, None)
+    steps = tuple(accumulate(_apply_forward, links, start))
+    return steps[-1][0], SerialCache(tuple(map(itemgetter(1), steps[1:])))
+
+
+def _fold_backward(links: list[_BackwardLink], dy: Any) -> tuple[Any, list[Params]]:
+    """``dx = J_1^T (... J_n^T dy)`` from the last child to the first; the grads in child order."""
+    steps = tuple(accumulate(_apply_backward, reversed(links), (dy, EMPTY)))
+    return steps[-1][0], [grads for _, grads in reversed(steps[1:])]
+
+
+def _forward_links(
+    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, child_ctx: Sequence[Context]
+) -> Iterable[_ForwardLink]:
+    return zip(index, children, route(params, index, "serial"), child_ctx, strict=True)
+
+
+def forward_plain(
+    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, x: Any, ctx: Context = EVAL
+) -> tuple[Any, SerialCache]:
+    """The plain forward: every child gets its own context (its key, its buffers), then the fold."""
+    child_ctx = child_contexts(ctx, index, "serial")
+    return _fold_forward(_forward_links(children, index, params, child_ctx), x)
+
+
+def backward_plain(
+    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache, dy: Any
+) -> tuple[Any, Params]:
+    """The plain backward: every child's backward in reverse, the grads gathered under their segments."""
+    links = _backward_links(children, index, params, cache)
+    dx, child_grads = _fold_backward(links, dy)
+    return dx, join_children(child_grads, list(index))
+
+
+def _backward_links(
+    children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache
+) -> list[_BackwardLink]:
+    n = len(children)
+    if len(cache.caches) != n:
+        raise ParamsError("serial", f"cache has {len(cache.caches)} entries, this network has {n} layers")
+    return list(zip(index, children, route(params, index, "serial"), cache.caches, strict=True))
+
+
+# The fast paths, which give the same numbers bit for bit ---------------------------------------
+
+
+def _contexts_unless_unread(ctx: Context, index: Mapping[str, int], reads_context: bool) -> Sequence[Context]:
+    """The children's contexts, or ``ctx`` itself for each when no child reads its context.
+
+    A child's key is ``split(key, n)[i]`` either way, so skipping the split for children that never
+    look at it changes no number; it saves most of a small network's overhead in training mode.
+    """
+    if not reads_context and not ctx.buffers:
+        return (ctx,) * len(index)
+    return child_contexts(ctx, index, "serial")
+
+
+def _param_grads_skipping_input_grad(links: list[_BackwardLink], dy: Any) -> list[Params]:
+    """The grads of the backward fold, with the first child's ``param_grads`` (no ``dx`` for the data)."""
+    dy, later = _fold_backward(links[1:], dy)
+    segment, first, params, cache = links[0]
+    try:
+        return [first.param_grads(params, cache, dy), *later]
+    except LayerError as err:
+        raise err.under(segment) from None
+
+
 def _serial_forward(
     children: tuple[Layer[Any], ...],
     index: Mapping[str, int],
@@ -58,63 +156,21 @@ def _serial_forward(
     *,
     reads_context: bool,
 ) -> tuple[Any, SerialCache]:
-    child_params = route(params, index, "serial")
-    # When no child looks at its context, deriving n keys and contexts nobody reads is skipped. A
-    # child's key is split(key, n)[i] either way, so which children read theirs changes nothing.
-    unread = not reads_context and not ctx.buffers
-    child_ctx = (ctx,) * len(children) if unread else child_contexts(ctx, index, "serial")
-    caches: list[object] = []
-    # A plain loop rather than a fold: this is the hot path and each child's cache must be kept.
-    for seg, i in index.items():
-        try:
-            x, cache = children[i].forward(child_params[i], x, child_ctx[i])
-        except LayerError as err:
-            raise err.under(seg) from None
-        caches.append(cache)
-    return x, SerialCache(tuple(caches))
-
-
-def _backpropagate(
-    children: tuple[Layer[Any], ...],
-    index: Mapping[str, int],
-    params: Params,
-    cache: SerialCache,
-    dy: Any,
-    *,
-    input_grad: bool,
-) -> tuple[Any, Params]:
-    """The children's backward passes in reverse; without ``input_grad`` the first skips its ``dx``."""
-    n = len(children)
-    if len(cache.caches) != n:
-        raise ParamsError("serial", f"cache has {len(cache.caches)} entries, this network has {n} layers")
-    child_params = route(params, index, "serial")
-    child_grads: list[Params] = [EMPTY] * n
-    segments = list(index)
-    last = 0 if input_grad else 1
-    for i in range(n - 1, last - 1, -1):
-        try:
-            dy, child_grads[i] = children[i].backward(child_params[i], cache.caches[i], dy)
-        except LayerError as err:
-            raise err.under(segments[i]) from None
-    if not input_grad:
-        try:
-            child_grads[0] = children[0].param_grads(child_params[0], cache.caches[0], dy)
-        except LayerError as err:
-            raise err.under(segments[0]) from None
-        dy = None
-    return dy, join_children(child_grads, segments)
+    child_ctx = _contexts_unless_unread(ctx, index, reads_context)
+    return _fold_forward(_forward_links(children, index, params, child_ctx), x)
 
 
 def _serial_backward(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache, dy: Any, /
 ) -> tuple[Any, Params]:
-    return _backpropagate(children, index, params, cache, dy, input_grad=True)
+    return backward_plain(children, index, params, cache, dy)
 
 
 def _serial_backward_params(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache, dy: Any, /
 ) -> Params:
-    return _backpropagate(children, index, params, cache, dy, input_grad=False)[1]
+    links = _backward_links(children, index, params, cache)
+    return join_children(_param_grads_skipping_input_grad(links, dy), list(index))
 
 
 def _serial_buffers_of(
@@ -124,16 +180,9 @@ def _serial_buffers_of(
     return join_children(states, list(index)) if any(states) else EMPTY
 
 
-def _serial_children(layer: Layer[Any]) -> list[tuple[str, Layer[Any]]]:
-    """Inspection's view of a ``serial``: its children with their key segments (names or positions)."""
-    fn = layer.forward
-    if not isinstance(fn, partial):
-        return []
-    children, index = fn.args[0], fn.args[1]
-    return list(zip(index, children, strict=True))
-
-
-register_children(_serial_forward, _serial_children)
+def _serial_rebuild(names: tuple[str, ...], layers: tuple[Layer[Any], ...], /) -> Layer[SerialCache]:
+    """``serial`` again over ``layers``: by keyword when it was built with ``names``, else positionally."""
+    return serial(**dict(zip(names, layers, strict=True))) if names else serial(*layers)
 
 
 def check_children(layers: tuple[object, ...], combinator: str) -> tuple[Layer[Any], ...]:
@@ -191,4 +240,6 @@ def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache
         name="serial",
         reads_context=reads_context,
         backward_params=partial(_serial_backward_params, children, index),
+        children=tuple(Child(seg, child) for seg, child in zip(index, children, strict=True)),
+        rebuild=partial(_serial_rebuild, tuple(named_layers)),
     )

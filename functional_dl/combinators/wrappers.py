@@ -14,10 +14,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, NamedTuple
 
-from functional_dl._tap import register_children
 from functional_dl.errors import LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, prefix, strip_prefix
-from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
+from functional_dl.types import EMPTY, EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
 
 __all__ = ["NamedCache", "ResidualCache", "named", "residual"]
 
@@ -69,6 +68,11 @@ def _residual_buffers_of(child: Layer[Any], cache: ResidualCache, /) -> Buffers:
     return child.buffers_of(cache.inner)
 
 
+def _residual_rebuild(layers: tuple[Layer[Any], ...], /) -> Layer[ResidualCache]:
+    (layer,) = layers
+    return residual(layer)
+
+
 def residual(layer: Layer[Any]) -> Layer[ResidualCache]:
     """A skip connection around ``layer``: ``y = x + layer(x)``.
 
@@ -90,6 +94,8 @@ def residual(layer: Layer[Any]) -> Layer[ResidualCache]:
         name="residual",
         reads_context=layer.reads_context,
         backward_params=partial(_residual_backward_params, layer),
+        children=(Child("", layer),),  # its keys are the child's own
+        rebuild=_residual_rebuild,
     )
 
 
@@ -143,15 +149,9 @@ def _named_buffers_of(name: str, child: Layer[Any], cache: NamedCache, /) -> Buf
     return prefix(state, name) if state else EMPTY
 
 
-def _named_children(layer: Layer[Any]) -> list[tuple[str, Layer[Any]]]:
-    """Inspection's view of a ``named`` wrapper: its one child under its name."""
-    fn = layer.forward
-    if not isinstance(fn, partial):
-        return []
-    return [(fn.args[0], fn.args[1])]
-
-
-register_children(_named_forward, _named_children)
+def _named_rebuild(name: str, layers: tuple[Layer[Any], ...], /) -> Layer[NamedCache]:
+    (layer,) = layers
+    return named(name, layer)
 
 
 def named(name: str, layer: Layer[Any]) -> Layer[NamedCache]:
@@ -179,4 +179,6 @@ def named(name: str, layer: Layer[Any]) -> Layer[NamedCache]:
         name=name,
         reads_context=layer.reads_context,
         backward_params=partial(_named_backward_params, name, layer),
+        children=(Child(name, layer),),
+        rebuild=partial(_named_rebuild, name),
     )

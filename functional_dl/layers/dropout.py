@@ -11,6 +11,13 @@ rescaling::
 The mask is drawn from ``ctx.key`` (the key of this call, which combinators split per layer): the
 same key gives the same mask, bit for bit, whatever the dtype of ``x``. Training mode without a key
 is an error rather than a silent fallback to some hidden random state.
+
+When ``x`` is one share of a batch split across processes (``ctx.batch_rows = (start, total)``,
+set by :mod:`functional_dl.distributed`), the mask is drawn for the whole ``(total, ...)`` batch and
+rows ``start, ..., start + len(x) - 1`` are kept: a sample's mask depends on its position in the
+batch only, so data-parallel training draws the masks of single-process training whatever the
+number of workers. (Each share draws the whole batch's numbers; drawing is cheap next to the
+layers around a dropout.)
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ import numpy as np
 
 from functional_dl import random
 from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
-from functional_dl.errors import LayerError
+from functional_dl.errors import LayerError, ShapeError
 from functional_dl.layers._builder import build, keeps_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
+from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params
 
 __all__ = ["DropoutCache", "dropout"]
 
@@ -36,17 +43,34 @@ class DropoutCache(NamedTuple):
     shape: tuple[int, ...]  # shape of x, to check dy
 
 
+def _uniform_rows(key: Key, shape: tuple[int, ...], rows: tuple[int, int] | None) -> Array:
+    """Uniform draws for ``shape``, or for rows ``start:start + shape[0]`` of a ``(total, ...)`` batch."""
+    # Draw in float32 whatever the input dtype, so one key gives one mask for float32 and float64.
+    if rows is None:
+        return random.uniform(key, shape, np.float32)
+    start, total = rows
+    if not 0 <= start <= total - shape[0]:
+        raise ShapeError(
+            "dropout",
+            f"batch_rows {rows} do not hold the {shape[0]} rows of the input "
+            "(need 0 <= start <= total - rows)",
+        )
+    return random.uniform(key, (total, *shape[1:]), np.float32)[start : start + shape[0]]
+
+
 def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -> tuple[Array, DropoutCache]:
     """``y = x * mask / (1 - rate)`` in training mode (mask drawn from ``ctx.key``), else ``y = x``.
 
     Args:
         params: must be empty.
         x: input of any shape ``(batch, ...)``.
-        ctx: ``ctx.train`` selects training mode, which needs ``ctx.key``.
+        ctx: ``ctx.train`` selects training mode, which needs ``ctx.key``; ``ctx.batch_rows``
+            places ``x`` in a larger batch (see the module docstring).
         rate: probability of dropping each entry, in ``[0, 1]``.
 
     Raises:
         LayerError: training mode with ``ctx.key`` of ``None``.
+        ShapeError: ``ctx.batch_rows`` that do not hold ``len(x)`` rows.
     """
     if params:
         check_keys(params, NO_PARAMS, "dropout")
@@ -59,8 +83,7 @@ def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -
             "training mode needs a random key: pass Context(train=True, key=...) "
             "(functional_dl.random.key), or use train=False for evaluation",
         )
-    # Draw in float32 whatever the input dtype, so one key gives one mask for float32 and float64.
-    keep = random.uniform(ctx.key, x.shape, np.float32) >= np.float32(rate)
+    keep = _uniform_rows(ctx.key, x.shape, ctx.batch_rows) >= np.float32(rate)
     scale = 1.0 / (1.0 - rate) if rate < 1.0 else 0.0
     mask: Array = keep.astype(x.dtype)
     mask *= scale  # fresh array of x's dtype; the Python float keeps that dtype

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -199,17 +199,11 @@ def fuse(inner: GradientTransformation[S]) -> GradientTransformation[FusedState[
     if not inner.elementwise:
         raise DomainError(
             "fuse",
-            f"{_name(inner)} is not elementwise (it reads keys or whole arrays), so on one flat "
+            "the transformation given is not elementwise (it reads keys or whole arrays), so on one flat "
             "vector per dtype it would mean something else; use it unfused, or fuse only the "
             "elementwise part: chain(fuse(chain(...)), <the rest>)",
         )
     return GradientTransformation(partial(_fuse_init, inner), partial(_fuse_update, inner), elementwise=True)
-
-
-def _name(transform: GradientTransformation[Any]) -> str:
-    update = transform.update
-    func = update.func if isinstance(update, partial) else update
-    return f"the transformation with update {getattr(func, '__qualname__', repr(func))}"
 
 
 def _views(flat: Mapping[str, Array], layout: Layout) -> dict[str, Array]:

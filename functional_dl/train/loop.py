@@ -25,7 +25,16 @@ from functional_dl.random import fold_in, split
 from functional_dl.train.callbacks import Callback, EpochEnd
 from functional_dl.train.data import minibatches, num_batches
 from functional_dl.train.progress import Progress, Reporter, reporter
-from functional_dl.train.step import Batch, Logs, Metric, Penalty, TrainState, TrainStepFn, train_step
+from functional_dl.train.step import (
+    Batch,
+    Logs,
+    Metric,
+    Penalty,
+    TrainState,
+    TrainStepFn,
+    ValueAndGradFn,
+    train_step,
+)
 from functional_dl.types import Key, Layer
 
 __all__ = ["FitCheckpoint", "FitResult", "History", "fit", "history_of", "init_fit_checkpoint"]
@@ -150,6 +159,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     callback_states: Sequence[object] | None = None,
     progress: Progress = "auto",
+    grad_fn: ValueAndGradFn | None = None,
 ) -> FitResult[S]:
     """Train for ``epochs`` more epochs from ``train_state``; return the final state and history.
 
@@ -179,6 +189,9 @@ def fit(
             :class:`FitCheckpoint`'s, or an earlier :class:`FitResult`'s), one per callback;
             ``None`` starts each callback afresh with ``cb.init(train_state)``.
         progress: ``"auto"`` (tqdm if installed, else lines), ``"bar"``, ``"lines"``, ``"none"``.
+        grad_fn: computes each batch's loss and grads in place of ``value_and_grad(net, loss)``
+            (see :func:`~functional_dl.train.train_step`); :func:`functional_dl.distributed.fit`
+            passes its data-parallel one here.
 
     Returns:
         ``FitResult(state, history, callback_states, restored_epoch)``; ``history[name][i]`` is the
@@ -205,7 +218,7 @@ def fit(
         >>> result.history["accuracy"][-1] > 0.9
         True
     """
-    step = train_step(net, loss, opt, metrics, penalty)
+    step = train_step(net, loss, opt, metrics, penalty, grad_fn=grad_fn)
     shuffle_key, step_key = split(key, 2)
     report = reporter(progress)
     if callback_states is None:

@@ -164,11 +164,15 @@ def _train_step(
     opt: Optimizer[Any],
     metrics: tuple[tuple[str, Metric], ...],
     penalty: Penalty | None,
+    grad_fn: ValueAndGradFn | None = None,
 ) -> tuple[TrainState[Any], Logs]:
     x, y = batch
     params = train_state.opt_state.params
     ctx = Context(train=True, key=key, buffers=train_state.buffers)
-    out = _value_and_grad(params, x, y, ctx, net=net, loss=loss)
+    if grad_fn is None:
+        out = _value_and_grad(params, x, y, ctx, net=net, loss=loss)
+    else:
+        out = grad_fn(params, x, y, ctx)
     grads = out.grads
     extra: dict[str, float] = {}
     if penalty is not None:
@@ -186,6 +190,8 @@ def train_step(
     opt: Optimizer[S],
     metrics: Mapping[str, Metric] | None = None,
     penalty: Penalty | None = None,
+    *,
+    grad_fn: ValueAndGradFn | None = None,
 ) -> TrainStepFn[S]:
     """A pure training step ``(train_state, (x, y), key) -> (train_state, logs)``.
 
@@ -202,7 +208,16 @@ def train_step(
         opt: the optimizer.
         metrics: named ``(pred, target) -> float`` functions to report per batch.
         penalty: ``(params) -> (value, grads)`` added to the loss.
+        grad_fn: what computes the loss and grads of a batch in place of
+            ``value_and_grad(net, loss)``, with the same result (for example the data-parallel one
+            of :mod:`functional_dl.distributed`, which sees ``(params, x, y, ctx)`` as this step does).
     """
     return partial(
-        _train_step, net=net, loss=loss, opt=opt, metrics=tuple((metrics or {}).items()), penalty=penalty
+        _train_step,
+        net=net,
+        loss=loss,
+        opt=opt,
+        metrics=tuple((metrics or {}).items()),
+        penalty=penalty,
+        grad_fn=grad_fn,
     )

@@ -44,3 +44,13 @@ def test_script_smoke(
     assert "dropout" in out and "L2" in out and "test acc" in out
     if have_matplotlib():
         assert (tmp_path / "regularisation.png").exists()
+        assert (tmp_path / "regularisation_boundaries.png").exists()
+
+
+def test_boundaries_are_probabilities_over_the_grid() -> None:
+    results = example.run(epochs=2)
+    grid = example.plane(*example.make_data()[0]).grid
+    for curves in results.values():
+        assert curves.boundary is not None and curves.boundary.shape == grid[0].shape
+        assert np.all((curves.boundary >= 0) & (curves.boundary <= 1))
+        assert curves.boundary.min() < 0.5 < curves.boundary.max()  # the boundary crosses the plane

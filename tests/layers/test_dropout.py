@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl import layers as L
-from functional_dl.errors import LayerError
+from functional_dl.errors import LayerError, ShapeError
 
 TRAIN = fdl.Context(train=True, key=fdl.random.key(0))
 
@@ -88,3 +90,26 @@ def test_float32_preserved_and_finite_at_large_inputs() -> None:
     assert np.isfinite(y).all()
     dx, _ = L.dropout(0.3).backward({}, cache, np.ones_like(y))
     assert dx.dtype == np.float32
+
+
+@settings(deadline=None, max_examples=25)
+@given(total=st.integers(1, 12), cut=st.integers(0, 12), rate=st.sampled_from([0.2, 0.5]))
+def test_a_share_of_the_batch_gets_its_rows_of_the_batch_mask(total: int, cut: int, rate: float) -> None:
+    # A batch split in two at ``cut`` and run as two shares draws exactly the one-call masks.
+    cut = min(cut, total)
+    # batch_rows must reach the layer through serial (relu is exact row by row, unlike a matmul).
+    net = fdl.serial(L.relu(), L.dropout(rate))
+    _, params = net.init(fdl.random.key(4), (None, 3))
+    x = fdl.random.normal(fdl.random.key(5), (total, 3), np.float32) + np.float32(3.0)
+    ctx = fdl.Context(train=True, key=fdl.random.key(6))
+    whole, _ = net.forward(params, x, ctx)
+    head, _ = net.forward(params, x[:cut], ctx._replace(batch_rows=(0, total)))
+    tail, _ = net.forward(params, x[cut:], ctx._replace(batch_rows=(cut, total)))
+    np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
+
+
+@pytest.mark.parametrize("rows", [(-1, 4), (2, 4), (0, 2)])
+def test_batch_rows_that_do_not_hold_the_input_are_refused(rows: tuple[int, int]) -> None:
+    x = np.ones((3, 2), np.float32)
+    with pytest.raises(ShapeError, match=r"dropout: batch_rows .* 3 rows"):
+        L.dropout(0.5).forward({}, x, TRAIN._replace(batch_rows=rows))

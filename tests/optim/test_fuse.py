@@ -108,7 +108,7 @@ def test_each_transformation_declares_whether_it_is_elementwise(case: TransformC
 
 @pytest.mark.parametrize("case", NOT_ELEMENTWISE, ids=[c.id for c in NOT_ELEMENTWISE])
 def test_fusing_what_is_not_elementwise_is_refused_when_built(case: TransformCase) -> None:
-    with pytest.raises(DomainError, match=r"^fuse: the transformation with update \w+ is not elementwise"):
+    with pytest.raises(DomainError, match=r"^fuse: the transformation given is not elementwise"):
         fuse(case.make())
 
 
@@ -130,7 +130,7 @@ def test_a_users_own_transformation_is_not_fused_unless_it_says_so() -> None:
     ) -> tuple[fdl.Params, O.EmptyState]:
         return {k: g * 2.0 for k, g in updates.items()}, state
 
-    with pytest.raises(DomainError, match="_double is not elementwise"):
+    with pytest.raises(DomainError, match=r"^fuse: the transformation given is not elementwise"):
         fuse(O.GradientTransformation(empty_init, _double))
     fuse(O.GradientTransformation(empty_init, _double, elementwise=True))
 
