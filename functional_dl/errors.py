@@ -17,6 +17,7 @@ __all__ = [
     "DTypeError",
     "DomainError",
     "FunctionalDLError",
+    "KeyTypeError",
     "LabelError",
     "LayerError",
     "NotPicklableError",
@@ -71,6 +72,10 @@ class LabelError(LayerError, ValueError):
 
 class DomainError(LayerError, ValueError):
     """An input outside a function's domain (a probability outside ``[0, 1]``, a bad hyperparameter)."""
+
+
+class KeyTypeError(FunctionalDLError, TypeError):
+    """Something other than a :class:`~functional_dl.types.Key` was given where a key is expected."""
 
 
 class CheckpointError(FunctionalDLError, ValueError):

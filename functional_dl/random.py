@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl.errors import KeyTypeError
 from functional_dl.types import Array, IntArray, Key
 
 __all__ = [
@@ -47,7 +48,16 @@ def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
     Example:
         >>> split(key(7), 2)
         (Key(entropy=7, path=(0,)), Key(entropy=7, path=(1,)))
+
+    Raises:
+        KeyTypeError: ``parent`` is not a ``Key`` (an int seed passed where a key belongs, as in
+            ``net.init(0, shape)``); every ``init`` that draws splits its key here, so this is
+            the one place the slip is caught.
     """
+    if not isinstance(parent, Key):
+        raise KeyTypeError(
+            f"expected a Key from fdl.random.key(seed), got {type(parent).__name__} {parent!r}"
+        )
     if n < 0:
         raise ValueError(f"random.split: n must be >= 0, got {n}")
     return tuple(Key(parent.entropy, (*parent.path, i)) for i in range(n))

@@ -1,17 +1,25 @@
 """Max pooling over non-overlapping windows: the fast path of :mod:`functional_dl.layers.pool`.
 
 When the stride equals the kernel and there is no padding and no dilation (``max_pool2d(2)``, the
-common case), the windows tile the input. The input, cropped to whole tiles, then *reshapes*
-without a copy to ``(N, C, o_1, k_1, o_2, k_2, ...)``, and kernel offset ``i`` of every window is
-the view ``tiles[:, :, :, i_1, :, i_2, ...]``: the same taps as the general path's strided slices,
-but the backward pass writes each offset's gradient into its own disjoint view of ``dx`` instead
-of accumulating into a padded buffer.
+common case), the windows tile the input, and the maximum over a window is the maximum over its
+last axis of the maxima over the others. :func:`max_and_picks` reduces one spatial axis at a time,
+last axis first: along an axis of kernel ``k`` the taps are the ``k`` strided slices
+``j : o k : k`` of the previous result, and
 
-The maximum is a chain of ``np.maximum`` over the taps (cheap elementwise calls: NumPy's
-reductions over short, strided window axes are several times slower). The chosen tap is the
-first tap equal to the maximum, row-major, which is PyTorch's rule for ties. A NaN breaks the
-equality test; PyTorch lets the *last* NaN of a window win, so :func:`max_and_argmax` declines
-(returns ``None``) when the maximum holds a NaN, and the caller takes the general path.
+    m_d = max_j m_{d+1}[..., j :: k_d, ...],   pick_d = the first j attaining it
+
+with ``m_{nd}`` the input and ``m_0`` the output. Each step is a few elementwise calls on arrays
+no larger than its input (NumPy's reductions over short, strided window axes are several times
+slower), and the number of calls grows with ``sum(k)`` rather than ``prod(k)``.
+
+The tie rule is PyTorch's: the chosen tap is the first maximal one in row-major order. Taking the
+first maximum along the last axis within every row, then the first row whose maximum is the
+window's, gives exactly that tap. A NaN breaks the comparisons; PyTorch lets the *last* NaN of a
+window win, so :func:`max_and_picks` declines (returns ``None``) when the maximum holds a NaN, and
+the caller takes the general path.
+
+:func:`scatter` runs the steps backwards: the gradient of ``m_{d+1}`` is that of ``m_d`` in the
+slices ``pick_d == j`` and zero elsewhere, each slice written once (the windows are disjoint).
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl.layers._windows import Pads, offsets
+from functional_dl.layers._windows import Pads
 from functional_dl.types import Array
 
-__all__ = ["applies", "max_and_argmax", "scatter"]
+__all__ = ["Picks", "applies", "max_and_picks", "scatter"]
+
+#: Per spatial axis ``d``, the tap ``j < k_d`` chosen along it, of the shape of ``m_d`` (module docstring).
+Picks = tuple[npt.NDArray[np.int8], ...]
 
 
 def applies(kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], pads: Pads) -> bool:
@@ -30,47 +41,42 @@ def applies(kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[in
     return stride == kernel and all(d == 1 for d in dilation) and not any(lo or hi for lo, hi in pads)
 
 
-def _taps(a: Array, kernel: tuple[int, ...], out: tuple[int, ...]) -> list[Array]:
-    """Views ``(N, C, *out)`` of ``a`` ``(N, C, *S)``, one per kernel offset in row-major order."""
-    cropped = a[(slice(None), slice(None), *(slice(0, o * k) for o, k in zip(out, kernel, strict=True)))]
-    # Splitting an axis never needs a copy, even of the cropped (non-contiguous) view.
-    tiles = cropped.reshape(*a.shape[:2], *(n for pair in zip(out, kernel, strict=True) for n in pair))
-    lead = (slice(None), slice(None))
-    return [tiles[(*lead, *(j for i in offset for j in (slice(None), i)))] for offset in offsets(kernel)]
+def _taps(a: Array, axis: int, k: int, o: int) -> list[Array]:
+    """The ``k`` strided views ``a[..., j : o k : k, ...]`` along ``axis`` (the remainder is left out)."""
+    lead = (slice(None),) * axis
+    return [a[(*lead, slice(j, o * k, k))] for j in range(k)]
 
 
-def max_and_argmax(
-    x: Array, kernel: tuple[int, ...], out: tuple[int, ...]
-) -> tuple[Array, npt.NDArray[np.int16]] | None:
-    """``(y, argmax)`` of shape ``(N, C, *out)``; ``None`` if ``y`` holds a NaN (see module docstring).
-
-    ``argmax`` is the row-major index of the first tap of each window equal to its maximum.
-    """
-    taps = _taps(x, kernel, out)
-    best = taps[0].copy()
-    for tap in taps[1:]:
-        np.maximum(best, tap, out=best)
-    if np.isnan(best).any():
+def max_and_picks(x: Array, kernel: tuple[int, ...], out: tuple[int, ...]) -> tuple[Array, Picks] | None:
+    """``(y, picks)``: ``y`` of shape ``(N, C, *out)``; ``None`` if ``y`` holds a NaN (module docstring)."""
+    m = x
+    picks: list[npt.NDArray[np.int8]] = []
+    for axis in reversed(range(len(kernel))):
+        taps = _taps(m, 2 + axis, kernel[axis], out[axis])
+        best = np.maximum(taps[0], taps[1]) if len(taps) > 1 else taps[0].copy()
+        pick = np.zeros(best.shape, dtype=np.int8)
+        if len(taps) > 1:
+            np.greater(taps[1], taps[0], out=pick, casting="unsafe")  # strictly: ties keep the first
+        for j, tap in enumerate(taps[2:], start=2):
+            better = tap > best
+            np.maximum(best, tap, out=best)
+            np.copyto(pick, np.int8(j), where=better)
+        picks.append(pick)
+        m = best
+    if np.isnan(m).any():
         return None
-    found = taps[0] == best
-    argmax = np.zeros(best.shape, dtype=np.int16)
-    hit = np.empty(best.shape, dtype=bool)
-    for k, tap in enumerate(taps[1:], start=1):
-        np.equal(tap, best, out=hit)
-        np.greater(hit, found, out=hit)  # equal here and at no earlier tap
-        found |= hit
-        argmax += hit * np.int16(k)
-    return best, argmax
+    return m, tuple(reversed(picks))
 
 
-def scatter(
-    argmax: npt.NDArray[np.int16], dy: Array, in_shape: tuple[int, ...], kernel: tuple[int, ...]
-) -> Array:
+def scatter(picks: Picks, dy: Array, in_shape: tuple[int, ...], kernel: tuple[int, ...]) -> Array:
     """``dx`` of shape ``in_shape``: ``dy`` at each window's chosen tap, zero elsewhere."""
-    out = argmax.shape[2:]
-    whole = all(o * k == n for o, k, n in zip(out, kernel, in_shape[2:], strict=True))
-    # Every element of dx lies in exactly one tile unless a remainder is left over (zero there).
-    dx = np.empty(in_shape, dtype=dy.dtype) if whole else np.zeros(in_shape, dtype=dy.dtype)
-    for k, target in enumerate(_taps(dx, kernel, out)):
-        np.multiply(argmax == k, dy, out=target)
-    return dx
+    grad = dy
+    for axis, pick in enumerate(picks):
+        k, o, n = kernel[axis], dy.shape[2 + axis], in_shape[2 + axis]
+        shape = (*pick.shape[: 2 + axis], n, *pick.shape[3 + axis :])
+        # Every entry lies in exactly one slice unless a remainder is left over (zero there).
+        wider = np.empty(shape, dtype=dy.dtype) if o * k == n else np.zeros(shape, dtype=dy.dtype)
+        for j, target in enumerate(_taps(wider, 2 + axis, k, o)):
+            np.multiply(pick == j, grad, out=target)
+        grad = wider
+    return grad

@@ -12,8 +12,9 @@ cross-correlation, as in every deep-learning library)::
     db[o]       = sum_{n, p} dy[n, o, p]
     dx          = the padding cropped from dxp[n, c, q] = sum_{o, i, p: p s + i d = q} w[o, c, i] dy[n, o, p]
 
-Forward is one GEMM on an im2col copy of a strided window view, which the cache keeps; backward is
-one GEMM on it for ``dw`` and one GEMM plus a strided scatter for ``dx`` (see
+Forward is one GEMM on an im2col copy of a strided window view, which the cache keeps (one GEMM per
+sample when the product is shallow, as in a first layer); backward is one GEMM on it for ``dw`` and
+one GEMM plus a strided scatter straight into the unpadded ``dx`` (see
 :mod:`functional_dl.layers._conv_gemm`). Training skips ``dx`` of the first layer through
 ``Layer.param_grads`` (``_backward_params``).
 """
@@ -30,12 +31,17 @@ from functional_dl._checks import check_float, check_keys, check_same_dtype, che
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer
 from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
-from functional_dl.layers._conv_gemm import channels_major, col_weight_grad, correlate, im2col, input_grad
+from functional_dl.layers._conv_gemm import (
+    channels_major,
+    col_weight_grad,
+    correlate,
+    im2col,
+    input_grad_cropped,
+)
 from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers
 from functional_dl.layers._windows import (
     Pads,
     check_fits,
-    crop,
     out_sizes,
     pad,
     resolve_padding,
@@ -157,12 +163,17 @@ def _backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec)
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
     dy_cm = _dy_channels_major(params, cache, dy, spec)  # shared by all three products
     x = cache.x
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], spec.pads, strict=True))
-    out = dy.shape[2:]
-    dxp = input_grad(
-        dy_cm, params["w"], n=x.shape[0], padded=padded, stride=spec.stride, dilation=spec.dilation, out=out
+    dx = input_grad_cropped(
+        dy_cm,
+        params["w"],
+        n=x.shape[0],
+        spatial=x.shape[2:],
+        pads=spec.pads,
+        stride=spec.stride,
+        dilation=spec.dilation,
+        out=dy.shape[2:],
     )
-    return np.ascontiguousarray(crop(dxp, spec.pads)), _grads(dy_cm, cache, spec)
+    return dx, _grads(dy_cm, cache, spec)
 
 
 def _backward_params(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> Params:

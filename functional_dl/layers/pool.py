@@ -85,7 +85,9 @@ class MaxPoolCache(NamedTuple):
     """What max pooling's backward needs."""
 
     in_shape: tuple[int, ...]  # (N, C, *S)
-    argmax: npt.NDArray[np.int16]  # (N, C, *Out), row-major index of the chosen tap in its window
+    # The general path: (N, C, *Out), the row-major index of the chosen tap in its window.
+    argmax: npt.NDArray[np.int16] | None
+    picks: _max_tiles.Picks  # the tile path: the chosen tap along each axis; () on the general path
 
 
 class AvgPoolCache(NamedTuple):
@@ -189,9 +191,9 @@ def _max_forward(
 ) -> tuple[Array, MaxPoolCache]:
     out, pads = _check(params, x, spec)
     if _max_tiles.applies(spec.kernel, spec.stride, spec.dilation, pads):
-        fast = _max_tiles.max_and_argmax(x, spec.kernel, out)
+        fast = _max_tiles.max_and_picks(x, spec.kernel, out)
         if fast is not None:
-            return fast[0], MaxPoolCache(x.shape, fast[1])
+            return fast[0], MaxPoolCache(x.shape, None, fast[1])
     return _max_forward_windows(x, spec, out, pads)
 
 
@@ -210,17 +212,17 @@ def _max_forward_windows(
         better |= np.isnan(tap)  # PyTorch lets a NaN win, so NaN propagates
         np.copyto(best, tap, where=better)
         np.copyto(argmax, np.int16(k), where=better)
-    return best, MaxPoolCache(x.shape, argmax)
+    return best, MaxPoolCache(x.shape, argmax, ())
 
 
 def _max_backward(
     params: Params, cache: MaxPoolCache, dy: Array, /, *, spec: PoolSpec
 ) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.argmax.shape, spec.name)
-    check_float(dy, spec.name, "dy")
     out, pads = _geometry(cache.in_shape[2:], spec)
-    if _max_tiles.applies(spec.kernel, spec.stride, spec.dilation, pads):
-        return _max_tiles.scatter(cache.argmax, dy, cache.in_shape, spec.kernel), EMPTY
+    check_same_shape(dy, (*cache.in_shape[:2], *out), spec.name)
+    check_float(dy, spec.name, "dy")
+    if cache.argmax is None:
+        return _max_tiles.scatter(cache.picks, dy, cache.in_shape, spec.kernel), EMPTY
     zero = dy.dtype.type(0)
     parts = (np.where(cache.argmax == k, dy, zero) for k in range(size(spec.kernel)))
     return _scatter(cache.in_shape, spec, out, pads, parts), EMPTY

@@ -8,11 +8,14 @@ probability ``p`` (or a log-probability when ``log_target=True``). Elementwise::
 
 so ``sum_c l_c = KL(p || q)`` for each sample. We chose PyTorch's argument order and log-input
 convention so that code and checkpoints move across unchanged. As in PyTorch, ``"mean"`` averages
-over *all elements*, which is ``KL / C``, not the KL divergence per sample: for that (PyTorch's
-``"batchmean"``) take ``reduction="sum"`` and divide by the batch size.
+over *all elements*, which is ``KL / C``, not the KL divergence per sample; ``"batchmean"`` is the
+mean KL divergence per sample, ``sum(l) / N`` with ``N = log_pred.shape[0]`` (and the gradient
+``-p / N``), which is what the mathematics means and what PyTorch recommends.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +24,9 @@ from functional_dl.errors import LabelError
 from functional_dl.losses._common import Reduction, as_target, check_finite_target, check_pair, reduce_loss
 from functional_dl.types import Array
 
-__all__ = ["kl_divergence"]
+KLReduction = Reduction | Literal["batchmean"]
+
+__all__ = ["KLReduction", "kl_divergence"]
 
 _NAME = "kl_divergence"
 
@@ -31,7 +36,7 @@ def kl_divergence(
     target: npt.ArrayLike,
     *,
     log_target: bool = False,
-    reduction: Reduction = "mean",
+    reduction: KLReduction = "mean",
     weights: npt.ArrayLike | None = None,
 ) -> tuple[Array, Array]:
     """``KL(target || exp(log_pred))`` elementwise, as ``F.kl_div(log_pred, target)``.
@@ -40,7 +45,8 @@ def kl_divergence(
         log_pred: log-probabilities ``(N, C, ...)``, e.g. from ``log_softmax``.
         target: probabilities of the same shape (``>= 0``), or log-probabilities if ``log_target``.
         log_target: whether ``target`` is given as log-probabilities.
-        reduction: ``"mean"`` over all elements (default), ``"sum"`` or ``"none"``.
+        reduction: ``"mean"`` over all elements (default), ``"batchmean"`` (the sum over the
+            batch size ``N``: the KL divergence per sample), ``"sum"`` or ``"none"``.
         weights: optional per-element multipliers broadcastable to ``log_pred``.
 
     Raises:
@@ -53,6 +59,10 @@ def kl_divergence(
         >>> value, grad = kl_divergence(np.log(np.array([[0.25, 0.5, 0.25]])), p, reduction="sum")
         >>> round(float(value), 6), grad.tolist()          # 0.5 log 2 = 0.346574
         (0.346574, [[-0.5, -0.5, -0.0]])
+        >>> two = np.log(np.array([[0.25, 0.5, 0.25]] * 2))
+        >>> value, grad = kl_divergence(two, np.array([[0.5, 0.5, 0.0]] * 2), reduction="batchmean")
+        >>> round(float(value), 6), grad[0].tolist()       # the same KL per sample, over N = 2
+        (0.346574, [-0.25, -0.25, -0.0])
     """
     check_pair(log_pred, _NAME)
     t = as_target(target, log_pred, _NAME)
@@ -68,4 +78,9 @@ def kl_divergence(
         # p log p with the convention 0 log 0 = 0 (torch's xlogy); log of the zeros is never taken.
         log_p = np.log(np.where(positive, p, 1.0))
         per_element = p * np.where(positive, log_p - log_pred, 0.0)
+    if reduction == "batchmean":
+        total, grad = reduce_loss(per_element, -p, "sum", weights, _NAME)
+        n = log_pred.dtype.type(log_pred.shape[0])
+        batch_grad: Array = grad / n
+        return np.asarray(total / n, dtype=log_pred.dtype), batch_grad
     return reduce_loss(per_element, -p, reduction, weights, _NAME)

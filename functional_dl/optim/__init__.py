@@ -2,7 +2,8 @@
 
 * Contract and user surface: :mod:`.base` (``GradientTransformation``, ``optimizer``).
 * Building blocks: :mod:`.transforms` (scale, learning rate, momentum, weight decay, chain),
-  :mod:`.adam`, :mod:`.adaptive`, :mod:`.lion`, :mod:`.trust_ratio`, :mod:`.clipping`,
+  :mod:`.adam`, :mod:`.adaptive`, :mod:`.adamax_adafactor`, :mod:`.lion`, :mod:`.trust_ratio`,
+  :mod:`.clipping`,
   :mod:`.groups` (masks and partitions), :mod:`.wrappers` (skip non-finite steps, accumulate,
   average, look ahead), :mod:`.plateau`.
 * Fusing elementwise chains into one vector per dtype, and reading fused state per parameter:
@@ -22,6 +23,12 @@ from functional_dl.optim.adam import (
     scale_by_nadam,
     scale_by_radam,
 )
+from functional_dl.optim.adamax_adafactor import (
+    ScaleByAdafactorState,
+    ScaleByAdamaxState,
+    scale_by_adafactor,
+    scale_by_adamax,
+)
 from functional_dl.optim.adaptive import (
     ScaleByAdadeltaState,
     ScaleByAdagradState,
@@ -32,8 +39,10 @@ from functional_dl.optim.adaptive import (
 )
 from functional_dl.optim.aliases import (
     adadelta,
+    adafactor,
     adagrad,
     adam,
+    adamax,
     adamw,
     amsgrad,
     lamb,
@@ -135,8 +144,10 @@ __all__ = [
     "PlateauConfig",
     "ReduceOnPlateauState",
     "ScaleByAdadeltaState",
+    "ScaleByAdafactorState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
+    "ScaleByAdamaxState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
     "ScaleByNadamState",
@@ -146,9 +157,11 @@ __all__ = [
     "TraceState",
     "accumulate_gradients",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adam_direction",
+    "adamax",
     "adamw",
     "add_decayed_weights",
     "amsgrad",
@@ -193,8 +206,10 @@ __all__ = [
     "rmsprop",
     "scale",
     "scale_by_adadelta",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_adam",
+    "scale_by_adamax",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from functional_dl.optim.adam import scale_by_adam, scale_by_nadam, scale_by_radam
+from functional_dl.optim.adamax_adafactor import scale_by_adafactor, scale_by_adamax
 from functional_dl.optim.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
 from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule, optimizer
 from functional_dl.optim.fuse import fuse
@@ -29,8 +30,10 @@ from functional_dl.optim.trust_ratio import scale_by_trust_ratio
 
 __all__ = [
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
+    "adamax",
     "adamw",
     "amsgrad",
     "lamb",
@@ -368,5 +371,55 @@ def lars(
         _decay(weight_decay, mask),
         scale_by_trust_ratio(trust_coefficient, eps),
         trace(momentum, nesterov) if momentum else None,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamax(
+    learning_rate: LR = 2e-3,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> Optimizer[object]:
+    """Adamax (Kingma and Ba, 2015), as ``torch.optim.Adamax``.
+
+    Update rule (``d_t = g_t + wd p_{t-1}``, ``m_0 = u_0 = 0``)::
+
+        m_t = b1 m_{t-1} + (1 - b1) d_t
+        u_t = max(b2 u_{t-1}, |d_t| + eps)
+        p_t = p_{t-1} - lr m_t / ((1 - b1^t) u_t)
+    """
+    return _named_optimizer(
+        _decay(weight_decay), scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate)
+    )
+
+
+def adafactor(
+    learning_rate: float = 1e-2,
+    *,
+    beta2_decay: float = -0.8,
+    eps1: float | None = None,
+    eps2: float = 1e-3,
+    d: float = 1.0,
+    weight_decay: float = 0.0,
+) -> Optimizer[object]:
+    """Adafactor (Shazeer and Stern, 2018), as ``torch.optim.Adafactor`` (not optax's variant).
+
+    Update rule (``R``, ``C``, ``V`` the factored or full second moments of
+    :mod:`functional_dl.optim.adamax_adafactor`)::
+
+        U_t = g_t / sqrt(max(V_t, eps1^2))
+        p_t = p_{t-1} (1 - lr wd) - max(eps2, rms(p_{t-1})) min(lr, 1 / sqrt(t)) U_t / max(1, rms(U_t) / d)
+
+    ``learning_rate`` is a positive number: it caps the relative step size ``min(lr, 1 / sqrt(t))``
+    (PyTorch's meaning), and the decoupled weight decay is ``lr wd p``.
+    """
+    if callable(learning_rate):
+        raise ValueError("adafactor: learning_rate must be a number (it caps the relative step size)")
+    return _named_optimizer(
+        scale_by_adafactor(learning_rate, beta2_decay=beta2_decay, eps1=eps1, eps2=eps2, d=d),
+        _decay(weight_decay),
         scale_by_learning_rate(learning_rate),
     )

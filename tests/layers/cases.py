@@ -137,6 +137,30 @@ LAYER_CASES += [
 ]
 
 
+# --- the activations PyTorch users reach for: relu6, hard_swish, mish, prelu, glu -----------------
+
+LAYER_CASES += [
+    LayerCase("relu6", L.relu6, fst.shapes(max_dims=3), bound=7.0, kinks=(0.0, 6.0)),
+    LayerCase("hard_swish", L.hard_swish, fst.shapes(max_dims=3), bound=4.0, kinks=(-3.0, 3.0)),
+    LayerCase("mish", L.mish, fst.shapes(max_dims=3), bound=6.0),
+    LayerCase("prelu", L.prelu, fst.shapes(max_dims=3), min_magnitude=1e-3),
+    LayerCase(
+        "prelu_channels",
+        lambda: L.prelu(3, init=0.1),
+        st.tuples(st.just(3), st.integers(1, 3)),
+        min_magnitude=1e-3,
+        example_features=(3, 2),
+    ),
+    LayerCase("glu", L.glu, st.tuples(st.integers(1, 3).map(lambda n: 2 * n))),
+    LayerCase(
+        "glu_dim1",
+        lambda: L.glu(1),
+        st.tuples(st.sampled_from([2, 4]), st.integers(1, 3), st.integers(1, 2)),
+        example_features=(4, 2, 2),
+    ),
+]
+
+
 # --- layer norm and group norm ----------------------------------------------------------------------
 
 LAYER_CASES += [

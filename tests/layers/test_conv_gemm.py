@@ -13,12 +13,16 @@ from hypothesis import given
 import functional_dl as fdl
 from functional_dl.layers._conv_gemm import (
     channels_major,
+    correlate_channels_major,
+    correlate_per_sample,
+    im2col,
     input_grad,
+    input_grad_cropped,
     input_grad_per_offset,
     weight_grad,
     weight_grad_per_offset,
 )
-from functional_dl.layers._windows import out_sizes, pad
+from functional_dl.layers._windows import crop, out_sizes, pad
 from tests.layers.test_conv import ConvConfig, conv_configs
 
 
@@ -65,6 +69,50 @@ def test_input_grad_matches_per_offset_reference(config: ConvConfig) -> None:
     )
     assert fast.shape == xp.shape
     _assert_close(fast, reference, scale=float(np.abs(w).sum() * np.abs(dy).max()) + 1.0)
+
+
+@given(conv_configs())
+def test_per_sample_forward_matches_the_channels_major_gemm(config: ConvConfig) -> None:
+    w, xp, _, out = _operands(config)
+    g = config.groups
+    col = im2col(xp, config.kernel, config.stride, config.dilation, g)
+    wg = w.reshape(g, w.shape[0] // g, -1)
+    reference = correlate_channels_major(wg, col).reshape(w.shape[0], config.batch, *out).swapaxes(0, 1)
+    fast = correlate_per_sample(wg, col, config.batch).reshape(config.batch, w.shape[0], *out)
+    assert fast.flags.c_contiguous
+    _assert_close(fast, reference, scale=float(np.abs(w).sum() * np.abs(xp).max()) + 1.0)
+
+
+def _check_cropped_input_grad(config: ConvConfig) -> None:
+    w, xp, dy, out = _operands(config)
+    dy_cm = channels_major(dy, config.groups)
+    padded = xp.shape[2:]
+    reference = input_grad_per_offset(
+        dy_cm, w, n=config.batch, padded=padded, stride=config.stride, dilation=config.dilation, out=out
+    )
+    spatial = tuple(m - lo - hi for m, (lo, hi) in zip(padded, config.pads, strict=True))
+    fast = input_grad_cropped(
+        dy_cm,
+        w,
+        n=config.batch,
+        spatial=spatial,
+        pads=config.pads,
+        stride=config.stride,
+        dilation=config.dilation,
+        out=out,
+    )
+    assert fast.flags.c_contiguous
+    _assert_close(fast, crop(reference, config.pads), scale=float(np.abs(w).sum() * np.abs(dy).max()) + 1.0)
+
+
+@given(conv_configs())
+def test_cropped_input_grad_is_the_cropped_reference(config: ConvConfig) -> None:
+    _check_cropped_input_grad(config)
+
+
+def test_cropped_input_grad_when_offsets_read_only_padding() -> None:
+    # Padded length 5, one window at stride 3: kernel offsets 0 and 1 read only the left padding.
+    _check_cropped_input_grad(ConvConfig(1, 2, 3, 2, (1,), (3,), (3,), ((2, 2),), (1,), 1, True))
 
 
 def test_fast_forms_keep_float32() -> None:

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import functional_dl as fdl
+from functional_dl.layers._conv_gemm import SHALLOW_DEPTH
 from tests.layers.test_conv import ConvConfig, TransposeConfig, conv_configs, transpose_configs
 
 torch = pytest.importorskip("torch")
@@ -63,6 +64,10 @@ def _compare_with_torch(
 
 @given(cfg=conv_configs(), seed=st.integers(0, 2**16))
 def test_conv_matches_torch(cfg: ConvConfig, seed: int) -> None:
+    _check_conv_against_torch(cfg, seed)
+
+
+def _check_conv_against_torch(cfg: ConvConfig, seed: int) -> None:
     params, x = cfg.params_and_input(seed)
     conv = F.conv1d if cfg.nd == 1 else F.conv2d
 
@@ -71,6 +76,19 @@ def test_conv_matches_torch(cfg: ConvConfig, seed: int) -> None:
         return conv(padded, wt, bt, stride=cfg.stride, dilation=cfg.dilation, groups=cfg.groups)
 
     _compare_with_torch(cfg.layer(), params, x, seed, reference)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ConvConfig(2, 2, 8, 3, (5, 6), (3, 3), (1, 2), ((1, 1), (0, 2)), (1, 1), 1, True),
+        ConvConfig(1, 3, 48, 4, (9,), (3,), (2,), ((1, 1),), (2,), 2, False),
+    ],
+)
+def test_deep_conv_matches_torch(cfg: ConvConfig) -> None:
+    """Products deeper than ``SHALLOW_DEPTH`` take the channels-major GEMM (the drawn ones are shallow)."""
+    assert cfg.in_channels // cfg.groups * int(np.prod(cfg.kernel)) > SHALLOW_DEPTH
+    _check_conv_against_torch(cfg, 0)
 
 
 # PyTorch warns that an even kernel needs a padded copy; that is its performance note, not ours.

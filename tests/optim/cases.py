@@ -96,6 +96,14 @@ def _adadelta(lr: Any) -> O.Optimizer[Any]:
     return O.adadelta(lr)
 
 
+def _adamax(lr: Any) -> O.Optimizer[Any]:
+    return O.adamax(lr)
+
+
+def _adafactor(lr: Any) -> O.Optimizer[Any]:
+    return O.adafactor(lr)
+
+
 def _lion(lr: Any) -> O.Optimizer[Any]:
     return O.lion(lr)
 
@@ -123,6 +131,9 @@ OPTIMIZER_CASES = [
     OptimizerCase("rmsprop_centered", _rmsprop_centered, (0.01, 300), (0.001, 1500)),
     OptimizerCase("adagrad", _adagrad, (0.3, 300), (0.03, 5000)),
     OptimizerCase("adadelta", _adadelta, (1.0, 1000), (0.3, 5000), decay=("rosen",)),
+    OptimizerCase("adamax", _adamax, (0.1, 300), (0.03, 1000)),
+    # Relative steps shrinking as 1/sqrt(t) make Adafactor slow in the Rosenbrock valley.
+    OptimizerCase("adafactor", _adafactor, (0.1, 300), (0.05, 30000)),
     OptimizerCase("lion", _lion, (0.003, 1000), (0.001, 5000)),
     OptimizerCase("lamb", _lamb, (0.01, 2000), (0.01, 1500), decay=("quad", "rosen")),
     OptimizerCase("lars", _lars, (0.01, 300), (0.01, 500)),
@@ -228,6 +239,14 @@ def _adadelta_t() -> GradientTransformation[Any]:
     return O.scale_by_adadelta()
 
 
+def _adamax_t() -> GradientTransformation[Any]:
+    return O.scale_by_adamax()
+
+
+def _adafactor_t() -> GradientTransformation[Any]:
+    return O.scale_by_adafactor()
+
+
 def _lion_t() -> GradientTransformation[Any]:
     return O.scale_by_lion()
 
@@ -315,6 +334,8 @@ TRANSFORM_CASES = [
     TransformCase("scale_by_rms_centered", _rms_centered, True),
     TransformCase("scale_by_adagrad", _adagrad_t, True),
     TransformCase("scale_by_adadelta", _adadelta_t, True),
+    TransformCase("scale_by_adamax", _adamax_t, True),
+    TransformCase("scale_by_adafactor", _adafactor_t, False),
     TransformCase("scale_by_lion", _lion_t, True),
     TransformCase("scale_by_trust_ratio", _trust, False),
     TransformCase("clip", _clip, True),

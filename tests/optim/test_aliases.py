@@ -127,6 +127,8 @@ def test_state_is_plain_data(case: OptimizerCase) -> None:
         O.rmsprop,
         O.adagrad,
         O.adadelta,
+        O.adamax,
+        O.adafactor,
         O.lion,
         O.lamb,
         O.lars,

@@ -140,6 +140,20 @@ CASES = [
         lambda p: torch.optim.Adagrad(p, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
     ),
     TorchCase("adadelta", lambda: O.adadelta(1.0), lambda p: torch.optim.Adadelta(p, lr=1.0)),
+    TorchCase("adamax", lambda: O.adamax(1e-2), lambda p: torch.optim.Adamax(p, lr=1e-2)),
+    TorchCase(
+        "adamax_weight_decay",
+        lambda: O.adamax(1e-2, b1=0.8, weight_decay=0.1),
+        lambda p: torch.optim.Adamax(p, lr=1e-2, betas=(0.8, 0.999), weight_decay=0.1),
+    ),
+    TorchCase("adafactor", lambda: O.adafactor(1e-2), lambda p: torch.optim.Adafactor(p, lr=1e-2)),
+    TorchCase(
+        "adafactor_options",
+        lambda: O.adafactor(0.3, beta2_decay=-0.5, eps1=1e-20, eps2=1e-2, d=2.0, weight_decay=0.1),
+        lambda p: torch.optim.Adafactor(
+            p, lr=0.3, beta2_decay=-0.5, eps=(1e-20, 1e-2), d=2.0, weight_decay=0.1
+        ),
+    ),
     TorchCase(
         "adam_steplr",
         lambda: O.adam(O.exponential_decay(1e-2, 0.5, 50, staircase=True)),
@@ -290,6 +304,8 @@ ROSENBROCK_CASES = [
     TorchCase("rmsprop", lambda: O.rmsprop(1e-3), lambda p: torch.optim.RMSprop(p, lr=1e-3)),
     TorchCase("adagrad", lambda: O.adagrad(0.1), lambda p: torch.optim.Adagrad(p, lr=0.1)),
     TorchCase("adadelta", lambda: O.adadelta(1.0), lambda p: torch.optim.Adadelta(p, lr=1.0)),
+    TorchCase("adamax", lambda: O.adamax(1e-2), lambda p: torch.optim.Adamax(p, lr=1e-2)),
+    TorchCase("adafactor", lambda: O.adafactor(1e-2), lambda p: torch.optim.Adafactor(p, lr=1e-2)),
 ]
 
 
