@@ -8,7 +8,9 @@ The models, as in the paper's repository (``models.py``), all ending in 10 logit
 * logistic regression: ``dense(10)``;
 * MLP ``40-100-100-10`` with ReLU;
 * CNN: three ``conv1d`` layers of 25 channels (kernel 5, then 3 and 3; stride 2; padding 1) with
-  ReLU, so the length goes 40 -> 19 -> 10 -> 5, then flatten (``25 * 5 = 125``) and ``dense(10)``.
+  ReLU, so the length goes 40 -> 19 -> 10 -> 5, then flatten (``25 * 5 = 125``) and ``dense(10)``;
+* GRU: a bidirectional GRU of hidden size 6 over the 40 steps of one feature (the signal read as
+  ``(n, 40, 1)``), its whole output sequence flattened (``40 * 2 * 6 = 480``) into ``dense(10)``.
 
 Training, as the paper: Adam with learning rate ``1e-2``, batch 100, 6000 steps, softmax
 cross-entropy; the figure is the test accuracy at the end. Initialisation follows PyTorch's
@@ -33,7 +35,8 @@ import numpy.typing as npt
 import functional_dl as fdl
 from functional_dl import layers as L
 
-MODELS = ("logistic", "mlp", "cnn")
+MODELS = ("logistic", "mlp", "cnn", "gru")
+GRU_HIDDEN = 6
 LEARNING_RATE, BATCH_SIZE, STEPS = 1e-2, 100, 6000
 
 
@@ -86,8 +89,10 @@ def batch_indices(seed: int, step: int, n: int, batch_size: int = BATCH_SIZE) ->
 
 
 def as_input(model: str, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """The CNN reads ``(n, 1, 40)`` (one channel); the others read ``(n, 40)``."""
-    return x[:, None, :] if model == "cnn" else x
+    """The CNN reads ``(n, 1, 40)`` (one channel), the GRU ``(n, 40, 1)`` (one feature per step)."""
+    if model == "cnn":
+        return x[:, None, :]
+    return x[:, :, None] if model == "gru" else x
 
 
 # ---- functional_dl ---------------------------------------------------------------------------
@@ -119,6 +124,9 @@ def build(model: str, channels: int = 25) -> tuple[fdl.Layer[fdl.combinators.Ser
         c = channels
         layers = (_conv(c, 5, 1 * 5), L.relu(), _conv(c, 3, c * 3), L.relu(), _conv(c, 3, c * 3), L.relu())
         return fdl.serial(*layers, L.flatten(), _dense(10, c * 5)), (None, 1, 40)
+    if model == "gru":  # the GRU starts U(+-1/sqrt(hidden)), PyTorch's default, by itself
+        rnn = L.gru(GRU_HIDDEN, bidirectional=True)
+        return fdl.serial(rnn, L.flatten(), _dense(10, 40 * 2 * GRU_HIDDEN)), (None, 40, 1)
     raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
 
 
@@ -148,10 +156,29 @@ def train_ours(model: str, data: Data, seed: int, steps: int = STEPS) -> RunResu
 # ---- PyTorch, the same models and recipe -----------------------------------------------------
 
 
+def _torch_gru() -> Any:
+    """The paper's GRU model: ``nn.GRU`` (bidirectional, batch first), its outputs flattened into a linear."""
+    from torch import nn
+
+    class GRU(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.GRU(1, GRU_HIDDEN, batch_first=True, bidirectional=True)
+            self.linear = nn.Linear(40 * 2 * GRU_HIDDEN, 10)
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.rnn(x)
+            return self.linear(out.reshape(out.shape[0], -1))
+
+    return GRU()
+
+
 def _torch_model(model: str) -> Any:
     import torch
     from torch import nn
 
+    if model == "gru":
+        return _torch_gru()
     if model == "logistic":
         return nn.Linear(40, 10)
     if model == "mlp":

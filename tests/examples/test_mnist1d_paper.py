@@ -32,13 +32,16 @@ def test_batches_of_an_epoch_are_a_permutation() -> None:
     assert np.array_equal(mnist1d_models.batch_indices(3, 7, 4000), mnist1d_models.batch_indices(3, 7, 4000))
 
 
-@pytest.mark.parametrize(("model", "n_params"), [("logistic", 410), ("mlp", 15210), ("cnn", 5210)])
+@pytest.mark.parametrize(
+    ("model", "n_params"), [("logistic", 410), ("mlp", 15210), ("cnn", 5210), ("gru", 2 * 162 + 4810)]
+)
 def test_models_have_the_papers_shapes(model: str, n_params: int) -> None:
     net, in_shape = mnist1d_models.build(model)
     out_shape, params = net.init(fdl.random.key(0), in_shape)
     assert out_shape == (None, 10)
     assert fdl.params.num_params(params) == n_params
     x = mnist1d_models.as_input(model, np.zeros((3, 40), np.float32))
+    assert (None, *x.shape[1:]) == in_shape
     logits, _ = net.forward(params, x)
     assert logits.shape == (3, 10) and logits.dtype == np.float32
 
@@ -59,3 +62,27 @@ def test_torch_models_have_the_same_parameter_counts() -> None:
         _, params = net.init(fdl.random.key(0), in_shape)
         torch_net = mnist1d_models._torch_model(model)
         assert sum(p.numel() for p in torch_net.parameters()) == fdl.params.num_params(params)
+
+
+def test_gru_gradients_are_exact() -> None:
+    net, in_shape = mnist1d_models.build("gru")
+    _, params = net.init(fdl.random.key(0), in_shape)
+    x = fdl.random.normal(fdl.random.key(1), (2, 40, 1), np.float64)
+    assert fdl.testing.check_gradients(net, params, x).passed
+
+
+@pytest.mark.torch
+def test_gru_model_has_the_torch_keys_and_outputs() -> None:
+    torch = pytest.importorskip("torch")
+    net, in_shape = mnist1d_models.build("gru")
+    _, params = net.init(fdl.random.key(0), in_shape)
+    torch_net = mnist1d_models._torch_model("gru").double()
+    linear = {"linear.weight": "2.w", "linear.bias": "2.b"}
+    with torch.no_grad():
+        for name, p in torch_net.named_parameters():  # rnn.weight_ih_l0 is our 0.weight_ih_l0
+            ours = "0." + name.removeprefix("rnn.") if name.startswith("rnn.") else linear[name]
+            p.copy_(torch.from_numpy(np.asarray(params[ours], np.float64)))
+    x = fdl.random.normal(fdl.random.key(1), (3, 40, 1), np.float64)
+    logits, _ = net.forward(fdl.params.cast(params, np.float64), x)
+    expected = torch_net(torch.from_numpy(x)).detach().numpy()
+    assert np.max(np.abs(logits - expected)) <= 1e-10 * np.max(np.abs(expected))
