@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from benchmarks import adam, conv2d, lenet, mlp, mnist1d_cnn
+from benchmarks import adam, conv2d, lenet, lstm, mlp, mnist1d_cnn
 from benchmarks.common import Run
 
 FRAMEWORKS = ("functional_dl", "torch", "numpy")
@@ -98,6 +98,12 @@ WORKLOADS: tuple[Workload, ...] = (
         "MNIST-1D CNN step, (100,1,40), 3 conv1d of 25 channels, dense 10; Adam",
         "step",
         mnist1d_cnn.BUILDERS,
+    ),
+    heavy(
+        "lstm",
+        f"LSTM forward+backward, batch {lstm.BATCH}, {lstm.STEPS} steps, {lstm.FEATURES} -> {lstm.HIDDEN}",
+        "call",
+        lstm.BUILDERS,
     ),
     Workload(
         "mnist1d_mlp",

@@ -70,9 +70,12 @@ class TapCache(NamedTuple):
 
 
 def _finite(a: object) -> bool:
-    # Branching combinators pass tuples of arrays between layers.
+    # Branches and multi-input layers pass tuples, whose entries may be None (an absent input, an
+    # unused output's gradient) or integer arrays (ids, lengths, masks): finite by definition.
     if isinstance(a, tuple):
         return all(_finite(part) for part in a)
+    if a is None or (isinstance(a, np.ndarray) and a.dtype.kind in "biu"):
+        return True
     return bool(np.isfinite(np.asarray(a)).all())
 
 

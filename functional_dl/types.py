@@ -77,6 +77,42 @@ A layer with no ``children`` is a leaf: inspection and summaries treat it as one
 holds inside (a combinator written with closures or without these fields shows as a single row).
 A layer with ``children`` must have a ``rebuild``.
 
+Several inputs, several outputs
+------------------------------
+Some layers take more than one input (a recurrent layer: the sequence, an initial state, the
+lengths; attention: queries, keys and values, a mask) or return more than one output (the output
+sequence and the final state). They take and return **tuples of arrays**, one entry per input or
+output in a documented order, as the branching combinators already do (``fan_out`` makes a tuple,
+``parallel`` maps one, ``fan_in_*`` consumes one), and the ``init`` shape is the tuple of the
+entries' shapes in the same positions (``((None, 40, 1), (None, 2, 6))``). A :class:`~typing.NamedTuple`
+may name the entries: it is a tuple, so everything below holds for it too. The rules:
+
+* **Absent optional inputs are** ``None``: ``(x, None, lengths)`` has no initial state. A layer
+  may also accept a bare array for its first input alone (``x`` meaning ``(x,)``).
+* **Integer and boolean inputs have no gradient** (ids, lengths, masks). ``backward`` returns
+  ``dx`` with the structure of ``x``: an array of the input's shape and dtype for every float
+  entry, and ``None`` for every integer, boolean or absent entry, as PyTorch gives ``None`` for
+  such inputs' ``.grad``. Zeros would be a lie (the function is not differentiable there) and
+  would cost a full array for every mask.
+* **An unused output's cotangent may be** ``None``: ``backward(params, cache, (dy, None))`` means
+  the second output does not reach the loss, exactly as if its cotangent were zeros.
+* **Tuples nest**: ``parallel`` over layers with several outputs gives a tuple of tuples. The
+  type :data:`Flow` is the recursive form; :mod:`functional_dl.testing` checks the gradient of
+  every float entry however deep, and ``fan_out`` adds tuple gradients entry by entry (``None``
+  counting as zero).
+
+We chose plain tuples over a dedicated input record (Haiku's keyword arguments, a
+``SequenceBatch`` class) because the combinators already carry tuples between branches, so the
+same ``serial``/``parallel`` plumbing routes multi-input layers with no special case, and a
+tuple is a value that pickles, compares and unpacks like any other.
+
+Statically, a layer with tuple inputs or outputs is typed like the branching combinators: its
+``forward`` is a :class:`ForwardFn` (``x: Array``), while at run time ``x`` is a tuple. Typing it
+exactly needs ``Layer`` to be generic in its input and output types with defaults (PEP 696,
+``typing.TypeVar(default=...)``, Python 3.13), so that ``Layer[DenseCache]`` keeps meaning a
+one-array layer; until then a layer whose own input and output are single arrays (a recurrent
+layer that returns only its output sequence) is exactly typed, and the tuple forms are not.
+
 Names: *buffers* are always the network's non-trained arrays; *state* is always the carry of an
 ``init``/``update`` pair (an optimizer's or a callback's state); a *training state*
 (:class:`~functional_dl.train.TrainState`) holds the optimizer state, the buffers and the counters.
@@ -98,10 +134,13 @@ __all__ = [
     "Array",
     "BackwardFn",
     "BackwardParamsFn",
+    "BoolArray",
     "Buffers",
     "BuffersOfFn",
     "Child",
     "Context",
+    "Flow",
+    "FlowShape",
     "ForwardFn",
     "InitFn",
     "IntArray",
@@ -119,12 +158,21 @@ __all__ = [
 Array: TypeAlias = npt.NDArray[np.floating[Any]]
 #: An integer NumPy array (class labels, indices).
 IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
+#: A boolean NumPy array (masks).
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
 #: An array shape; ``None`` marks the batch axis, which is unknown until data arrives.
 Shape: TypeAlias = tuple[int | None, ...]
 #: Trained parameters: a flat mapping from dotted names (``"0.w"``, ``"encoder.1.b"``) to arrays.
 Params: TypeAlias = Mapping[str, Array]
 #: Buffers: non-trained arrays (running statistics), same form as :data:`Params`, kept apart from them.
 Buffers: TypeAlias = Mapping[str, Array]
+
+#: What flows along an edge of a network: one array, or a tuple for several inputs or outputs,
+#: whose entries are float arrays, integer or boolean arrays (no gradient), ``None`` (an absent
+#: optional input, or an unused output's cotangent), or tuples again (see the module docstring).
+Flow: TypeAlias = "Array | IntArray | BoolArray | tuple[Flow | None, ...]"
+#: The ``init`` shape of a :data:`Flow`: a :data:`Shape`, or a tuple of them in the same positions.
+FlowShape: TypeAlias = "Shape | tuple[FlowShape | None, ...]"
 
 C = TypeVar("C")
 C_co = TypeVar("C_co", covariant=True)

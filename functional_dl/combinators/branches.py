@@ -5,7 +5,8 @@ per branch (as in stax)::
 
     block = serial(fan_out(2), parallel(dense(8), serial(dense(8), relu())), fan_in_concat(-1))
 
-* ``fan_out(n)``: ``x -> (x, ..., x)``; backward sums the ``n`` incoming gradients.
+* ``fan_out(n)``: ``x -> (x, ..., x)``; backward sums the ``n`` incoming gradients (entry by
+  entry when ``x`` is itself a tuple, a ``None`` gradient counting as zero).
 * ``parallel(f_1, ..., f_n)``: ``(x_1, ..., x_n) -> (f_1(x_1), ..., f_n(x_n))``, one input per
   branch; keys ``"0.w"``, ``"1.w"``, ... as in ``serial``; ``ctx.key`` split one key per branch.
 * ``fan_in_sum()``: ``(x_1, ..., x_n) -> x_1 + ... + x_n`` (same shapes); backward copies ``dy``.
@@ -18,11 +19,12 @@ returning arrays (the layer contract) but take and return tuples; use them insid
 
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, reduce
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl._flow import add_flows
 from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
 from functional_dl.combinators.serial import check_children
 from functional_dl.errors import DTypeError, LayerError, ShapeError, describe_shape
@@ -84,6 +86,9 @@ def _fan_out_forward(n: int, params: Params, x: Any, ctx: Context = EVAL, /) -> 
 
 def _fan_out_backward(params: Params, cache: FanOutCache, dy: Any, /) -> tuple[Any, Params]:
     grads = _check_tuple(dy, cache.n, "fan_out", "gradient")
+    if not all(isinstance(g, np.ndarray) for g in grads):
+        # Tuples (a copied multi-input) add entry by entry; None is an unused branch's zero.
+        return reduce(add_flows, grads), EMPTY
     total = grads[0] + grads[1] if cache.n > 1 else grads[0]
     for g in grads[2:]:
         total += g  # total is our own fresh array

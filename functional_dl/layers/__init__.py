@@ -79,13 +79,16 @@ from functional_dl.layers.conv import conv1d, conv2d
 from functional_dl.layers.conv_transpose import conv_transpose2d
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
+from functional_dl.layers.embedding import embedding
 from functional_dl.layers.gelu import gelu
 from functional_dl.layers.norm import group_norm, layer_norm
 from functional_dl.layers.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
+from functional_dl.layers.recurrent import RecurrentInput, gru, lstm, rnn
 from functional_dl.layers.reshape import flatten, reshape
 from functional_dl.layers.softmax import log_softmax, softmax
 
 __all__ = [
+    "RecurrentInput",
     "adaptive_avg_pool2d",
     "avg_pool1d",
     "avg_pool2d",
@@ -98,20 +101,24 @@ __all__ = [
     "dense",
     "dropout",
     "elu",
+    "embedding",
     "flatten",
     "gelu",
     "global_avg_pool",
     "group_norm",
+    "gru",
     "hard_sigmoid",
     "hard_tanh",
     "identity",
     "layer_norm",
     "leaky_relu",
     "log_softmax",
+    "lstm",
     "max_pool1d",
     "max_pool2d",
     "relu",
     "reshape",
+    "rnn",
     "selu",
     "sigmoid",
     "silu",

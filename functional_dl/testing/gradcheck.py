@@ -24,8 +24,18 @@ import numpy as np
 import numpy.typing as npt
 
 from functional_dl import random
+from functional_dl._flow import (
+    Leaf,
+    Path,
+    differentiable,
+    leaf_at,
+    leaf_name,
+    leaves,
+    map_leaves,
+    replace_leaf,
+)
 from functional_dl.params import cast
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params
+from functional_dl.types import EVAL, Array, Context, Flow, Key, Layer, Params
 
 __all__ = ["GradientReport", "check_gradients", "check_loss_gradients", "numerical_gradient"]
 
@@ -102,10 +112,68 @@ def _compare(entries: Sequence[tuple[str, Array, Array]], rtol: float, atol: flo
     return worst._replace(passed=worst.error <= 1.0, checked=checked)
 
 
+def _float64_leaf(path: Path, v: Leaf) -> Leaf:
+    if isinstance(v, np.ndarray) and v.dtype.kind in "biu":
+        return v
+    return None if v is None else np.array(v, dtype=np.float64)
+
+
+def _as_float64(x: object) -> Flow | None:
+    """Float entries as float64 copies; integer and boolean entries (ids, masks) and ``None`` kept."""
+    if not isinstance(x, tuple):
+        return _float64_leaf((), x)  # type: ignore[arg-type]  # any array-like
+    return map_leaves(_float64_leaf, x)
+
+
+def _cotangent(y: Flow, key: Key) -> Flow | None:
+    """A random float64 cotangent for every float output (``None`` for integer ones)."""
+    if not isinstance(y, tuple):
+        return random.normal(key, y.shape, np.float64)
+    paths = [path for path, _ in leaves(y)]
+    keys = dict(zip(paths, random.split(key, len(paths)), strict=True))
+
+    def draw(path: Path, v: Leaf) -> Leaf:
+        return random.normal(keys[path], v.shape, np.float64) if differentiable(v) else None
+
+    return map_leaves(draw, y)
+
+
+def _dot(r: Flow | None, y: Flow) -> float:
+    """``sum(r * y)`` over every float output."""
+    total = 0.0
+    for path, rv in leaves(r):
+        if rv is not None:
+            total += float(np.sum(rv * np.asarray(leaf_at(y, path))))
+    return total
+
+
+def _dx_entry(dx: object, path: Path) -> object:
+    try:
+        return leaf_at(dx, path)  # type: ignore[arg-type]  # whatever backward returned
+    except IndexError:
+        raise AssertionError(f"dx has no entry for {leaf_name(path)}") from None
+
+
+def _input_gradient(dx: object, path: Path) -> Array:
+    g = _dx_entry(dx, path)
+    if not isinstance(g, np.ndarray):
+        raise AssertionError(f"dx for the float input {leaf_name(path)} is {type(g).__name__}, not an array")
+    return np.asarray(g, dtype=np.float64)
+
+
+def _check_no_gradient(dx: object, path: Path) -> None:
+    g = _dx_entry(dx, path)
+    if g is not None:
+        raise AssertionError(
+            f"dx for {leaf_name(path)} (an integer, boolean or absent input) must be None, "
+            f"got {type(g).__name__}"
+        )
+
+
 def check_gradients(
     layer: Layer[Any],
     params: Params,
-    x: npt.ArrayLike,
+    x: npt.ArrayLike | Flow,
     *,
     ctx: Context = EVAL,
     key: Key | None = None,
@@ -119,10 +187,17 @@ def check_gradients(
     Params and input are cast to float64 first. The cotangent ``r`` is drawn from ``key``
     (default ``random.key(0)``), so a check is reproducible.
 
+    An integer or boolean array input (ids, a mask) is kept as it is and must get ``None`` as its
+    gradient. A layer with several inputs takes a tuple (see :mod:`functional_dl.types`): every float entry
+    is checked (named ``x[0]``, ``x[1]``, ... in the report), and every integer, boolean or
+    ``None`` entry (ids, lengths, masks, absent inputs) must get ``None`` in ``dx``. A layer with
+    several outputs gets a random cotangent for each float output, and ``L`` sums over all of
+    them. A tuple ``x`` always means several inputs: pass one input as an array.
+
     Args:
         layer: the layer (or network) under test.
         params: its parameters (any float dtype).
-        x: an input batch.
+        x: an input batch, or a tuple of them for a layer with several inputs.
         ctx: the forward context (training mode, key, state); the same one is used for every
             evaluation, so dropout masks are fixed.
         key: key for the random cotangent.
@@ -134,6 +209,11 @@ def check_gradients(
     Returns:
         A :class:`GradientReport` naming the worst entry.
 
+    Raises:
+        AssertionError: a failed check (with ``raise_on_failure``), ``grads`` with other keys
+            than ``params``, or ``dx`` not shaped like ``x`` (a gradient for an integer input, or
+            none for a float one).
+
     Example:
         >>> import numpy as np
         >>> from functional_dl import layers as L, random
@@ -143,24 +223,31 @@ def check_gradients(
         True
     """
     p64 = cast(params, np.float64)
-    x64 = np.array(x, dtype=np.float64)
+    x64 = _as_float64(x)
     ctx64 = ctx._replace(buffers=cast(ctx.buffers, np.float64)) if ctx.buffers else ctx
-    y, cache = layer.forward(p64, x64, ctx64)
-    r = random.normal(key if key is not None else random.key(0), y.shape, np.float64)
-    dx, grads = layer.backward(p64, cache, r)
+    y, cache = layer.forward(p64, x64, ctx64)  # type: ignore[arg-type]  # a tuple for several inputs
+    r = _cotangent(y, key if key is not None else random.key(0))
+    dx, grads = layer.backward(p64, cache, r)  # type: ignore[arg-type]
 
-    def loss_of_x(v: Array) -> float:
-        return float(np.sum(r * layer.forward(p64, v, ctx64)[0]))
-
-    def loss_of_param(name: str) -> Callable[[Array], float]:
+    def loss_of_input(path: Path) -> Callable[[Array], float]:
         def f(v: Array) -> float:
-            return float(np.sum(r * layer.forward({**p64, name: v}, x64, ctx64)[0]))
+            return _dot(r, layer.forward(p64, replace_leaf(x64, path, v), ctx64)[0])  # type: ignore[arg-type]
 
         return f
 
-    entries: list[tuple[str, Array, Array]] = [
-        ("x", np.asarray(dx, dtype=np.float64), numerical_gradient(loss_of_x, x64, eps))
-    ]
+    def loss_of_param(name: str) -> Callable[[Array], float]:
+        def f(v: Array) -> float:
+            return _dot(r, layer.forward({**p64, name: v}, x64, ctx64)[0])  # type: ignore[arg-type]
+
+        return f
+
+    entries: list[tuple[str, Array, Array]] = []
+    for path, v in leaves(x64):
+        if differentiable(v):
+            numeric = numerical_gradient(loss_of_input(path), v, eps)
+            entries.append((leaf_name(path), _input_gradient(dx, path), numeric))
+        else:
+            _check_no_gradient(dx, path)
     if grads.keys() != p64.keys():
         raise AssertionError(f"grads keys {sorted(grads)} differ from params keys {sorted(p64)}")
     for name in sorted(p64):

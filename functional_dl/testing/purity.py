@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from functional_dl import random
-from functional_dl.types import EVAL, Array, Context, Key, Layer, Params
+from functional_dl._flow import Leaf, Path, differentiable, leaf_name, leaves, map_leaves
+from functional_dl.types import EVAL, Array, Context, Flow, Key, Layer, Params
 
 __all__ = ["assert_bitwise_equal", "check_purity", "snapshot"]
 
@@ -38,10 +39,28 @@ def assert_bitwise_equal(a: Mapping[str, npt.ArrayLike], b: Mapping[str, npt.Arr
             raise AssertionError(f"{what}: {k!r} differs")
 
 
+def _entries(flow: object, root: str) -> dict[str, Array]:
+    """The arrays of a flow by name (``"y"``, ``"y[1]"``); ``None`` entries are left out."""
+    return {leaf_name(path, root): v for path, v in leaves(flow) if v is not None}  # type: ignore[arg-type, misc]
+
+
+def _random_cotangent(y: object, key: Key) -> Flow | None:
+    """A cotangent of ``y``'s dtypes for each float output, ``None`` for the others."""
+    paths = [path for path, _ in leaves(y)]  # type: ignore[arg-type]
+    keys = dict(zip(paths, random.split(key, len(paths)), strict=True))
+
+    def draw(path: Path, v: Leaf) -> Leaf:
+        return random.normal(keys[path], v.shape, v.dtype) if differentiable(v) else None
+
+    if not isinstance(y, tuple):
+        return random.normal(key, y.shape, y.dtype)  # type: ignore[attr-defined]
+    return map_leaves(draw, y)
+
+
 def check_purity(
     layer: Layer[Any],
     params: Params,
-    x: Array,
+    x: Array | Flow,
     *,
     ctx: Context = EVAL,
     key: Key | None = None,
@@ -49,7 +68,9 @@ def check_purity(
     """Assert that ``forward`` and ``backward`` are pure on these inputs.
 
     Checks that ``params``, ``x``, ``ctx.buffers`` and the cotangent are unchanged by the calls, and
-    that two runs agree bit for bit on ``y``, ``dx``, every gradient and the new state.
+    that two runs agree bit for bit on ``y``, ``dx``, every gradient and the new state. ``x`` may
+    be a tuple for a layer with several inputs (every entry is checked, integer ones included);
+    a layer with several outputs gets a cotangent for each float output.
 
     Example:
         >>> import numpy as np
@@ -58,25 +79,26 @@ def check_purity(
         >>> _, params = layer.init(random.key(0), (None, 3))
         >>> check_purity(layer, params, np.ones((4, 3), np.float32))
     """
-    before_params, before_x, before_state = snapshot(params), np.array(x, copy=True), snapshot(ctx.buffers)
+    before_params, before_state = snapshot(params), snapshot(ctx.buffers)
+    before_x = snapshot(_entries(x, "x"))
     results = []
     for _ in range(2):
-        y, cache = layer.forward(params, x, ctx)
-        dy = random.normal(key if key is not None else random.key(1), y.shape, y.dtype)
-        dy_before = dy.copy()
-        dx, grads = layer.backward(params, cache, dy)
+        y, cache = layer.forward(params, x, ctx)  # type: ignore[arg-type]  # a tuple for several inputs
+        dy = _random_cotangent(y, key if key is not None else random.key(1))
+        dy_before = snapshot(_entries(dy, "dy"))
+        dx, grads = layer.backward(params, cache, dy)  # type: ignore[arg-type]
         state = layer.buffers_of(cache)
-        if not _same_bits(dy, dy_before):
+        if not all(_same_bits(v, dy_before[k]) for k, v in _entries(dy, "dy").items()):
             raise AssertionError("backward modified its cotangent dy")
         results.append(
             {
-                "y": y,
-                "dx": dx,
+                **_entries(y, "y"),
+                **_entries(dx, "dx"),
                 **{f"grad:{k}": v for k, v in grads.items()},
                 **{f"state:{k}": v for k, v in state.items()},
             }
         )
     assert_bitwise_equal(params, before_params, "params were modified")
-    assert_bitwise_equal({"x": x}, {"x": before_x}, "input was modified")
+    assert_bitwise_equal(_entries(x, "x"), before_x, "input was modified")
     assert_bitwise_equal(ctx.buffers, before_state, "state was modified")
     assert_bitwise_equal(results[0], results[1], "repeated calls disagree")

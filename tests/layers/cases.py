@@ -310,3 +310,31 @@ LAYER_CASES += [
     ),
     LayerCase("conv_net", _conv_net, _image(), example_features=(2, 4, 4)),
 ]
+
+
+# --- recurrent layers (the bare-sequence form; tuples of inputs are tested in test_recurrent.py) ------
+
+
+def _sequence(max_steps: int = 4, max_features: int = 3) -> st.SearchStrategy[tuple[int, ...]]:
+    """``(time, features)`` feature shapes."""
+    return st.tuples(st.integers(1, max_steps), st.integers(1, max_features))
+
+
+def _gru_classifier() -> fdl.Layer[Any]:
+    """The MNIST-1D GRU's shape: a bidirectional GRU, its whole output sequence flattened into a dense."""
+    return fdl.serial(L.gru(2, bidirectional=True), L.flatten(), L.dense(3))
+
+
+LAYER_CASES += [
+    LayerCase("rnn", lambda: L.rnn(3), _sequence(), example_features=(4, 2)),
+    LayerCase("gru", lambda: L.gru(2), _sequence(), example_features=(4, 2)),
+    LayerCase("lstm", lambda: L.lstm(2), _sequence(), example_features=(4, 2)),
+    LayerCase(
+        "lstm_2_layers_bidirectional",
+        lambda: L.lstm(2, num_layers=2, bidirectional=True),
+        _sequence(3, 2),
+        example_features=(3, 2),
+    ),
+    LayerCase("gru_no_bias", lambda: L.gru(3, bias=False), _sequence(), example_features=(4, 2)),
+    LayerCase("gru_classifier", _gru_classifier, _sequence(), example_features=(4, 1)),
+]
