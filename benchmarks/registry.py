@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from benchmarks import adam, conv2d, lenet, lstm, mlp, mnist1d_cnn
+from benchmarks import adam, attention, conv2d, lenet, lstm, mlp, mnist1d_cnn
 from benchmarks.common import Run
 
 FRAMEWORKS = ("functional_dl", "torch", "numpy")
@@ -104,6 +104,13 @@ WORKLOADS: tuple[Workload, ...] = (
         f"LSTM forward+backward, batch {lstm.BATCH}, {lstm.STEPS} steps, {lstm.FEATURES} -> {lstm.HIDDEN}",
         "call",
         lstm.BUILDERS,
+    ),
+    heavy(
+        "attention",
+        f"multi-head attention forward+backward, batch {attention.BATCH}, {attention.STEPS} steps, "
+        f"d_model {attention.D_MODEL}, {attention.HEADS} heads",
+        "call",
+        attention.BUILDERS,
     ),
     Workload(
         "mnist1d_mlp",

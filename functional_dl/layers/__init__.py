@@ -25,7 +25,8 @@ Export rule: a layer module's ``__all__`` is its factories and the types in thei
 through the layer (``dense(3).forward``). Called on their own they need the factory's keyword
 hyperparameters, and a forward bound one way with a backward bound another is a silent wrong
 answer; through the layer they always agree. The underscored helper modules (``_builder``,
-``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``) export what their sibling modules import.
+``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``, ``_sdpa``) export what their sibling
+modules import.
 
 Writing your own layer
 ----------------------
@@ -74,6 +75,7 @@ from functional_dl.layers.activations import (
     tanh,
 )
 from functional_dl.layers.adaptive_pool import adaptive_avg_pool2d, global_avg_pool
+from functional_dl.layers.attention import multi_head_attention
 from functional_dl.layers.batch_norm import batch_norm, batch_norm1d, batch_norm2d
 from functional_dl.layers.conv import conv1d, conv2d
 from functional_dl.layers.conv_transpose import conv_transpose2d
@@ -122,6 +124,7 @@ __all__ = [
     "max_pool1d",
     "max_pool2d",
     "mish",
+    "multi_head_attention",
     "prelu",
     "relu",
     "relu6",

@@ -362,3 +362,21 @@ LAYER_CASES += [
     LayerCase("gru_no_bias", lambda: L.gru(3, bias=False), _sequence(), example_features=(4, 2)),
     LayerCase("gru_classifier", _gru_classifier, _sequence(), example_features=(4, 1)),
 ]
+
+
+def _tokens(d_model: int, max_steps: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
+    """``(time, d_model)`` feature shapes for attention, whose feature size is fixed by the layer."""
+    return st.tuples(st.integers(1, max_steps), st.just(d_model))
+
+
+LAYER_CASES += [
+    LayerCase(
+        "multi_head_attention", lambda: L.multi_head_attention(4, 2), _tokens(4), example_features=(3, 4)
+    ),
+    LayerCase(
+        "multi_head_attention_causal",
+        lambda: L.multi_head_attention(6, 3, causal=True),
+        _tokens(6),
+        example_features=(3, 6),
+    ),
+]
