@@ -20,7 +20,8 @@ LOGITS = np.zeros((3, 4))
         (np.array([0, 4, 1]), r"label 4 is out of range for 4 classes \(0\.\.3\)"),
         (np.array([0, -1, 1]), r"label -1 is out of range"),
         (np.array([0.0, 1.5, 1.0]), "labels must be whole numbers"),
-        (np.array(["a", "b", "c"]), "expected integer class labels"),
+        (np.array(["a", "b", "c"]), r"expected target as numbers \(bool, int or float\), got strings"),
+        (np.array([True, False, True]), "expected integer class labels, got dtype bool"),
     ],
 )
 def test_cross_entropy_bad_labels(labels: np.ndarray, message: str) -> None:
