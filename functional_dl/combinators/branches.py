@@ -126,6 +126,8 @@ def _fan_out_init(n: int, key: Key, in_shape: Shape, /) -> tuple[Any, Params]:
 
 def _fan_out_forward(n: int, params: Params, x: Any, ctx: Context = EVAL, /) -> tuple[Any, FanOutCache]:
     check_no_params(params, "fan_out")
+    if type(ctx) is not Context:
+        raise bad_context(ctx, "fan_out")
     if not isinstance(x, np.ndarray | tuple):
         raise DTypeError(
             "fan_out", f"expected the input as a NumPy array or a tuple of them, got {type(x).__name__}"
@@ -155,6 +157,7 @@ def _check_flow_grad(g: object, x: object, combinator: str, what: str) -> None:
 
 def _fan_out_backward(params: Params, cache: FanOutCache, dy: Any, /) -> tuple[Any, Params]:
     check_cache(cache, FanOutCache, "fan_out")
+    check_no_params(params, "fan_out")
     grads = _check_tuple(dy, cache.n, "fan_out", "gradient")
     x = cache.x
     if type(x) is np.ndarray and all(type(g) is np.ndarray for g in grads):
@@ -207,6 +210,7 @@ def _parallel_init(
     children: tuple[Layer[Any], ...], key: Key, in_shape: Any, /
 ) -> tuple[Any, Params, Buffers]:
     shapes = _check_tuple(in_shape, len(children), "parallel", "input shape")
+    _check_shapes(shapes, "parallel")
     outs: list[Shape] = []
     params: list[Params] = []
     states: list[Buffers] = []
@@ -359,6 +363,8 @@ def _fan_in_sum_init(key: Key, in_shape: Any, /) -> tuple[Any, Params]:
 
 def _fan_in_sum_forward(params: Params, x: Any, ctx: Context = EVAL, /) -> tuple[Any, FanInSumCache]:
     check_no_params(params, "fan_in_sum")
+    if type(ctx) is not Context:
+        raise bad_context(ctx, "fan_in_sum")
     xs = _check_tuple(x, None, "fan_in_sum")
     dtype = _check_branches(xs, "fan_in_sum")
     _same_shapes(tuple(a.shape for a in xs), "fan_in_sum")
@@ -370,6 +376,7 @@ def _fan_in_sum_forward(params: Params, x: Any, ctx: Context = EVAL, /) -> tuple
 
 def _fan_in_sum_backward(params: Params, cache: FanInSumCache, dy: Any, /) -> tuple[Any, Params]:
     check_cache(cache, FanInSumCache, "fan_in_sum")
+    check_no_params(params, "fan_in_sum")
     _check_dy(dy, cache.shape, cache.dtype, "fan_in_sum")
     return (dy,) * cache.n, EMPTY
 
@@ -423,6 +430,8 @@ def _fan_in_concat_forward(
     axis: int, params: Params, x: Any, ctx: Context = EVAL, /
 ) -> tuple[Any, FanInConcatCache]:
     check_no_params(params, "fan_in_concat")
+    if type(ctx) is not Context:
+        raise bad_context(ctx, "fan_in_concat")
     xs = _check_tuple(x, None, "fan_in_concat")
     dtype = _check_branches(xs, "fan_in_concat")
     if any(a.ndim != xs[0].ndim for a in xs):
@@ -438,6 +447,7 @@ def _fan_in_concat_forward(
 
 def _fan_in_concat_backward(params: Params, cache: FanInConcatCache, dy: Any, /) -> tuple[Any, Params]:
     check_cache(cache, FanInConcatCache, "fan_in_concat")
+    check_no_params(params, "fan_in_concat")
     _check_dy(dy, cache.shape, cache.dtype, "fan_in_concat")
     cuts = np.cumsum(cache.sizes[:-1]).tolist()
     return tuple(np.split(dy, cuts, axis=cache.axis)), EMPTY

@@ -13,13 +13,14 @@ it), as ``serial`` refuses a key that names none of its children.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from functional_dl.combinators._routing import bad_context, check_cache, check_children, strip_segment
-from functional_dl.errors import DomainError, DTypeError, LayerError, ShapeError, describe_shape
+from functional_dl.errors import DomainError, DTypeError, LayerError, ParamsError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, prefix
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
 
@@ -46,6 +47,12 @@ def _residual_init(child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Sha
 def _residual_forward(
     child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /
 ) -> tuple[Array, ResidualCache]:
+    if type(ctx) is not Context:
+        raise bad_context(ctx, "residual")
+    if not isinstance(x, np.ndarray):
+        raise DTypeError("residual", f"x + f(x) needs one NumPy array as x, got {type(x).__name__}")
+    if not isinstance(params, dict | Mapping):  # its params are its child's, but must be a mapping
+        raise ParamsError("residual", f"expected params as a mapping of arrays, got {type(params).__name__}")
     fx, cache = child.forward(params, x, ctx)
     if type(fx) is not np.ndarray or fx.shape != x.shape or fx.dtype != x.dtype:
         _check_kept(child, x, fx)
@@ -75,6 +82,8 @@ def _residual_backward(
     child: Layer[Any], params: Params, cache: ResidualCache, dy: Array, /
 ) -> tuple[Array, Params]:
     check_cache(cache, ResidualCache, "residual")
+    if not isinstance(params, dict | Mapping):
+        raise ParamsError("residual", f"expected params as a mapping of arrays, got {type(params).__name__}")
     dx, grads = child.backward(params, cache.inner, dy)  # the child checks dy against its output
     return dx + dy, grads
 

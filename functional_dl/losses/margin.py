@@ -10,7 +10,8 @@ label ``y`` and margin ``m``::
     l = sum_{j != y} max(0, m - x_y + x_j) / C
     dl/dx_j = [m - x_y + x_j > 0] / C  (j != y)        dl/dx_y = -sum_{j != y} [m - x_y + x_j > 0] / C
 
-At the hinge itself (``y x = 1``) the gradient is taken as 0.
+At the hinge itself (``y x = 1``) the gradient is taken as 0. A NaN score gives a NaN loss and
+gradient (``max(0, NaN)`` is NaN), never a silent 0.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def hinge(
         raise LabelError(name, "targets must be -1 or +1 (map 0/1 labels with 2 * y - 1)")
     with quiet():
         margin = 1.0 - y * x
-        active = margin > 0
-        return reduce_loss(np.where(active, margin, 0.0), -y * active, reduction, weights, name)
+        # heaviside(m, 0) is [m > 0] but NaN at a NaN margin, so a NaN score shows in the gradient too.
+        return reduce_loss(np.maximum(margin, 0), -y * np.heaviside(margin, 0), reduction, weights, name)
 
 
 def multiclass_hinge(
@@ -108,9 +109,10 @@ def multiclass_hinge(
     with quiet():
         true_score = np.take_along_axis(z, idx, axis=1)
         slack = m - true_score + z
-        active = slack > 0
-        np.put_along_axis(active, idx, False, axis=1)  # the true class is not its own rival
-        per_sample: Array = np.where(active, slack, 0.0).sum(axis=1) / z.dtype.type(n_classes)
+        # [slack > 0] as a float, NaN where a score is NaN (so the loss and gradient show it).
+        active = np.heaviside(slack, 0)
+        np.put_along_axis(active, idx, 0, axis=1)  # the true class is not its own rival
+        per_sample: Array = (np.maximum(slack, 0) * active).sum(axis=1) / z.dtype.type(n_classes)
         grad: Array = active / z.dtype.type(n_classes)
         np.put_along_axis(grad, idx, -active.sum(axis=1, keepdims=True) / z.dtype.type(n_classes), axis=1)
         return reduce_loss(per_sample, grad, reduction, weights, name, class_axis=1)
