@@ -15,7 +15,7 @@ import pytest
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.combinators import fan_in_concat, fan_in_sum, fan_out, named, parallel, residual
-from functional_dl.errors import DomainError, ParamsError, ShapeError
+from functional_dl.errors import DomainError, DTypeError, ParamsError, ShapeError
 from tests.layers import nets
 
 
@@ -369,3 +369,36 @@ def test_bind_refuses_what_is_not_a_network_params_or_context() -> None:
         fdl.bind(net, params, ctx=True)  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match=r"^0\.dense: "):
         fdl.bind(net, params)(np.ones((2, 4), np.float32))
+
+
+def test_named_refuses_keys_outside_its_prefix_naming_them() -> None:
+    net = fdl.serial(L.dense(3), named("head", L.dense(2)))
+    _, params = net.init(fdl.random.key(0), (None, 4))
+    stray = {**params, "1.other.w": np.ones((2, 3), np.float32)}
+    with pytest.raises(
+        ParamsError,
+        match=r"^1\.head: unexpected params keys \['other\.w'\]: every key of this network starts",
+    ):
+        net.forward(stray, np.ones((2, 4), np.float32))
+
+
+def test_one_dtype_rule_for_the_fan_ins_and_checked_gradients() -> None:
+    x32 = np.ones((4, 5), np.float32)
+    mixed: Any = (x32, x32.astype(np.float64))
+    ints: Any = (np.ones((4, 5), np.int64), np.ones((4, 5), np.int64))
+    pair: Any = (x32, x32)
+    fan_ins: tuple[fdl.Layer[Any], ...] = (fan_in_sum(), fan_in_concat(-1))
+    for fan_in in fan_ins:
+        with pytest.raises(DTypeError, match=r"branch 1 has dtype float64, branch 0 has float32"):
+            fan_in.forward({}, mixed)
+        with pytest.raises(DTypeError, match=r"expected floating-point branches, branch 0 has dtype int64"):
+            fan_in.forward({}, ints)
+        _, cache = fan_in.forward({}, pair)
+        with pytest.raises(ShapeError, match=r"expected dy of shape \(4, (5|10)\), got \(1, (5|10)\)"):
+            fan_in.backward({}, cache, np.ones((1, 10 if fan_in.name == "fan_in_concat" else 5), np.float32))
+    _, fan_out_cache = fan_out(2).forward({}, x32)
+    broadcastable: Any = (np.ones((1, 5), np.float32), x32)  # once broadcast to (4, 5)
+    with pytest.raises(
+        ShapeError, match=r"^fan_out: expected branch 0's gradient of shape \(4, 5\), got \(1, 5\)"
+    ):
+        fan_out(2).backward({}, fan_out_cache, broadcastable)
