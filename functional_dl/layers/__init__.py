@@ -79,7 +79,7 @@ from functional_dl.layers.adaptive_pool import adaptive_avg_pool1d, adaptive_avg
 from functional_dl.layers.attention import multi_head_attention
 from functional_dl.layers.batch_norm import batch_norm, batch_norm1d, batch_norm2d
 from functional_dl.layers.conv import conv1d, conv2d
-from functional_dl.layers.conv_transpose import conv_transpose2d
+from functional_dl.layers.conv_transpose import conv_transpose1d, conv_transpose2d
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
 from functional_dl.layers.embedding import embedding
@@ -106,6 +106,7 @@ __all__ = [
     "batch_norm2d",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
     "conv_transpose2d",
     "dense",
     "dropout",

@@ -138,6 +138,13 @@ def _round_trip(net: fdl.Layer[Any], module: Any, in_shape: fdl.Shape) -> None:
             (None, 2, 6),
         ),
         (
+            lambda: L.conv_transpose1d(
+                4, 3, stride=2, padding=1, output_padding=1, groups=2, dtype=np.float64
+            ),
+            lambda: nn.ConvTranspose1d(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2),
+            (None, 2, 5),
+        ),
+        (
             lambda: L.conv_transpose2d(3, 2, stride=2, dtype=np.float64),
             lambda: nn.ConvTranspose2d(2, 3, 2, stride=2),
             (None, 2, 3, 3),
@@ -158,6 +165,7 @@ def _round_trip(net: fdl.Layer[Any], module: Any, in_shape: fdl.Shape) -> None:
         "dense",
         "dense_no_bias",
         "conv1d",
+        "conv_transpose1d",
         "conv_transpose2d",
         "batch_norm1d",
         "layer_norm",

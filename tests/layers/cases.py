@@ -321,6 +321,18 @@ LAYER_CASES += [
         example_features=(2, 5, 5),
     ),
     LayerCase(
+        "conv_transpose1d",
+        lambda: L.conv_transpose1d(3, 3, stride=2, padding=1, output_padding=1),
+        _signal(),
+        example_features=(2, 5),
+    ),
+    LayerCase(
+        "conv_transpose1d_dilated_grouped",
+        lambda: L.conv_transpose1d(4, 2, stride=3, padding=((1, 0),), dilation=2, groups=2, use_bias=False),
+        st.tuples(st.sampled_from([2, 4]), st.integers(1, 4)),
+        example_features=(2, 5),
+    ),
+    LayerCase(
         "conv_transpose2d",
         lambda: L.conv_transpose2d(2, 3, stride=2, padding=1, output_padding=1),
         _image(),
