@@ -24,12 +24,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl._checks import refuse_forward_keywords
 from functional_dl._flow import add_flows
 from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
 from functional_dl.combinators.serial import check_children
 from functional_dl.errors import DTypeError, LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, merge_params, prefix
-from functional_dl.random import split
+from functional_dl.random import check_key, split
 from functional_dl.types import (
     EMPTY,
     EVAL,
@@ -77,10 +78,15 @@ class FanOutCache(NamedTuple):
 
 
 def _fan_out_init(n: int, key: Key, in_shape: Shape, /) -> tuple[Any, Params]:
+    check_key(key)  # unused, but an int seed is refused here as by every init
     return (in_shape,) * n, EMPTY
 
 
-def _fan_out_forward(n: int, params: Params, x: Any, ctx: Context = EVAL, /) -> tuple[Any, FanOutCache]:
+def _fan_out_forward(
+    n: int, params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
+) -> tuple[Any, FanOutCache]:
+    if slips:
+        refuse_forward_keywords("fan_out", slips)
     return (x,) * n, FanOutCache(n)
 
 
@@ -144,8 +150,10 @@ def _parallel_init(
 
 
 def _parallel_forward(
-    children: tuple[Layer[Any], ...], params: Params, x: Any, ctx: Context = EVAL, /
+    children: tuple[Layer[Any], ...], params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Any, ParallelCache]:
+    if slips:
+        refuse_forward_keywords("parallel", slips)
     xs = _check_tuple(x, len(children), "parallel")
     index = index_of([str(i) for i in range(len(children))])
     child_params = route(params, index, "parallel")
@@ -230,12 +238,17 @@ def _same_shapes(shapes: tuple[Any, ...], combinator: str) -> None:
 
 
 def _fan_in_sum_init(key: Key, in_shape: Any, /) -> tuple[Any, Params]:
+    check_key(key)
     shapes = _check_tuple(in_shape, None, "fan_in_sum", "input shape")
     _same_shapes(shapes, "fan_in_sum")
     return shapes[0], EMPTY
 
 
-def _fan_in_sum_forward(params: Params, x: Any, ctx: Context = EVAL, /) -> tuple[Any, FanInSumCache]:
+def _fan_in_sum_forward(
+    params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
+) -> tuple[Any, FanInSumCache]:
+    if slips:
+        refuse_forward_keywords("fan_in_sum", slips)
     xs = _check_tuple(x, None, "fan_in_sum")
     _same_shapes(tuple(a.shape for a in xs), "fan_in_sum")
     for i, a in enumerate(xs[1:], start=1):
@@ -281,6 +294,7 @@ def _concat_axis(axis: int, ndim: int) -> int:
 
 
 def _fan_in_concat_init(axis: int, key: Key, in_shape: Any, /) -> tuple[Any, Params]:
+    check_key(key)
     shapes = _check_tuple(in_shape, None, "fan_in_concat", "input shape")
     ax = _concat_axis(axis, len(shapes[0]))
     rest = [(*s[:ax], *s[ax + 1 :]) for s in shapes]
@@ -289,8 +303,10 @@ def _fan_in_concat_init(axis: int, key: Key, in_shape: Any, /) -> tuple[Any, Par
 
 
 def _fan_in_concat_forward(
-    axis: int, params: Params, x: Any, ctx: Context = EVAL, /
+    axis: int, params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Any, FanInConcatCache]:
+    if slips:
+        refuse_forward_keywords("fan_in_concat", slips)
     xs = _check_tuple(x, None, "fan_in_concat")
     ax = _concat_axis(axis, xs[0].ndim)
     rest = tuple((*a.shape[:ax], *a.shape[ax + 1 :]) for a in xs)

@@ -17,6 +17,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from functional_dl._checks import refuse_forward_keywords
 from functional_dl._fn import accumulate
 from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
 from functional_dl.errors import LayerError, ParamsError
@@ -155,7 +156,10 @@ def _serial_forward(
     /,
     *,
     reads_context: bool,
+    **slips: object,
 ) -> tuple[Any, SerialCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("serial", slips)
     child_ctx = _contexts_unless_unread(ctx, index, reads_context)
     return _fold_forward(_forward_links(children, index, params, child_ctx), x)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, NamedTuple
 
+from functional_dl._checks import refuse_forward_keywords
 from functional_dl.errors import LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, prefix, strip_prefix
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
@@ -39,8 +40,10 @@ def _residual_init(child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Sha
 
 
 def _residual_forward(
-    child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /
+    child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Array, ResidualCache]:
+    if slips:
+        refuse_forward_keywords("residual", slips)
     fx, cache = child.forward(params, x, ctx)
     if fx.shape != x.shape:
         raise ShapeError(
@@ -114,8 +117,10 @@ def _named_init(name: str, child: Layer[Any], key: Key, in_shape: Shape, /) -> t
 
 
 def _named_forward(
-    name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /
+    name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Any, NamedCache]:
+    if slips:
+        refuse_forward_keywords(name, slips)
     inner_ctx = ctx._replace(buffers=strip_prefix(ctx.buffers, name)) if ctx.buffers else ctx
     try:
         y, cache = child.forward(strip_prefix(params, name), x, inner_ctx)

@@ -63,6 +63,7 @@ KINDS: Mapping[str, KindMapping] = MappingProxyType(
         "dense": _WEIGHT_BIAS,
         "conv1d": _WEIGHT_BIAS,
         "conv2d": _WEIGHT_BIAS,
+        "conv_transpose1d": _WEIGHT_BIAS,
         "conv_transpose2d": _WEIGHT_BIAS,
         "batch_norm": _BATCH_NORM,
         "batch_norm1d": _BATCH_NORM,

@@ -25,8 +25,8 @@ Export rule: a layer module's ``__all__`` is its factories and the types in thei
 through the layer (``dense(3).forward``). Called on their own they need the factory's keyword
 hyperparameters, and a forward bound one way with a backward bound another is a silent wrong
 answer; through the layer they always agree. The underscored helper modules (``_builder``,
-``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``, ``_sdpa``) export what their sibling
-modules import.
+``_conv_options``, ``_conv_gemm``, ``_windows``, ``_adaptive_bins``, ``_erf``, ``_sdpa``) export
+what their sibling modules import.
 
 Writing your own layer
 ----------------------
@@ -74,11 +74,12 @@ from functional_dl.layers.activations import (
     swish,
     tanh,
 )
-from functional_dl.layers.adaptive_pool import adaptive_avg_pool2d, global_avg_pool
+from functional_dl.layers.adaptive_max_pool import adaptive_max_pool1d, adaptive_max_pool2d, global_max_pool
+from functional_dl.layers.adaptive_pool import adaptive_avg_pool1d, adaptive_avg_pool2d, global_avg_pool
 from functional_dl.layers.attention import multi_head_attention
 from functional_dl.layers.batch_norm import batch_norm, batch_norm1d, batch_norm2d
 from functional_dl.layers.conv import conv1d, conv2d
-from functional_dl.layers.conv_transpose import conv_transpose2d
+from functional_dl.layers.conv_transpose import conv_transpose1d, conv_transpose2d
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
 from functional_dl.layers.embedding import embedding
@@ -94,7 +95,10 @@ from functional_dl.layers.softmax import log_softmax, softmax
 
 __all__ = [
     "RecurrentInput",
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
@@ -102,6 +106,7 @@ __all__ = [
     "batch_norm2d",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
     "conv_transpose2d",
     "dense",
     "dropout",
@@ -110,6 +115,7 @@ __all__ = [
     "flatten",
     "gelu",
     "global_avg_pool",
+    "global_max_pool",
     "glu",
     "group_norm",
     "gru",

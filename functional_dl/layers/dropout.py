@@ -28,7 +28,13 @@ from typing import NamedTuple
 import numpy as np
 
 from functional_dl import random
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
+from functional_dl._checks import (
+    NO_PARAMS,
+    check_float,
+    check_keys,
+    check_same_shape,
+    refuse_forward_keywords,
+)
 from functional_dl.errors import LayerError, ShapeError
 from functional_dl.layers._builder import build, keeps_shape
 from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params
@@ -58,7 +64,9 @@ def _uniform_rows(key: Key, shape: tuple[int, ...], rows: tuple[int, int] | None
     return random.uniform(key, (total, *shape[1:]), np.float32)[start : start + shape[0]]
 
 
-def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -> tuple[Array, DropoutCache]:
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float, **slips: object
+) -> tuple[Array, DropoutCache]:
     """``y = x * mask / (1 - rate)`` in training mode (mask drawn from ``ctx.key``), else ``y = x``.
 
     Args:
@@ -67,11 +75,15 @@ def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -
         ctx: ``ctx.train`` selects training mode, which needs ``ctx.key``; ``ctx.batch_rows``
             places ``x`` in a larger batch (see the module docstring).
         rate: probability of dropping each entry, in ``[0, 1]``.
+        **slips: keywords given by mistake (``train=True``), refused with an ``ArgumentError``.
 
     Raises:
+        ArgumentError: keywords besides ``rate`` (``train=True``: pass a ``Context``).
         LayerError: training mode with ``ctx.key`` of ``None``.
         ShapeError: ``ctx.batch_rows`` that do not hold ``len(x)`` rows.
     """
+    if slips:
+        refuse_forward_keywords("dropout", slips)
     if params:
         check_keys(params, NO_PARAMS, "dropout")
     check_float(x, "dropout")

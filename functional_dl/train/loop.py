@@ -12,6 +12,7 @@ uninterrupted one, callbacks and all.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial, reduce
@@ -263,9 +264,21 @@ def fit(
                 save_to.append(result.save_to)
         # Saved only now that every callback has run: the file holds exactly the next epoch's carry.
         for path in save_to:
-            checkpoint.save(path, FitCheckpoint(ts, tuple(cb_states)))
+            _save_run(path, FitCheckpoint(ts, tuple(cb_states)))
         records.append(logs)
         report.end_epoch(epoch, last, logs, time.perf_counter() - started)
         if stop:
             break
     return FitResult(ts, history_of(records), tuple(cb_states), restored_epoch)
+
+
+def _save_run(path: str, run: FitCheckpoint[Any]) -> None:
+    """Save ``run`` to ``path``, creating its directory first (as PyTorch Lightning's checkpoints do).
+
+    The first save comes only after a whole epoch, so a missing directory (``"runs/exp1/"`` or a
+    ``{epoch}`` in a directory name) would otherwise fail the run late, with nothing saved.
+    """
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    checkpoint.save(path, run)

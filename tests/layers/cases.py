@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
@@ -245,32 +246,34 @@ def _spread_init(key: fdl.Key, in_shape: fdl.Shape, /) -> tuple[fdl.Shape, fdl.P
 
 
 def _spread_forward(
-    params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /
+    params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /, *, step: float
 ) -> tuple[fdl.Array, None]:
     features = x.shape[1:]
     ranks = fdl.random.permutation(fdl.random.key(7), math.prod(features)).reshape(features)
-    return x + (_SPREAD * ranks).astype(x.dtype), None
+    return x + (step * ranks).astype(x.dtype), None
 
 
 def _spread_backward(params: fdl.Params, cache: None, dy: fdl.Array, /) -> tuple[fdl.Array, fdl.Params]:
     return dy, fdl.params.freeze({})
 
 
-#: Larger than twice the input bound, so spread entries differ pairwise by more than 4.
+#: Larger than twice the input bound (3), so spread entries differ pairwise by more than 4.
 _SPREAD = 10.0
 
 
-def _spread() -> fdl.Layer[None]:
-    """``x + 10 * ranks``, ``ranks`` a fixed permutation of the feature positions.
+def _spread(step: float = _SPREAD) -> fdl.Layer[None]:
+    """``x + step * ranks``, ``ranks`` a fixed permutation of the feature positions.
 
     Hypothesis draws many equal entries, and max pooling has no derivative at a tie (finite
     differences split the gradient, the layer gives it to the first maximum). Put in front of a max
     pool, this makes every window's maximum unique with a margin, at a position the permutation
-    chooses, so the max pool cases below can run the whole contract.
+    chooses, so the max pool cases below can run the whole contract. ``step`` must exceed twice
+    the input bound. A smaller ``step`` (with a smaller bound) keeps the outputs small for poolings
+    with many outputs: finite differences of ``r . y`` lose about ``|r| |y| 1e-16 / eps``.
     """
     return fdl.Layer(
         init_with_buffers=without_buffers(_spread_init),
-        forward=_spread_forward,
+        forward=partial(_spread_forward, step=step),
         backward=_spread_backward,
         name="spread",
         reads_context=False,
@@ -290,6 +293,24 @@ def _spread_max_pool2d() -> fdl.Layer[Any]:
     )
 
 
+#: The step and input bound of the adaptive and global max pool cases (many outputs each).
+_SMALL_STEP, _SMALL_BOUND = 0.1, 2.0**-5  # the bound is a float32
+
+
+def _spread_adaptive_max_pool1d() -> fdl.Layer[Any]:
+    # Output 3 against L <= 5: bins of unequal sizes that overlap, or share entries when L < 3.
+    return fdl.serial(_spread(_SMALL_STEP), L.adaptive_max_pool1d(3))
+
+
+def _spread_adaptive_max_pool2d() -> fdl.Layer[Any]:
+    # Rows: 2 bins over H <= 4 (overlapping for H = 3). Columns: 5 bins, more than W <= 4.
+    return fdl.serial(_spread(_SMALL_STEP), L.adaptive_max_pool2d((2, 5)))
+
+
+def _spread_global_max_pool() -> fdl.Layer[Any]:
+    return fdl.serial(_spread(_SMALL_STEP), L.global_max_pool())
+
+
 LAYER_CASES += [
     LayerCase("conv1d", lambda: L.conv1d(3, 3, padding=1), _signal(), example_features=(2, 6)),
     LayerCase("conv2d", lambda: L.conv2d(3, 3, padding=1), _image(), example_features=(2, 5, 5)),
@@ -298,6 +319,18 @@ LAYER_CASES += [
         lambda: L.conv2d(4, 2, stride=2, padding=(1, (0, 2)), dilation=2, groups=2, use_bias=False),
         _even_channels_image(),
         example_features=(2, 5, 5),
+    ),
+    LayerCase(
+        "conv_transpose1d",
+        lambda: L.conv_transpose1d(3, 3, stride=2, padding=1, output_padding=1),
+        _signal(),
+        example_features=(2, 5),
+    ),
+    LayerCase(
+        "conv_transpose1d_dilated_grouped",
+        lambda: L.conv_transpose1d(4, 2, stride=3, padding=((1, 0),), dilation=2, groups=2, use_bias=False),
+        st.tuples(st.sampled_from([2, 4]), st.integers(1, 4)),
+        example_features=(2, 5),
     ),
     LayerCase(
         "conv_transpose2d",
@@ -331,6 +364,16 @@ LAYER_CASES += [
     LayerCase("global_avg_pool", L.global_avg_pool, _image(), example_features=(2, 3, 3)),
     LayerCase(
         "adaptive_avg_pool2d", lambda: L.adaptive_avg_pool2d((2, 3)), _image(), example_features=(2, 3, 3)
+    ),
+    LayerCase("adaptive_avg_pool1d", lambda: L.adaptive_avg_pool1d(3), _signal(), example_features=(2, 5)),
+    *(
+        LayerCase(name, make, features, bound=_SMALL_BOUND, example_features=example)
+        for name, make, features, example in [
+            ("adaptive_max_pool1d", _spread_adaptive_max_pool1d, _signal(), (2, 5)),
+            ("adaptive_max_pool2d", _spread_adaptive_max_pool2d, _image(4), (2, 3, 4)),
+            ("global_max_pool", _spread_global_max_pool, _image(), (2, 3, 3)),
+            ("global_max_pool_1d", _spread_global_max_pool, _signal(), (2, 5)),
+        ]
     ),
     LayerCase("conv_net", _conv_net, _image(), example_features=(2, 4, 4)),
 ]
