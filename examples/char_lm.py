@@ -5,11 +5,12 @@
     python examples/char_lm.py --smoke          # a few steps of a tiny model: checks that everything runs
 
 The text ships with Python: the docstrings (``inspect.getdoc``) of the modules in ``MODULES``, a fixed
-sorted list of pure-Python standard-library modules whose contents do not depend on the platform,
-each module's own docstring followed by those of its public functions and classes (and their
-methods), in sorted order, each distinct docstring once. It needs no network and no data file, and
-for one Python version it is the same text on every run and machine (CPython 3.11.7: 409,890
-characters, 100 distinct). The first 90% is the training text and the last 10% the validation text,
+sorted list of pure-Python standard-library modules chosen because their contents do not depend on
+the platform, each module's own docstring followed by those of its public functions and classes
+(and their methods), in sorted order, each distinct docstring once. It needs no network and no data
+file, and since it is read in a fresh isolated interpreter (``examples/_stdlib_docs.py``), for one
+Python version it is the same text on every run and machine (CPython 3.11.7: 409,890 characters,
+100 distinct). The first 90% is the training text and the last 10% the validation text,
 a split by position: the validation text is the end of ``typing`` and the modules after it, which
 the model never sees in training.
 
@@ -18,7 +19,8 @@ Measured with the defaults (``--model lstm --steps 2000 --seed 0``: embedding 32
 1; 325,860 parameters), on one thread (``FUNCTIONAL_DL_NUM_THREADS=1 OMP_NUM_THREADS=1
 OPENBLAS_NUM_THREADS=1``) under ``nice`` on a busy shared 2-core machine: validation 2.327 bits per
 character after 2000 steps (2.311 at step 1250, the best; uniform 6.644, unigram 4.685), in 541 s
-wall time (205 s of CPU). Sample at step 2000, temperature 0.8, after the prompt "Return the "::
+wall time (205 s of CPU). Sample at step 2000, temperature 0.8, after the prompt "Return the "
+(line-wrapped and cut here)::
 
     Return the result is not of the expression
     for **kwargs range
@@ -60,20 +62,17 @@ It is also a notebook: see the README's "Notebooks" section.
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 from _notebook import parse_args
 from _plots import line_plot
+from _stdlib_docs import read_docstrings
 
 import functional_dl as fdl
 from functional_dl import layers as L
@@ -100,50 +99,24 @@ C = TypeVar("C")
 
 # %% [markdown]
 # ## The text
+#
+# For each module of `MODULES`, in order: `inspect.getdoc(module)`, then the docstrings of the
+# public functions and classes the module defines, by name, each class followed by its public
+# methods and properties. A docstring that recurs (`getdoc` hands an undocumented method its base
+# class's) is kept once. The modules are read in a fresh, isolated interpreter (`python -I -S`,
+# see `examples/_stdlib_docs.py`): a running process, this notebook's kernel or pytest, may have
+# replaced some of a module's functions, and would see other docstrings. The text is a list of
+# ids into the sorted set of its characters; the first 90% trains, the last 10% validates.
 
 
 # %%
-def _documented(obj: object) -> bool:
-    return inspect.isclass(obj) or inspect.isfunction(obj)
-
-
-def module_docstrings(name: str) -> list[str]:
-    """The docstrings of module ``name``: its own, then its public functions and classes by name.
-
-    A class's docstring is followed by those of its public methods and properties, again by name.
-    Only objects defined in the module itself count (not what it imports).
-    """
-    module = importlib.import_module(name)
-    with warnings.catch_warnings():  # typing's deprecated io and re namespaces warn when read
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return _docstrings(module)
-
-
-def _docstrings(module: ModuleType) -> list[str]:
-    name = module.__name__
-    docs = [inspect.getdoc(module)]
-    for attr, obj in sorted(vars(module).items()):
-        if attr.startswith("_") or not _documented(obj) or getattr(obj, "__module__", None) != name:
-            continue
-        docs.append(inspect.getdoc(obj))
-        if inspect.isclass(obj):
-            for member_name, member in sorted(vars(obj).items()):
-                if member_name.startswith("_"):
-                    continue
-                func = member.__func__ if isinstance(member, classmethod | staticmethod) else member
-                if inspect.isfunction(func) or isinstance(func, property):
-                    docs.append(inspect.getdoc(func))
-    return [doc for doc in docs if doc]
-
-
 def load_text(modules: Sequence[str] = MODULES) -> str:
-    """Every docstring of ``modules``, in the given order, separated by blank lines, each once.
+    """Every distinct docstring of ``modules`` in order, read in a fresh interpreter (``_stdlib_docs``).
 
-    ``inspect.getdoc`` gives an undocumented class or method its base's docstring, so the same text
-    recurs; only its first occurrence is kept (a repeat would also leak into the validation text).
+    The fresh process matters: a running one (pytest, a notebook kernel) may have replaced some of a
+    module's functions, and the docstrings it sees would differ.
     """
-    docs = [doc for name in modules for doc in module_docstrings(name)]
-    return "\n\n".join(dict.fromkeys(docs)) + "\n"
+    return read_docstrings(modules)
 
 
 class Corpus(NamedTuple):

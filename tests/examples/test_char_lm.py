@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import _stdlib_docs
 import char_lm as example
 import numpy as np
 import pytest
@@ -46,22 +49,25 @@ def test_smoke_run_prints_finite_bits_per_char_and_a_sample(
     assert set(sample) <= set(corpus.chars)
 
 
-def _corpus_digest_in_a_new_process(hash_seed: str) -> str:
-    code = "import hashlib, char_lm; print(hashlib.sha256(char_lm.load_text().encode()).hexdigest())"
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _joined_in_a_new_process(hash_seed: str) -> str:
+    """The digest of ``join_docstrings(MODULES)`` in a plain (not isolated) interpreter."""
+    code = "import char_lm, _stdlib_docs; print(_stdlib_docs.join_docstrings(char_lm.MODULES), end='')"
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONIOENCODING": "utf-8"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "examples")])
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    return done.stdout.strip()
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True, cwd=ROOT)
+    return _digest(done.stdout.decode("utf-8"))
 
 
 def test_the_corpus_is_deterministic_and_of_the_stated_size() -> None:
     assert list(example.MODULES) == sorted(set(example.MODULES))
     text = example.load_text()
-    here = hashlib.sha256(text.encode()).hexdigest()
-    # Fresh interpreters with other string-hash seeds (so other set and dict orders) give the same text.
-    assert _corpus_digest_in_a_new_process("1") == _corpus_digest_in_a_new_process("12345") == here
+    assert example.load_text() == text  # another fresh process, another random string-hash seed
+    # Plain interpreters with chosen string-hash seeds (so other set and dict orders) agree too.
+    assert _joined_in_a_new_process("1") == _joined_in_a_new_process("12345") == _digest(text)
     assert 100_000 < len(text) < 500_000
     corpus = example.load_corpus(text)
     assert corpus.chars == "".join(sorted(set(text)))
@@ -70,10 +76,27 @@ def test_the_corpus_is_deterministic_and_of_the_stated_size() -> None:
     assert len(corpus.valid) == round(0.1 * len(text))
 
 
+def _not_dedent(text: str) -> str:
+    """A stand-in with another docstring."""
+    return text
+
+
+def test_what_this_process_patched_does_not_reach_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = example.load_text(["textwrap"])
+    assert textwrap.dedent.__doc__ is not None and inspect.cleandoc(textwrap.dedent.__doc__) in text
+    monkeypatch.setattr(textwrap, "dedent", _not_dedent)
+    _not_dedent.__module__ = "textwrap"  # as a patch made to look like the module's own
+    try:
+        assert "A stand-in" in _stdlib_docs.join_docstrings(["textwrap"])  # read here: patched
+        assert example.load_text(["textwrap"]) == text  # read in a fresh interpreter: as shipped
+    finally:
+        _not_dedent.__module__ = __name__
+
+
 def test_module_docstrings_are_the_modules_own() -> None:
-    docs = example.module_docstrings("textwrap")
-    assert docs[0] == __import__("inspect").getdoc(__import__("textwrap"))
-    assert any(doc.startswith("Dedent") or "common leading whitespace" in doc for doc in docs)
+    docs = _stdlib_docs.module_docstrings("textwrap")
+    assert docs[0] == inspect.getdoc(textwrap)
+    assert inspect.getdoc(textwrap.TextWrapper.wrap) in docs  # a method of a class of the module
     assert not any("Return a copy of the string" in doc for doc in docs)  # str's, not textwrap's
 
 
