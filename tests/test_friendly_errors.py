@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,31 @@ def test_save_checkpoints_into_a_path_that_cannot_be_a_directory_still_fails(tmp
     (tmp_path / "taken").write_text("a file, not a directory")
     with pytest.raises(OSError):
         _tiny_fit([fdl.train.save_checkpoints(str(tmp_path / "taken" / "run.npz"))], epochs=1)
+
+
+@pytest.mark.parametrize("entry", ["init_train_state", "train_step", "fit"])
+def test_a_bare_transformation_where_an_optimizer_belongs_says_how_to_wrap_it(entry: str) -> None:
+    net = fdl.serial(L.dense(2))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    transform = fdl.optim.chain(fdl.optim.clip_by_global_norm(1.0), fdl.optim.scale(-0.1))
+    good = fdl.optim.optimizer(transform)
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    calls: dict[str, Callable[[object], object]] = {
+        "init_train_state": lambda opt: fdl.train.init_train_state(opt, params),  # type: ignore[arg-type]
+        "train_step": lambda opt: fdl.train.train_step(net, fdl.losses.mean_squared_error, opt),  # type: ignore[arg-type]
+        "fit": lambda opt: fdl.train.fit(
+            net,
+            fdl.losses.mean_squared_error,
+            opt,  # type: ignore[arg-type]
+            fdl.train.init_train_state(good, params),
+            (x, y),
+            key=fdl.random.key(1),
+            epochs=1,
+            batch_size=2,
+        ),
+    }
+    with pytest.raises(ArgumentError, match=rf"^{entry}: .*GradientTransformation.*optim.optimizer"):
+        calls[entry](transform)
+    with pytest.raises(ArgumentError, match=rf"^{entry}: expected an Optimizer .*got str"):
+        calls[entry]("adam")
+    calls[entry](good)  # the wrapped transformation is accepted

@@ -20,7 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from functional_dl import checkpoint
 from functional_dl.losses import LossFn
-from functional_dl.optim.base import Optimizer
+from functional_dl.optim.base import Optimizer, check_optimizer
 from functional_dl.optim.hyperparams import current_learning_rate
 from functional_dl.random import fold_in, split
 from functional_dl.train.callbacks import Callback, EpochEnd
@@ -222,6 +222,7 @@ def fit(
     epochs = check_count("fit", "epochs", epochs, 0)
     batch_size = check_count("fit", "batch_size", batch_size, 1)
     data = as_batch("fit", data)
+    check_optimizer(opt, "fit")
     step = train_step(net, loss, opt, metrics, penalty, grad_fn=grad_fn)
     shuffle_key, step_key = split(key, 2)
     report = reporter(progress)
