@@ -75,7 +75,7 @@ from functional_dl.layers.activations import (
     tanh,
 )
 from functional_dl.layers.adaptive_pool import adaptive_avg_pool2d, global_avg_pool
-from functional_dl.layers.attention import multi_head_attention
+from functional_dl.layers.attention import AttentionInput, multi_head_attention
 from functional_dl.layers.batch_norm import batch_norm, batch_norm1d, batch_norm2d
 from functional_dl.layers.conv import conv1d, conv2d
 from functional_dl.layers.conv_transpose import conv_transpose2d
@@ -93,6 +93,7 @@ from functional_dl.layers.reshape import flatten, reshape
 from functional_dl.layers.softmax import log_softmax, softmax
 
 __all__ = [
+    "AttentionInput",
     "RecurrentInput",
     "adaptive_avg_pool2d",
     "avg_pool1d",

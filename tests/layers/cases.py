@@ -380,3 +380,36 @@ LAYER_CASES += [
         example_features=(3, 6),
     ),
 ]
+
+
+def _cross_attention_of_projections() -> fdl.Layer[Any]:
+    """Cross-attention with separate projections: keys and values of other sizes, made from ``x``."""
+    return fdl.serial(
+        fdl.fan_out(3),
+        fdl.parallel(L.identity(), L.dense(3), L.dense(5)),
+        L.multi_head_attention(4, 2, cross=True, kdim=3, vdim=5),
+    )
+
+
+LAYER_CASES += [
+    LayerCase(
+        "multi_head_attention_dropout_train",
+        lambda: L.multi_head_attention(4, 2, causal=True, dropout=0.4),
+        _tokens(4),
+        train=True,
+        example_features=(3, 4),
+    ),
+    LayerCase(
+        "multi_head_attention_cross_packed",
+        lambda: fdl.serial(fdl.fan_out(3), L.multi_head_attention(6, 3, cross=True, dropout=0.3)),
+        _tokens(6),
+        train=True,
+        example_features=(3, 6),
+    ),
+    LayerCase(
+        "multi_head_attention_cross_separate",
+        _cross_attention_of_projections,
+        _tokens(4),
+        example_features=(3, 4),
+    ),
+]
