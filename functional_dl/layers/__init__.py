@@ -87,6 +87,7 @@ from functional_dl.layers.gelu import gelu
 from functional_dl.layers.glu import glu
 from functional_dl.layers.norm import group_norm, layer_norm
 from functional_dl.layers.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
+from functional_dl.layers.positional import learned_positional_encoding, sinusoidal_positional_encoding
 from functional_dl.layers.prelu import prelu
 from functional_dl.layers.recurrent import RecurrentInput, gru, lstm, rnn
 from functional_dl.layers.reshape import flatten, reshape
@@ -120,6 +121,7 @@ __all__ = [
     "identity",
     "layer_norm",
     "leaky_relu",
+    "learned_positional_encoding",
     "log_softmax",
     "lstm",
     "max_pool1d",
@@ -134,6 +136,7 @@ __all__ = [
     "selu",
     "sigmoid",
     "silu",
+    "sinusoidal_positional_encoding",
     "softmax",
     "softplus",
     "swish",

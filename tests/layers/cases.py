@@ -413,3 +413,21 @@ LAYER_CASES += [
         example_features=(3, 4),
     ),
 ]
+
+
+# --- positional encodings ----------------------------------------------------------------------------
+
+LAYER_CASES += [
+    LayerCase(
+        "sinusoidal_positional_encoding",
+        L.sinusoidal_positional_encoding,
+        _sequence(6, 5),
+        example_features=(4, 3),
+    ),
+    LayerCase(
+        "learned_positional_encoding",
+        lambda: L.learned_positional_encoding(6),
+        _sequence(6, 3),
+        example_features=(4, 3),
+    ),
+]
