@@ -92,6 +92,7 @@ from functional_dl.layers.prelu import prelu
 from functional_dl.layers.recurrent import RecurrentInput, gru, lstm, rnn
 from functional_dl.layers.reshape import flatten, reshape
 from functional_dl.layers.softmax import log_softmax, softmax
+from functional_dl.layers.transformer import transformer_encoder_layer
 
 __all__ = [
     "AttentionInput",
@@ -141,4 +142,5 @@ __all__ = [
     "softplus",
     "swish",
     "tanh",
+    "transformer_encoder_layer",
 ]

@@ -431,3 +431,29 @@ LAYER_CASES += [
         example_features=(4, 3),
     ),
 ]
+
+
+# --- transformer blocks --------------------------------------------------------------------------------
+#
+# Hypothesis draws inputs whose features are all equal (all zeros, say): a layer norm's input then
+# has no variance and its gain is 1 / sqrt(eps), 316 at PyTorch's 1e-5, where central differences
+# lose their accuracy to the curvature. layer_norm_eps=0.1 keeps the cases well conditioned; the
+# default eps is tested in test_transformer.py on random inputs and against PyTorch.
+
+LAYER_CASES += [
+    LayerCase(
+        "transformer_encoder_layer_post_norm",
+        lambda: L.transformer_encoder_layer(4, 2, 6, 0.0, activation="gelu", layer_norm_eps=0.1),
+        _tokens(4),
+        example_features=(3, 4),
+    ),
+    LayerCase(
+        "transformer_encoder_layer_pre_norm_causal_dropout_train",
+        lambda: L.transformer_encoder_layer(
+            6, 3, 5, 0.3, activation="gelu", norm_first=True, causal=True, layer_norm_eps=0.1
+        ),
+        _tokens(6),
+        train=True,
+        example_features=(3, 6),
+    ),
+]
