@@ -79,6 +79,7 @@ from functional_dl.layers.attention import AttentionInput, multi_head_attention
 from functional_dl.layers.batch_norm import batch_norm, batch_norm1d, batch_norm2d
 from functional_dl.layers.conv import conv1d, conv2d
 from functional_dl.layers.conv_transpose import conv_transpose2d
+from functional_dl.layers.decoder_only import decoder_only_transformer
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
 from functional_dl.layers.embedding import embedding
@@ -106,6 +107,7 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv_transpose2d",
+    "decoder_only_transformer",
     "dense",
     "dropout",
     "elu",

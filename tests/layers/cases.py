@@ -457,3 +457,11 @@ LAYER_CASES += [
         example_features=(3, 6),
     ),
 ]
+
+
+def _tied_mlp() -> fdl.Layer[Any]:
+    """Two dense layers sharing one weight (``b.w`` is ``a.w``): one parameter, two uses."""
+    return fdl.tie(fdl.serial(a=L.dense(3), act=L.tanh(), b=L.dense(3)), {"b.w": "a.w"})
+
+
+LAYER_CASES += [LayerCase("tie_two_dense", _tied_mlp, st.just((3,)), example_features=(3,))]
