@@ -25,8 +25,9 @@ Export rule: a layer module's ``__all__`` is its factories and the types in thei
 through the layer (``dense(3).forward``). Called on their own they need the factory's keyword
 hyperparameters, and a forward bound one way with a backward bound another is a silent wrong
 answer; through the layer they always agree. The underscored helper modules (``_builder``,
-``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``, ``_sdpa``) export what their sibling
-modules import.
+``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``, ``_sdpa``, ``_dropout_mask``) export what
+their sibling modules import. ``transformer`` and ``decoder_only`` build layers out of other
+layers (and, for the latter, the combinators ``serial`` and ``tie``).
 
 Writing your own layer
 ----------------------

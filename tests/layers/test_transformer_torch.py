@@ -21,9 +21,9 @@ from hypothesis import given
 import functional_dl as fdl
 from tests.layers.multi_io import backward_flow, forward_flow
 from tests.layers.test_transformer import EncoderConfig, build, encoder_configs, make, padding
-from tests.layers.torch_refs import rel_diff
 
 torch = pytest.importorskip("torch")
+from tests.layers.torch_refs import rel_diff  # noqa: E402  (it imports torch)
 
 pytestmark = pytest.mark.torch
 
