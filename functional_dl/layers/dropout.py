@@ -25,9 +25,6 @@ from __future__ import annotations
 from functools import partial
 from typing import NamedTuple
 
-import numpy as np
-
-from functional_dl import random
 from functional_dl._checks import (
     NO_PARAMS,
     check_float,
@@ -35,9 +32,9 @@ from functional_dl._checks import (
     check_same_shape,
     refuse_forward_keywords,
 )
-from functional_dl.errors import LayerError, ShapeError
 from functional_dl.layers._builder import build, keeps_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params
+from functional_dl.layers._dropout_mask import dropout_mask
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
 __all__ = ["DropoutCache", "dropout"]
 
@@ -47,21 +44,6 @@ class DropoutCache(NamedTuple):
 
     mask: Array | None  # shape of x: 0 or 1 / (1 - rate); None when the layer was the identity
     shape: tuple[int, ...]  # shape of x, to check dy
-
-
-def _uniform_rows(key: Key, shape: tuple[int, ...], rows: tuple[int, int] | None) -> Array:
-    """Uniform draws for ``shape``, or for rows ``start:start + shape[0]`` of a ``(total, ...)`` batch."""
-    # Draw in float32 whatever the input dtype, so one key gives one mask for float32 and float64.
-    if rows is None:
-        return random.uniform(key, shape, np.float32)
-    start, total = rows
-    if not 0 <= start <= total - shape[0]:
-        raise ShapeError(
-            "dropout",
-            f"batch_rows {rows} do not hold the {shape[0]} rows of the input "
-            "(need 0 <= start <= total - rows)",
-        )
-    return random.uniform(key, (total, *shape[1:]), np.float32)[start : start + shape[0]]
 
 
 def _forward(
@@ -89,16 +71,7 @@ def _forward(
     check_float(x, "dropout")
     if not ctx.train or rate == 0.0:
         return x, DropoutCache(None, x.shape)
-    if ctx.key is None:
-        raise LayerError(
-            "dropout",
-            "training mode needs a random key: pass Context(train=True, key=...) "
-            "(functional_dl.random.key), or use train=False for evaluation",
-        )
-    keep = _uniform_rows(ctx.key, x.shape, ctx.batch_rows) >= np.float32(rate)
-    scale = 1.0 / (1.0 - rate) if rate < 1.0 else 0.0
-    mask: Array = keep.astype(x.dtype)
-    mask *= scale  # fresh array of x's dtype; the Python float keeps that dtype
+    mask = dropout_mask(ctx, x.shape, rate, x.dtype, "dropout")
     return x * mask, DropoutCache(mask, x.shape)
 
 
