@@ -2,6 +2,7 @@
 
     python examples/char_lm.py                  # an LSTM, 2000 steps, a sample every 500 (5-10 minutes)
     python examples/char_lm.py --model gru      # the same with a GRU
+    python examples/char_lm.py --model gpt      # a GPT-style transformer with tied embeddings
     python examples/char_lm.py --smoke          # a few steps of a tiny model: checks that everything runs
 
 The text ships with Python: the docstrings (``inspect.getdoc``) of the modules in ``MODULES``, a fixed
@@ -286,11 +287,32 @@ def context_model(build: Callable[[Sizes], fdl.Layer[Any]], sizes: Sizes) -> Lan
     return LanguageModel(net, _empty_context, partial(_context_step, net=net, window=sizes.window))
 
 
-#: name -> builder. A GPT-style stack with tied embeddings, ``gpt_net(sizes) -> Layer`` over ids,
-#: becomes one more entry: ``"gpt": partial(context_model, gpt_net)``.
+GPT_HEADS, GPT_LAYERS = 2, 2
+
+
+def gpt_net(sizes: Sizes) -> fdl.Layer[Any]:
+    """A GPT-style stack over ids (:func:`functional_dl.layers.decoder_only_transformer`).
+
+    ``d_model = hidden / 2`` (128 by default: about the LSTM's cost per step), two pre-norm causal
+    blocks of two heads, learned positions up to the training window, and the output projection
+    tied to the embedding (one ``embed.weight``, its gradient the sum of both uses).
+    """
+    return L.decoder_only_transformer(
+        sizes.vocab,
+        sizes.hidden // 2,
+        GPT_HEADS,
+        GPT_LAYERS,
+        max_len=sizes.window,
+        dropout=sizes.dropout,
+        tie_weights=True,
+    )
+
+
+#: name -> builder; a new model is one more entry.
 MODELS: dict[str, Callable[[Sizes], LanguageModel[Any]]] = {
     "lstm": partial(recurrent_model, "lstm"),
     "gru": partial(recurrent_model, "gru"),
+    "gpt": partial(context_model, gpt_net),
 }
 
 

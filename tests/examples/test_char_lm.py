@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _tiny(kind: str, vocab: int = 7) -> tuple[example.LanguageModel[Any], fdl.Params]:
     """A tiny model of the table in float64 (params cast; the inputs then decide nothing else)."""
-    model = example.MODELS[kind](example.Sizes(vocab, embed=3, hidden=4, window=6))
+    model = example.MODELS[kind](example.Sizes(vocab, embed=3, hidden=8, window=6))
     _, params = model.net.init(fdl.random.key(3), (None, 6))
     return model, fdl.params.cast(params, np.float64)
 
