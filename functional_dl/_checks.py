@@ -8,12 +8,21 @@ prefix the path on the way out. This module sits below both :mod:`functional_dl.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
+from typing import NoReturn
 
-from functional_dl.errors import DTypeError, ParamsError, ShapeError, describe_shape
+from functional_dl.errors import ArgumentError, DTypeError, ParamsError, ShapeError, describe_shape
 from functional_dl.types import Array, Params
 
-__all__ = ["NO_PARAMS", "check_float", "check_keys", "check_same_dtype", "check_same_shape"]
+__all__ = [
+    "NO_PARAMS",
+    "check_float",
+    "check_keys",
+    "check_same_dtype",
+    "check_same_shape",
+    "refuse_forward_keywords",
+]
 
 #: The expected keys of a layer without parameters.
 NO_PARAMS: frozenset[str] = frozenset()
@@ -53,3 +62,24 @@ def check_same_shape(dy: Array, shape: tuple[int, ...], layer: str, what: str = 
         raise ShapeError(
             layer, f"expected {what} of shape {describe_shape(shape)}, got {describe_shape(dy.shape)}"
         )
+
+
+def refuse_forward_keywords(layer: str, keywords: Mapping[str, object]) -> NoReturn:
+    """Raise :class:`ArgumentError` for keywords given to ``forward`` (``train=True``, a PyTorch habit).
+
+    ``forward(params, x, ctx)`` takes its three arguments by position; training mode, the key and
+    the buffers travel in the context. The combinators and the layers that read the context collect
+    stray keywords (``**keywords``) only to call this, so the slip names the fix instead of ending
+    in Python's ``unexpected keyword argument``.
+    """
+    given = ", ".join(f"{name}={value!r}" for name, value in keywords.items())
+    if "ctx" in keywords:
+        fix = "pass the context by position: forward(params, x, ctx)"
+    else:
+        fix = (
+            "training mode, the key and the buffers travel in the context, the third argument: "
+            "forward(params, x, fdl.Context(train=True, key=key, buffers=buffers))"
+        )
+    raise ArgumentError(
+        layer, f"forward takes (params, x, ctx) by position and no keywords, got {given}; {fix}"
+    )

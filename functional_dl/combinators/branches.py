@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl._checks import refuse_forward_keywords
 from functional_dl._flow import add_flows
 from functional_dl.combinators._routing import (
     bad_context,
@@ -49,7 +50,7 @@ from functional_dl.combinators._routing import (
 )
 from functional_dl.errors import DomainError, DTypeError, LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, merge_params, prefix
-from functional_dl.random import split
+from functional_dl.random import check_key, split
 from functional_dl.types import (
     EMPTY,
     EVAL,
@@ -120,11 +121,15 @@ class FanOutCache(NamedTuple):
 
 
 def _fan_out_init(n: int, key: Key, in_shape: Shape, /) -> tuple[Any, Params]:
-    split(key, 0)  # no randomness here, but a non-key is refused as in every init (KeyTypeError)
+    check_key(key)  # unused, but an int seed is refused here as by every init
     return (in_shape,) * n, EMPTY
 
 
-def _fan_out_forward(n: int, params: Params, x: Any, ctx: Context = EVAL, /) -> tuple[Any, FanOutCache]:
+def _fan_out_forward(
+    n: int, params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
+) -> tuple[Any, FanOutCache]:
+    if slips:
+        refuse_forward_keywords("fan_out", slips)
     check_no_params(params, "fan_out")
     if type(ctx) is not Context:
         raise bad_context(ctx, "fan_out")
@@ -228,8 +233,16 @@ def _parallel_init(
 
 
 def _parallel_forward(
-    children: tuple[Layer[Any], ...], index: dict[str, int], params: Params, x: Any, ctx: Context = EVAL, /
+    children: tuple[Layer[Any], ...],
+    index: dict[str, int],
+    params: Params,
+    x: Any,
+    ctx: Context = EVAL,
+    /,
+    **slips: object,
 ) -> tuple[Any, ParallelCache]:
+    if slips:
+        refuse_forward_keywords("parallel", slips)
     if type(ctx) is not Context:
         raise bad_context(ctx, "parallel")
     xs = _check_tuple(x, len(children), "parallel")
@@ -354,14 +367,18 @@ def _same_shapes(shapes: tuple[Any, ...], combinator: str) -> None:
 
 
 def _fan_in_sum_init(key: Key, in_shape: Any, /) -> tuple[Any, Params]:
-    split(key, 0)  # no randomness here, but a non-key is refused as in every init (KeyTypeError)
+    check_key(key)  # unused, but an int seed is refused here as by every init
     shapes = _check_tuple(in_shape, None, "fan_in_sum", "input shape")
     _check_shapes(shapes, "fan_in_sum")
     _same_shapes(shapes, "fan_in_sum")
     return shapes[0], EMPTY
 
 
-def _fan_in_sum_forward(params: Params, x: Any, ctx: Context = EVAL, /) -> tuple[Any, FanInSumCache]:
+def _fan_in_sum_forward(
+    params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
+) -> tuple[Any, FanInSumCache]:
+    if slips:
+        refuse_forward_keywords("fan_in_sum", slips)
     check_no_params(params, "fan_in_sum")
     if type(ctx) is not Context:
         raise bad_context(ctx, "fan_in_sum")
@@ -411,7 +428,7 @@ def _concat_axis(axis: int, ndim: int) -> int:
 
 
 def _fan_in_concat_init(axis: int, key: Key, in_shape: Any, /) -> tuple[Any, Params]:
-    split(key, 0)  # no randomness here, but a non-key is refused as in every init (KeyTypeError)
+    check_key(key)  # unused, but an int seed is refused here as by every init
     shapes = _check_tuple(in_shape, None, "fan_in_concat", "input shape")
     _check_shapes(shapes, "fan_in_concat")
     if any(len(s) != len(shapes[0]) for s in shapes):
@@ -427,8 +444,10 @@ def _fan_in_concat_init(axis: int, key: Key, in_shape: Any, /) -> tuple[Any, Par
 
 
 def _fan_in_concat_forward(
-    axis: int, params: Params, x: Any, ctx: Context = EVAL, /
+    axis: int, params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Any, FanInConcatCache]:
+    if slips:
+        refuse_forward_keywords("fan_in_concat", slips)
     check_no_params(params, "fan_in_concat")
     if type(ctx) is not Context:
         raise bad_context(ctx, "fan_in_concat")

@@ -17,6 +17,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from functional_dl._checks import refuse_forward_keywords
 from functional_dl._fn import accumulate
 from functional_dl.combinators._routing import (
     bad_context,
@@ -166,7 +167,10 @@ def _serial_forward(
     /,
     *,
     reads_context: bool,
+    **slips: object,
 ) -> tuple[Any, SerialCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("serial", slips)
     if type(ctx) is not Context:
         raise bad_context(ctx, "serial")
     child_ctx = _contexts_unless_unread(ctx, index, reads_context)

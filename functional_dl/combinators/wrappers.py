@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl._checks import refuse_forward_keywords
 from functional_dl.combinators._routing import bad_context, check_cache, check_children, strip_segment
 from functional_dl.errors import DomainError, DTypeError, LayerError, ParamsError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, prefix
@@ -45,8 +46,10 @@ def _residual_init(child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Sha
 
 
 def _residual_forward(
-    child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /
+    child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Array, ResidualCache]:
+    if slips:
+        refuse_forward_keywords("residual", slips)
     if type(ctx) is not Context:
         raise bad_context(ctx, "residual")
     if not isinstance(x, np.ndarray):
@@ -145,8 +148,10 @@ def _named_init(name: str, child: Layer[Any], key: Key, in_shape: Shape, /) -> t
 
 
 def _named_forward(
-    name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /
+    name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Any, NamedCache]:
+    if slips:
+        refuse_forward_keywords(name, slips)
     if type(ctx) is not Context:
         raise bad_context(ctx, name)
     inner_ctx = (

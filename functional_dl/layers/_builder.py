@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from functional_dl.initializers import Initializer
 from functional_dl.params import adopt
-from functional_dl.random import split
+from functional_dl.random import check_key, split
 from functional_dl.types import EMPTY, Array, Buffers, BuffersOfFn, Key, Layer, Params, Shape, no_buffers
 
 __all__ = [
@@ -95,6 +95,7 @@ def or_default(given: Initializer | None, default: Initializer) -> Initializer:
 def _init(
     key: Key, in_shape: Shape, /, *, shapes: Callable[..., tuple[Shape, ArraySpecs]], dtype: npt.DTypeLike
 ) -> tuple[Shape, Params, Buffers]:
+    check_key(key)  # also where nothing is drawn: an int seed is refused by every layer alike
     out_shape, specs = shapes(in_shape)
     if not specs:
         return out_shape, EMPTY, EMPTY

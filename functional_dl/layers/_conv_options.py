@@ -15,7 +15,7 @@ from functional_dl.initializers import Initializer, he_normal, zeros
 from functional_dl.layers._builder import or_default
 from functional_dl.layers._windows import PaddingSpec
 
-__all__ = ["ConvOptions", "check_channels", "initializers"]
+__all__ = ["ConvOptions", "check_channels", "initializers", "layout"]
 
 
 class ConvOptions(TypedDict, total=False):
@@ -48,3 +48,8 @@ def check_channels(name: str, out_channels: int, groups: int) -> None:
 def initializers(options: ConvOptions) -> tuple[Initializer, Initializer]:
     """``(w_init, b_init)`` from ``options``: He normal weights and zero biases by default."""
     return or_default(options.get("w_init"), he_normal()), or_default(options.get("b_init"), zeros())
+
+
+def layout(nd: int) -> str:
+    """The input layout of an ``nd``-dimensional convolution, for messages: ``"(N, C, H, W)"``."""
+    return "(N, C, L)" if nd == 1 else "(N, C, H, W)"

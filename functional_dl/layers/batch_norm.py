@@ -30,7 +30,14 @@ from typing import NamedTuple, TypedDict, Unpack
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl._checks import (
+    NO_PARAMS,
+    check_float,
+    check_keys,
+    check_same_dtype,
+    check_same_shape,
+    refuse_forward_keywords,
+)
 from functional_dl.errors import ParamsError, ShapeError, describe_shape
 from functional_dl.initializers import Initializer, ones, zeros
 from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
@@ -98,8 +105,11 @@ def _forward(
     affine: bool,
     momentum: float,
     eps: float,
+    **slips: object,
 ) -> tuple[Array, BatchNormCache]:
     """Normalise ``x`` (``(N, C, ...)``) per channel with batch (train) or running (eval) statistics."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     check_keys(params, _AFFINE if affine else NO_PARAMS, name)
     check_float(x, name)
     _check_rank(x.ndim, ranks, name, x.shape)

@@ -38,7 +38,7 @@ from functional_dl.layers._conv_gemm import (
     im2col,
     input_grad_cropped,
 )
-from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers
+from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers, layout
 from functional_dl.layers._windows import (
     Pads,
     check_fits,
@@ -75,17 +75,13 @@ class ConvCache(NamedTuple):
     col: Array  # (G, C/G * prod(K), N * prod(Out)), im2col of the padded input, for dw
 
 
-def _layout(nd: int) -> str:
-    return "(N, C, L)" if nd == 1 else "(N, C, H, W)"
-
-
 def _shapes(
     in_shape: Shape, /, *, spec: ConvSpec, w_init: Initializer, b_init: Initializer
 ) -> tuple[Shape, ArraySpecs]:
     """Params ``{"w": (O, C / groups, *K), "b": (O,)}`` for inputs of shape ``(batch, C, *S)``."""
     nd = len(spec.kernel)
     if len(in_shape) != nd + 2 or in_shape[1] is None:
-        raise ShapeError(spec.name, f"expected an input shape {_layout(nd)}, got {describe_shape(in_shape)}")
+        raise ShapeError(spec.name, f"expected an input shape {layout(nd)}, got {describe_shape(in_shape)}")
     channels = in_shape[1]
     if channels % spec.groups:
         raise ShapeError(spec.name, f"{channels} input channels are not divisible by groups={spec.groups}")
@@ -108,7 +104,7 @@ def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
     nd = len(spec.kernel)
     if x.ndim != nd + 2:
         raise ShapeError(
-            spec.name, f"expected a {nd + 2}-D input {_layout(nd)}, got shape {describe_shape(x.shape)}"
+            spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
         )
     if x.shape[1] != w.shape[1] * spec.groups:
         raise ShapeError(
