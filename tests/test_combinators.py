@@ -15,7 +15,7 @@ import pytest
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.combinators import fan_in_concat, fan_in_sum, fan_out, named, parallel, residual
-from functional_dl.errors import DomainError, DTypeError, ParamsError, ShapeError
+from functional_dl.errors import ArgumentError, DomainError, DTypeError, ParamsError, ShapeError
 from tests.layers import nets
 
 
@@ -189,10 +189,10 @@ def test_fan_in_concat_on_channels_and_its_gradient_split() -> None:
 
 
 def test_construction_errors() -> None:
-    with pytest.raises(DomainError, match="all positionally or all by name"):
+    with pytest.raises(ArgumentError, match="all positionally or all by name"):
         fdl.serial(L.relu(), head=L.relu())
     with pytest.raises(
-        DomainError, match=r"^serial: argument 1 is a function, not a Layer \(did you write L\.relu instead"
+        ArgumentError, match=r"^serial: argument 1 is a function, not a Layer \(did you write L\.relu instead"
     ):
         fdl.serial(L.relu(), L.relu)  # type: ignore[arg-type]
     with pytest.raises(DomainError, match=r"contain no '\.'"):
@@ -361,11 +361,11 @@ def test_bind_is_the_forward_as_a_picklable_function_that_composes() -> None:
 def test_bind_refuses_what_is_not_a_network_params_or_context() -> None:
     net = fdl.serial(L.dense(2))
     _, params = net.init(fdl.random.key(0), (None, 3))
-    with pytest.raises(DomainError, match="bind: net must be a Layer, got function"):
+    with pytest.raises(ArgumentError, match="bind: net must be a Layer, got function"):
         fdl.bind(L.relu, params)  # type: ignore[arg-type]
     with pytest.raises(ParamsError, match=r"^serial: bind: params must be a mapping of arrays, got list"):
         fdl.bind(net, [params["0.w"]])  # type: ignore[arg-type]
-    with pytest.raises(DomainError, match="bind: ctx must be a Context, got bool"):
+    with pytest.raises(ArgumentError, match="bind: ctx must be a Context, got bool"):
         fdl.bind(net, params, ctx=True)  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match=r"^0\.dense: "):
         fdl.bind(net, params)(np.ones((2, 4), np.float32))

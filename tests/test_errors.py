@@ -9,7 +9,7 @@ import pytest
 
 import functional_dl as fdl
 from functional_dl import layers as L
-from functional_dl.errors import DomainError, DTypeError, LabelError, LayerError, ParamsError, ShapeError
+from functional_dl.errors import DTypeError, LabelError, LayerError, ParamsError, ShapeError
 
 
 def _net() -> tuple[fdl.Layer[fdl.combinators.SerialCache], fdl.Params]:
@@ -106,7 +106,7 @@ def test_init_rejects_unknown_feature_size() -> None:
 
 
 def test_serial_rejects_non_layers() -> None:
-    with pytest.raises(DomainError, match=r"L\.relu\(\)"):
+    with pytest.raises(TypeError, match=r"L\.relu\(\)"):
         fdl.serial(L.dense(3), L.relu)  # type: ignore[arg-type]
 
 

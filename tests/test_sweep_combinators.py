@@ -38,6 +38,7 @@ from functional_dl.combinators import (
     named,
     parallel,
     residual,
+    tie,
 )
 from functional_dl.errors import LayerError
 from tests.sweep import accepted, call, refused, snapshot, unchanged
@@ -125,6 +126,11 @@ def _fan_in_concat(dtype: type, b: int, w: int) -> Net:
     return Net(fan_in_concat(-1), ((None, w), (None, w + 1)), x)
 
 
+def _tied(dtype: type, b: int, w: int) -> Net:
+    net = fdl.serial(a=L.dense(w, dtype=dtype), act=L.tanh(), b=L.dense(w, dtype=dtype))
+    return Net(tie(net, {"b.w": "a.w"}), (None, w), _ones(dtype, b, w))
+
+
 def _bound(dtype: type, b: int, w: int) -> Net:
     return _serial(dtype, b, w)  # bind is swept by its own test; its network is a serial
 
@@ -138,6 +144,7 @@ CASES = [
     Case("fan_out", fan_out, _fan_out, fans_out=True),
     Case("fan_in_sum", fan_in_sum, _fan_in_sum, branches_in=True, owns_dy=True),
     Case("fan_in_concat", fan_in_concat, _fan_in_concat, branches_in=True, owns_dy=True),
+    Case("tie", tie, _tied),
     Case("bind", fdl.bind, _bound),
 ]
 CASE = {c.id: c for c in CASES}
@@ -218,6 +225,8 @@ def test_combinators_refuse_bad_params(case_id: str, drawn: tuple[type, int, int
     if case_id == "named":  # the defect of the issue: a key outside the prefix was dropped silently
         err = refused(call(net.layer.forward, {**params, "other.w": like}, net.x))
         assert "other.w" in str(err)
+    if case_id == "tie":  # the alias is stored once, under its source
+        assert "b.w" in str(refused(call(net.layer.forward, {**params, "b.w": params["a.w"]}, net.x)))
 
 
 @pytest.mark.parametrize("case_id", [c.id for c in CASES if c.id != "bind"])
@@ -297,10 +306,20 @@ def test_combinators_refuse_non_layers_and_bad_arguments_when_built() -> None:
             call(parallel, bad, good),
             call(residual, bad),
             call(named, "x", bad),
+            call(tie, bad, {}),
         ]
     builds += [call(fan_out, n) for n in (0, -1, 1.5, True, "2", None)]
     builds += [call(fan_in_concat, axis) for axis in (0, 1.5, "1", True, None)]
     builds += [call(named, name, good) for name in ("", "a.b", 3, None)]
+    ties: list[object] = [
+        [("a.w", "b.w")],
+        "a.w",
+        None,
+        {"a.w": "a.w"},
+        {"a.w": 1},
+        {"a.w": "b.w", "b.w": "c.w"},
+    ]
+    builds += [call(tie, good, t) for t in ties]
     builds += [
         fdl.serial,
         parallel,

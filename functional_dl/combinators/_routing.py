@@ -15,11 +15,14 @@ The checks every combinator makes on what it is given, and where each is made:
   (:func:`check_no_params`).
 * **caches**: ``backward`` takes the cache its own ``forward`` made (its cache type), else a
   ``ParamsError``; each child then checks its own share.
-* **the context** is a :class:`~functional_dl.types.Context` (:func:`bad_context`); its buffers
+* **the context** is a :class:`~functional_dl.types.Context` (:func:`bad_context`, an
+  :class:`~functional_dl.errors.ArgumentError`); its buffers
   are routed like the params and its key is split (a non-key is a
   :class:`~functional_dl.errors.KeyTypeError`).
 * **children** are :class:`~functional_dl.types.Layer` values, checked once when the combinator is
-  built (:func:`check_children`), so ``serial(L.relu)`` fails at once, not at the first call.
+  built (:func:`check_children`, an ``ArgumentError``), so ``serial(L.relu)`` fails at once, not at
+  the first call; a bad hyperparameter (``fan_out(0)``, ``named("a.b", f)``) is a
+  :class:`~functional_dl.errors.DomainError`.
 
 Each check is a type comparison or a length comparison per call, or one per key in a pass the
 routing makes anyway: nothing per element, no extra Python call per child on the good path.
@@ -30,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from functional_dl.errors import DomainError, ParamsError
+from functional_dl.errors import ArgumentError, ParamsError
 from functional_dl.random import split
 from functional_dl.types import EMPTY, Array, Buffers, Context, Key, Layer, Params
 
@@ -118,9 +121,9 @@ def check_no_params(params: Params, combinator: str) -> None:
             raise ParamsError(combinator, f"takes no parameters, got keys {sorted(map(str, params))}")
 
 
-def bad_context(ctx: object, combinator: str) -> DomainError:
+def bad_context(ctx: object, combinator: str) -> ArgumentError:
     """The error for a ``ctx`` that is not a :class:`~functional_dl.types.Context` (``forward(p, x, 1)``)."""
-    return DomainError(
+    return ArgumentError(
         combinator,
         f"ctx must be a Context (fdl.Context(train=True, key=...)), got {type(ctx).__name__} {ctx!r:.60}",
     )
@@ -137,12 +140,12 @@ def check_children(layers: tuple[object, ...], combinator: str) -> tuple[Layer[A
     """The layers as a tuple, after checking each is a :class:`Layer` (a classic slip: ``L.relu``).
 
     Raises:
-        DomainError: an argument that is not a ``Layer``, naming its position and what it is.
+        ArgumentError: an argument that is not a ``Layer``, naming its position and what it is.
     """
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
             hint = " (did you write L.relu instead of L.relu()?)" if callable(layer) else ""
-            raise DomainError(combinator, f"argument {i} is a {type(layer).__name__}, not a Layer{hint}")
+            raise ArgumentError(combinator, f"argument {i} is a {type(layer).__name__}, not a Layer{hint}")
     return tuple(layers)  # type: ignore[arg-type]  # checked just above
 
 

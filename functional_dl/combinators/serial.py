@@ -28,7 +28,7 @@ from functional_dl.combinators._routing import (
     join_children,
     route,
 )
-from functional_dl.errors import DomainError, LayerError, ParamsError
+from functional_dl.errors import ArgumentError, DomainError, LayerError, ParamsError
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import split
 from functional_dl.types import EMPTY, EVAL, Buffers, Child, Context, Key, Layer, Params, Shape
@@ -231,7 +231,7 @@ def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache
         ['body.b', 'body.w', 'head.b', 'head.w']
     """
     if layers and named_layers:
-        raise DomainError("serial", "give the layers all positionally or all by name, not both")
+        raise ArgumentError("serial", "give the layers all positionally or all by name, not both")
     if not layers and not named_layers:
         raise DomainError("serial", "needs at least one layer")
     for name in named_layers:
