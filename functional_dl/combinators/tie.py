@@ -27,7 +27,9 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
-from functional_dl.errors import ParamsError, describe_shape
+from functional_dl._checks import refuse_forward_keywords
+from functional_dl.combinators._routing import bad_context, check_cache, check_children
+from functional_dl.errors import DomainError, ParamsError, describe_shape
 from functional_dl.params import FrozenParams
 from functional_dl.types import EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
 
@@ -65,6 +67,8 @@ def _tie_init(child: Layer[Any], ties: _Ties, key: Key, in_shape: Shape, /) -> t
 
 def _full(ties: _Ties, params: Params) -> dict[str, Array]:
     """The wrapped layer's params: ``params`` with every alias filled in by its source's array."""
+    if not isinstance(params, dict | Mapping):
+        raise ParamsError(_NAME, f"expected params as a mapping of arrays, got {type(params).__name__}")
     full = dict(params)
     for alias, source in ties:
         if alias in params:
@@ -87,8 +91,12 @@ def _summed(ties: _Ties, grads: Params) -> dict[str, Array]:
 
 
 def _tie_forward(
-    child: Layer[Any], ties: _Ties, params: Params, x: Any, ctx: Context = EVAL, /
+    child: Layer[Any], ties: _Ties, params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Any, TieCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(_NAME, slips)
+    if type(ctx) is not Context:
+        raise bad_context(ctx, _NAME)
     y, cache = child.forward(_full(ties, params), x, ctx)
     return y, TieCache(cache)
 
@@ -96,6 +104,7 @@ def _tie_forward(
 def _tie_backward(
     child: Layer[Any], ties: _Ties, params: Params, cache: TieCache, dy: Any, /
 ) -> tuple[Any, Params]:
+    check_cache(cache, TieCache, _NAME)
     dx, grads = child.backward(_full(ties, params), cache.inner, dy)
     return dx, _summed(ties, grads)
 
@@ -103,10 +112,12 @@ def _tie_backward(
 def _tie_backward_params(
     child: Layer[Any], ties: _Ties, params: Params, cache: TieCache, dy: Any, /
 ) -> Params:
+    check_cache(cache, TieCache, _NAME)
     return _summed(ties, child.param_grads(_full(ties, params), cache.inner, dy))
 
 
 def _tie_buffers_of(child: Layer[Any], cache: TieCache, /) -> Buffers:
+    check_cache(cache, TieCache, _NAME)
     return child.buffers_of(cache.inner)
 
 
@@ -134,16 +145,15 @@ def tie(layer: Layer[Any], ties: Mapping[str, str]) -> Layer[TieCache]:
         >>> sorted(net.backward(params, cache, np.ones_like(y))[1]) == sorted(params)
         True
     """
-    if not isinstance(layer, Layer):
-        raise TypeError(f"{_NAME}: argument is not a Layer (did you write L.relu instead of L.relu()?)")
+    check_children((layer,), _NAME)
     if not isinstance(ties, Mapping):
-        raise ValueError(f"{_NAME}: ties must be a mapping {{alias: source}}, got {ties!r}")
+        raise DomainError(_NAME, f"ties must be a mapping {{alias: source}}, got {ties!r}")
     pairs: _Ties = tuple(ties.items())
     for alias, source in pairs:
         if not isinstance(alias, str) or not isinstance(source, str) or alias == source:
-            raise ValueError(f"{_NAME}: each tie is two different parameter keys, got {alias!r}: {source!r}")
+            raise DomainError(_NAME, f"each tie is two different parameter keys, got {alias!r}: {source!r}")
         if source in ties:
-            raise ValueError(f"{_NAME}: {source!r} is an alias, so it cannot be the source of {alias!r}")
+            raise DomainError(_NAME, f"{source!r} is an alias, so it cannot be the source of {alias!r}")
     return Layer(
         init_with_buffers=partial(_tie_init, layer, pairs),
         forward=partial(_tie_forward, layer, pairs),
