@@ -28,6 +28,11 @@ wall time (205 s of CPU). Sample at step 2000, temperature 0.8, after the prompt
         tailer string delimiter to the traceback to including you can be converted for the line
         number of sections to includifur integer or matches eader when the given file.
 
+With ``--model gpt`` (d_model 128, two pre-norm causal blocks of two heads, learned positions, the
+head tied to the embedding; otherwise the same settings), on the same busy machine and one thread:
+validation 3.250 bits per character after 2000 steps (3.871 at step 250, still falling by about
+0.05 every 250 steps), in 2234 s wall time: at this budget the LSTM is far ahead.
+
 It is also a notebook: see the README's "Notebooks" section.
 """
 
