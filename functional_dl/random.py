@@ -19,6 +19,7 @@ from functional_dl.types import Array, IntArray, Key
 
 __all__ = [
     "bernoulli",
+    "check_key",
     "fold_in",
     "generator",
     "key",
@@ -42,6 +43,24 @@ def key(seed: int) -> Key:
     return Key(int(seed))
 
 
+def check_key(value: object) -> None:
+    """Raise :class:`~functional_dl.errors.KeyTypeError` unless ``value`` is a :class:`Key`.
+
+    The classic slip is an int seed where a key belongs, as in ``net.init(0, shape)``. Every
+    ``init`` that draws splits its key (:func:`split` checks it), and every layer's ``init`` checks
+    it even when it draws nothing, so the slip is caught wherever it is made.
+
+    Example:
+        >>> check_key(key(0))
+        >>> check_key(0)
+        Traceback (most recent call last):
+        ...
+        functional_dl.errors.KeyTypeError: expected a Key from fdl.random.key(seed), got int 0
+    """
+    if not isinstance(value, Key):
+        raise KeyTypeError(f"expected a Key from fdl.random.key(seed), got {type(value).__name__} {value!r}")
+
+
 def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
     """``n`` independent child keys of ``parent``; pure, so the same call gives the same children.
 
@@ -50,14 +69,9 @@ def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
         (Key(entropy=7, path=(0,)), Key(entropy=7, path=(1,)))
 
     Raises:
-        KeyTypeError: ``parent`` is not a ``Key`` (an int seed passed where a key belongs, as in
-            ``net.init(0, shape)``); every ``init`` that draws splits its key here, so this is
-            the one place the slip is caught.
+        KeyTypeError: ``parent`` is not a ``Key`` (see :func:`check_key`).
     """
-    if not isinstance(parent, Key):
-        raise KeyTypeError(
-            f"expected a Key from fdl.random.key(seed), got {type(parent).__name__} {parent!r}"
-        )
+    check_key(parent)
     if n < 0:
         raise ValueError(f"random.split: n must be >= 0, got {n}")
     return tuple(Key(parent.entropy, (*parent.path, i)) for i in range(n))

@@ -25,10 +25,14 @@ def route(mapping: Params, index: Mapping[str, int], combinator: str) -> list[di
     """Split a flat mapping into one mapping per child by the leading segment of each key, stripping it.
 
     Raises:
-        ParamsError: a key whose leading segment names no child.
+        ParamsError: ``mapping`` is not a mapping, or a key's leading segment names no child.
     """
     parts: list[dict[str, Array]] = [{} for _ in range(len(index))]
-    for name, value in mapping.items():
+    try:
+        items = mapping.items()
+    except AttributeError:  # a list or None where the params belong
+        raise ParamsError(combinator, f"expected a mapping of arrays, got {type(mapping).__name__}") from None
+    for name, value in items:
         head, _, tail = name.partition(".")
         i = index.get(head)
         if i is None or not tail:

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl._checks import check_cache
 from functional_dl._flow import add_flows
 from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
 from functional_dl.combinators.serial import check_children
@@ -166,6 +167,7 @@ def _parallel_backward(
     children: tuple[Layer[Any], ...], params: Params, cache: ParallelCache, dy: Any, /
 ) -> tuple[Any, Params]:
     n = len(children)
+    check_cache(cache, ParallelCache, "parallel")
     dys = _check_tuple(dy, n, "parallel", "gradient")
     segments = [str(i) for i in range(n)]
     child_params = route(params, index_of(segments), "parallel")

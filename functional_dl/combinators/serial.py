@@ -17,6 +17,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from functional_dl._checks import check_cache
 from functional_dl._fn import accumulate
 from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
 from functional_dl.errors import LayerError, ParamsError
@@ -117,6 +118,7 @@ def _backward_links(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache
 ) -> list[_BackwardLink]:
     n = len(children)
+    check_cache(cache, SerialCache, "serial")
     if len(cache.caches) != n:
         raise ParamsError("serial", f"cache has {len(cache.caches)} entries, this network has {n} layers")
     return list(zip(index, children, route(params, index, "serial"), cache.caches, strict=True))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, NamedTuple
 
+from functional_dl._checks import check_cache
 from functional_dl.errors import LayerError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, prefix, strip_prefix
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
@@ -54,6 +55,7 @@ def _residual_forward(
 def _residual_backward(
     child: Layer[Any], params: Params, cache: ResidualCache, dy: Array, /
 ) -> tuple[Array, Params]:
+    check_cache(cache, ResidualCache, "residual")
     dx, grads = child.backward(params, cache.inner, dy)
     return dx + dy, grads
 
@@ -61,6 +63,7 @@ def _residual_backward(
 def _residual_backward_params(
     child: Layer[Any], params: Params, cache: ResidualCache, dy: Array, /
 ) -> Params:
+    check_cache(cache, ResidualCache, "residual")
     return child.param_grads(params, cache.inner, dy)  # the skip path carries no parameters
 
 
@@ -127,6 +130,7 @@ def _named_forward(
 def _named_backward(
     name: str, child: Layer[Any], params: Params, cache: NamedCache, dy: Any, /
 ) -> tuple[Any, Params]:
+    check_cache(cache, NamedCache, name)
     try:
         dx, grads = child.backward(strip_prefix(params, name), cache.inner, dy)
     except LayerError as err:
@@ -137,6 +141,7 @@ def _named_backward(
 def _named_backward_params(
     name: str, child: Layer[Any], params: Params, cache: NamedCache, dy: Any, /
 ) -> Params:
+    check_cache(cache, NamedCache, name)
     try:
         grads = child.param_grads(strip_prefix(params, name), cache.inner, dy)
     except LayerError as err:

@@ -17,21 +17,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache, partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl._checks import check_cache, check_dy, check_float, check_no_params, not_an_array
+from functional_dl.errors import DomainError, ShapeError, describe_shape
+from functional_dl.layers._args import positive_int
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = ["AdaptiveCache", "GlobalPoolCache", "adaptive_avg_pool2d", "global_avg_pool"]
 
+
 class GlobalPoolCache(NamedTuple):
     """What ``global_avg_pool``'s backward needs."""
 
     in_shape: tuple[int, ...]  # (N, C, *S)
+    dtype: np.dtype[Any]  # the input's, which dy must have
 
 
 class AdaptiveCache(NamedTuple):
@@ -48,20 +51,28 @@ def _global_shapes(in_shape: Shape, /) -> tuple[Shape, ArraySpecs]:
     return in_shape[:2], EMPTY_SPECS
 
 
+def _check_rank(x: Array, name: str, ok: bool, layout: str) -> None:
+    """The slow path of the forwards' first check: ``x`` not an array, or not of rank ``layout``."""
+    if not isinstance(x, np.ndarray):
+        raise not_an_array(x, "the input", name)
+    if not ok:
+        raise ShapeError(name, f"expected {layout}, got shape {describe_shape(x.shape)}")
+
+
 def _global_forward(params: Params, x: Array, ctx: Context = EVAL, /) -> tuple[Array, GlobalPoolCache]:
-    if params:
-        check_keys(params, NO_PARAMS, "global_avg_pool")
-    if x.ndim < 3:
-        raise ShapeError(
-            "global_avg_pool", f"expected an input (N, C, *spatial), got shape {describe_shape(x.shape)}"
+    check_no_params(params, "global_avg_pool")
+    if type(x) is not np.ndarray or x.ndim < 3:
+        _check_rank(
+            x, "global_avg_pool", isinstance(x, np.ndarray) and x.ndim >= 3, "an input (N, C, *spatial)"
         )
     check_float(x, "global_avg_pool")
-    return x.mean(axis=tuple(range(2, x.ndim))), GlobalPoolCache(x.shape)
+    return x.mean(axis=tuple(range(2, x.ndim))), GlobalPoolCache(x.shape, x.dtype)
 
 
 def _global_backward(params: Params, cache: GlobalPoolCache, dy: Array, /) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.in_shape[:2], "global_avg_pool")
-    check_float(dy, "global_avg_pool", "dy")
+    check_cache(cache, GlobalPoolCache, "global_avg_pool")
+    check_no_params(params, "global_avg_pool")
+    check_dy(dy, cache.in_shape[:2], cache.dtype, "global_avg_pool")
     spatial = cache.in_shape[2:]
     dx = np.empty(cache.in_shape, dtype=dy.dtype)
     dx[...] = (dy / dy.dtype.type(np.prod(spatial))).reshape(*dy.shape, *(1,) * len(spatial))
@@ -111,11 +122,10 @@ def _adaptive_shapes(in_shape: Shape, /, *, size: tuple[int | None, int | None])
 def _adaptive_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, size: tuple[int | None, int | None]
 ) -> tuple[Array, AdaptiveCache]:
-    if params:
-        check_keys(params, NO_PARAMS, "adaptive_avg_pool2d")
-    if x.ndim != 4:
-        raise ShapeError(
-            "adaptive_avg_pool2d", f"expected a 4-D input (N, C, H, W), got shape {describe_shape(x.shape)}"
+    check_no_params(params, "adaptive_avg_pool2d")
+    if type(x) is not np.ndarray or x.ndim != 4:
+        _check_rank(
+            x, "adaptive_avg_pool2d", isinstance(x, np.ndarray) and x.ndim == 4, "a 4-D input (N, C, H, W)"
         )
     check_float(x, "adaptive_avg_pool2d")
     h, w = x.shape[2:]
@@ -126,10 +136,10 @@ def _adaptive_forward(
 
 
 def _adaptive_backward(params: Params, cache: AdaptiveCache, dy: Array, /) -> tuple[Array, Params]:
-    check_same_shape(
-        dy, (*cache.in_shape[:2], cache.rows.shape[0], cache.cols.shape[0]), "adaptive_avg_pool2d"
-    )
-    check_float(dy, "adaptive_avg_pool2d", "dy")
+    check_cache(cache, AdaptiveCache, "adaptive_avg_pool2d")
+    check_no_params(params, "adaptive_avg_pool2d")
+    out = (*cache.in_shape[:2], cache.rows.shape[0], cache.cols.shape[0])
+    check_dy(dy, out, cache.rows.dtype, "adaptive_avg_pool2d")
     dx: Array = (cache.rows.T @ dy) @ cache.cols
     return dx, EMPTY
 
@@ -148,11 +158,14 @@ def adaptive_avg_pool2d(output_size: int | Sequence[int | None] | None) -> Layer
         >>> y.tolist()
         [[[[2.0, 3.0]]]]
     """
-    pair = (output_size, output_size) if output_size is None or isinstance(output_size, int) else output_size
-    if len(pair) != 2 or not all(o is None or (isinstance(o, int) and o > 0) for o in pair):
-        raise ValueError(
-            f"adaptive_avg_pool2d: output_size must be positive ints or None, got {output_size!r}"
+    pair: tuple[object, ...] = (
+        tuple(output_size) if isinstance(output_size, tuple | list) else (output_size, output_size)
+    )
+    sizes = [None if o is None else positive_int(o, "output_size", "adaptive_avg_pool2d") for o in pair]
+    if len(sizes) != 2:
+        raise DomainError(
+            "adaptive_avg_pool2d", f"output_size must be positive ints or None, got {output_size!r}"
         )
-    size = (pair[0], pair[1])
+    size = (sizes[0], sizes[1])
     shapes, forward = partial(_adaptive_shapes, size=size), partial(_adaptive_forward, size=size)
     return build("adaptive_avg_pool2d", shapes, forward, _adaptive_backward)

@@ -27,9 +27,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_keys, check_same_dtype, check_same_shape
-from functional_dl.errors import DTypeError, ShapeError, describe_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+)
+from functional_dl.errors import DomainError, DTypeError, ShapeError, describe_shape
 from functional_dl.initializers import glorot_uniform, uniform, zeros
+from functional_dl.layers._args import flag, positive_int
 from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.layers._sdpa import attention_backward, attention_forward
 from functional_dl.types import EVAL, Array, BoolArray, Context, Layer, Params
@@ -92,16 +100,29 @@ def _allowed(mask: BoolArray | None, batch: int, t: int, causal: bool) -> BoolAr
     return lower if keys is None else lower & keys
 
 
+def _weights(params: Params, d_model: int) -> Array:
+    """``in_proj_weight``, after checking the four params are what ``init`` makes."""
+    check_keys(params, _KEYS, _NAME)
+    w_in = check_param(params, "in_proj_weight", (3 * d_model, d_model), _NAME)
+    check_param(params, "in_proj_bias", (3 * d_model,), _NAME, w_in.dtype)
+    check_param(params, "out_proj.weight", (d_model, d_model), _NAME, w_in.dtype)
+    check_param(params, "out_proj.bias", (d_model,), _NAME, w_in.dtype)
+    return w_in
+
+
 def _forward(
     params: Params, x_in: Any, ctx: Context = EVAL, /, *, d_model: int, heads: int, causal: bool
 ) -> tuple[Any, MultiHeadAttentionCache]:
     """``y`` of shape ``(b, t, d_model)`` from ``x`` or ``(x, key_padding_mask)``; see the module."""
-    check_keys(params, _KEYS, _NAME)
     x, mask, tupled = _split_input(x_in)
-    w_in = params["in_proj_weight"]
-    if not isinstance(x, np.ndarray) or x.ndim != 3 or x.shape[2] != d_model:
-        got = describe_shape(x.shape) if isinstance(x, np.ndarray) else type(x).__name__
-        raise ShapeError(_NAME, f"expected input of shape (batch, time, {d_model}), got {got}")
+    if type(x) is not np.ndarray or x.ndim != 3 or x.shape[2] != d_model:
+        if not isinstance(x, np.ndarray):
+            raise not_an_array(x, "the input", _NAME)
+        if x.ndim != 3 or x.shape[2] != d_model:
+            raise ShapeError(
+                _NAME, f"expected input of shape (batch, time, {d_model}), got {describe_shape(x.shape)}"
+            )
+    w_in = _weights(params, d_model)
     check_same_dtype(x, w_in, _NAME)
     b, t, _ = x.shape
     allowed = _allowed(mask, b, t, causal)
@@ -127,8 +148,10 @@ def _backward(
     params: Params, cache: MultiHeadAttentionCache, dy: Array, /, *, d_model: int, heads: int, causal: bool
 ) -> tuple[Any, Params]:
     """``dx`` (or ``(dx, None)``) and the gradient of every parameter; see the module docstring."""
+    check_cache(cache, MultiHeadAttentionCache, _NAME)
     x, o = cache.x, cache.o
-    check_same_shape(dy, x.shape, _NAME)
+    w_in = _weights(params, d_model)
+    check_dy(dy, x.shape, w_in.dtype, _NAME)
     b, t, _ = x.shape
     d_out_w = np.tensordot(dy, o, axes=((0, 1), (0, 1)))
     do = (dy @ params["out_proj.weight"]).reshape(b, t, heads, d_model // heads).transpose(0, 2, 1, 3)
@@ -168,11 +191,18 @@ def multi_head_attention(
         >>> y.shape, y.dtype
         ((3, 5, 8), dtype('float32'))
     """
-    for name, value in (("d_model", d_model), ("heads", heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{_NAME}: {name} must be a positive int, got {value!r}")
+    d_model = positive_int(d_model, "d_model", _NAME)
+    heads = positive_int(heads, "heads", _NAME)
     if d_model % heads:
-        raise ValueError(f"{_NAME}: d_model ({d_model}) must be a multiple of heads ({heads})")
+        raise DomainError(_NAME, f"d_model ({d_model}) must be a multiple of heads ({heads})")
     return build(
-        _NAME, _shapes, _forward, _backward, dtype=dtype, d_model=d_model, heads=heads, causal=bool(causal)
+        _NAME,
+        _shapes,
+        _forward,
+        _backward,
+        dtype=dtype,
+        tuple_input=True,
+        d_model=d_model,
+        heads=heads,
+        causal=flag(causal, "causal", _NAME),
     )

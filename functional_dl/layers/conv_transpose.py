@@ -26,9 +26,18 @@ from typing import NamedTuple, Unpack
 
 import numpy as np
 
-from functional_dl._checks import check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.initializers import Initializer
+from functional_dl.layers._args import check_options, flag, float_dtype
 from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
 from functional_dl.layers._conv_gemm import (
     channels_major,
@@ -70,6 +79,7 @@ class ConvTransposeCache(NamedTuple):
     """What backward needs from forward."""
 
     x: Array  # (N, C_in, H, W)
+    spec: ConvTransposeSpec  # the layer that made it
 
 
 def _full_sizes(spatial: Sequence[int], spec: ConvTransposeSpec) -> tuple[int, ...]:
@@ -108,20 +118,39 @@ def _shapes(
     return (in_shape[0], spec.out_channels, *out), specs
 
 
+def _weight(params: Params, channels: int, spec: ConvTransposeSpec, *, blame_input: bool) -> Array:
+    """``w`` (and ``b``), after checking the params are what ``init`` makes for ``channels`` inputs."""
+    check_keys(params, _WITH_BIAS if spec.use_bias else _NO_BIAS, _NAME)
+    if channels % spec.groups:
+        raise ShapeError(_NAME, f"{channels} input channels are not divisible by groups={spec.groups}")
+    try:
+        w = check_param(params, "w", (channels, spec.out_channels // spec.groups, *spec.kernel), _NAME)
+    except ShapeError:
+        w = params["w"]
+        fine = w.ndim == 4 and w.shape[1:] == (spec.out_channels // spec.groups, *spec.kernel)
+        if blame_input and fine:
+            raise ShapeError(
+                _NAME,
+                f"expected {w.shape[0]} input channels (weight {describe_shape(w.shape)}), got {channels}",
+            ) from None
+        raise
+    if spec.use_bias:
+        check_param(params, "b", (spec.out_channels,), _NAME, w.dtype)
+    return w
+
+
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvTransposeSpec
 ) -> tuple[Array, ConvTransposeCache]:
     """``y = conv_transpose(x, w) + b``: ``(N, C_in, H, W)`` to ``(N, C_out, H_out, W_out)``."""
-    check_keys(params, _WITH_BIAS if spec.use_bias else _NO_BIAS, _NAME)
-    w = params["w"]
-    if x.ndim != 4:
+    if type(x) is not np.ndarray or x.ndim != 4:
+        if not isinstance(x, np.ndarray):
+            raise not_an_array(x, "the input", _NAME)
         raise ShapeError(_NAME, f"expected a 4-D input (N, C, H, W), got shape {describe_shape(x.shape)}")
-    if x.shape[1] != w.shape[0]:
-        raise ShapeError(
-            _NAME,
-            f"expected {w.shape[0]} input channels (weight {describe_shape(w.shape)}), "
-            f"got input of shape {describe_shape(x.shape)}",
-        )
+    try:
+        w = _weight(params, x.shape[1], spec, blame_input=True)
+    except ShapeError as err:
+        raise ShapeError(_NAME, f"{err.detail}; input of shape {describe_shape(x.shape)}") from None
     check_same_dtype(x, w, _NAME)
     _out_sizes(x.shape[2:], spec)
     full = _full_sizes(x.shape[2:], spec)
@@ -135,18 +164,21 @@ def _forward(
         out=x.shape[2:],
     )
     y = contiguous_with_bias(crop(zp, spec.pads), params["b"] if spec.use_bias else None)
-    return y, ConvTransposeCache(x)
+    return y, ConvTransposeCache(x, spec)
 
 
 def _backward(
     params: Params, cache: ConvTransposeCache, dy: Array, /, *, spec: ConvTransposeSpec
 ) -> tuple[Array, Params]:
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
-    w, x = params["w"], cache.x
+    check_cache(cache, ConvTransposeCache, _NAME)
+    if cache.spec is not spec and cache.spec != spec:
+        wrong_cache(cache, f"ConvTransposeCache of this {_NAME}", _NAME)
+    x = cache.x
+    w = _weight(params, x.shape[1], spec, blame_input=False)
     full = _full_sizes(x.shape[2:], spec)
     out = tuple(f - lo - hi for f, (lo, hi) in zip(full, spec.pads, strict=True))
-    check_same_shape(dy, (x.shape[0], w.shape[1] * spec.groups, *out), _NAME)
-    check_float(dy, _NAME, "dy")
+    check_dy(dy, (x.shape[0], spec.out_channels, *out), w.dtype, _NAME)
     # Rows added by output_padding beyond a whole stride are read by no window: leave them out so
     # the convolution below returns exactly (H, W).
     used = tuple(f - op for f, op in zip(full, spec.output_padding, strict=True))
@@ -197,17 +229,18 @@ def conv_transpose2d(
         >>> out_shape, params["w"].shape
         ((None, 3, 14, 14), (4, 3, 3, 3))
     """
-    check_channels(_NAME, out_channels, options.get("groups", 1))
+    check_options(options, ConvTransposeOptions, _NAME)
+    out_channels, groups = check_channels(_NAME, out_channels, options.get("groups", 1))
     padding = options.get("padding", 0)
     if isinstance(padding, str) and padding != "valid":
-        raise ValueError(f"{_NAME}: padding must be an int, a tuple or 'valid', got {padding!r}")
+        raise DomainError(_NAME, f"padding must be an int, a tuple or 'valid', got {padding!r}")
     kernel = to_tuple(kernel_size, 2, "kernel_size", _NAME)
     strides = to_tuple(options.get("stride", 1), 2, "stride", _NAME)
     dilations = to_tuple(options.get("dilation", 1), 2, "dilation", _NAME)
     extra = to_tuple(options.get("output_padding", 0), 2, "output_padding", _NAME, minimum=0)
     if any(op >= max(s, d) for op, s, d in zip(extra, strides, dilations, strict=True)):
-        raise ValueError(
-            f"{_NAME}: output_padding {extra} must be smaller than max(stride, dilation) per axis"
+        raise DomainError(
+            _NAME, f"output_padding {extra} must be smaller than max(stride, dilation) per axis"
         )
     spec = ConvTransposeSpec(
         out_channels,
@@ -216,9 +249,10 @@ def conv_transpose2d(
         resolve_padding(padding, kernel, dilations, strides, _NAME),
         extra,
         dilations,
-        options.get("groups", 1),
-        options.get("use_bias", True),
+        groups,
+        flag(options.get("use_bias", True), "use_bias", _NAME),
     )
-    w_init, b_init = initializers(options)
+    w_init, b_init = initializers(options, _NAME)
     shapes = partial(_shapes, w_init=w_init, b_init=b_init)
-    return build(_NAME, shapes, _forward, _backward, dtype=options.get("dtype", np.float32), spec=spec)
+    dtype = float_dtype(options.get("dtype", np.float32), _NAME)
+    return build(_NAME, shapes, _forward, _backward, dtype=dtype, spec=spec)
