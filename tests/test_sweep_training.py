@@ -11,9 +11,6 @@ input fails the sweep.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +24,12 @@ from functional_dl import checkpoint, optim, train
 from functional_dl import layers as L
 from functional_dl.errors import FunctionalDLError
 from functional_dl.optim.base import Optimizer, OptimizerState
-from functional_dl.params import FrozenParams, freeze
+from functional_dl.params import freeze
 from tests.optim.cases import OPTIMIZER_CASES, TRANSFORM_CASES
+from tests.sweep import refused as _refused
+from tests.sweep import snapshot as _snapshot
+from tests.sweep import strict as _strict
+from tests.sweep import unchanged as _unchanged
 
 SWEEP = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -36,43 +37,6 @@ SWEEP = settings(max_examples=4, deadline=None, suppress_health_check=[HealthChe
 EXPORTED_OPTIMIZERS = sorted(
     name for name in optim.__all__ if name in {c.id for c in OPTIMIZER_CASES} | {"lars", "sgd"}
 )
-
-
-@contextmanager
-def _strict() -> Iterator[None]:
-    """Any warning is an error inside the block."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
-
-
-def _refused(call: Callable[[], object]) -> FunctionalDLError:
-    """Run ``call``; it must raise a library error (not a raw NumPy/Python one, not a warning)."""
-    with _strict():
-        try:
-            call()
-        except FunctionalDLError as err:
-            return err
-        except Exception as err:  # the defect the sweep is for
-            pytest.fail(f"raw {type(err).__name__} instead of a library error: {err}")
-    pytest.fail("a meaningless input was accepted silently")
-
-
-def _snapshot(tree: object) -> list[np.ndarray[Any, Any]]:
-    if isinstance(tree, np.ndarray):
-        return [tree.copy()]
-    if isinstance(tree, dict | FrozenParams):
-        return [a for v in tree.values() for a in _snapshot(v)]
-    if isinstance(tree, tuple | list):
-        return [a for v in tree for a in _snapshot(v)]
-    return []
-
-
-def _unchanged(before: list[np.ndarray[Any, Any]], tree: object) -> None:
-    after = _snapshot(tree)
-    assert len(before) == len(after)
-    for a, b in zip(before, after, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=2).map(tuple)
