@@ -34,12 +34,14 @@ from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer, he_normal, zeros
 from functional_dl.layers._args import flag, initializer, positive_int
 from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
+from functional_dl.params import FrozenParams
 from functional_dl.types import EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = ["DenseCache", "dense"]
 
 _WITH_BIAS = frozenset({"w", "b"})
 _NO_BIAS = frozenset({"w"})
+_DICTS = (dict, FrozenParams)  # the mappings whose keys the fast path compares directly
 
 
 class DenseCache(NamedTuple):
@@ -70,26 +72,53 @@ def _checked_params(params: Params, n_in: int, n_out: int, use_bias: bool) -> Ar
     return w
 
 
+def _fast_params(params: Params, x: Array, n_out: int, use_bias: bool) -> Array | None:
+    """The weight when the params pass every check of :func:`_checked_params` for ``x``, else ``None``.
+
+    The good path of those checks as one pass of comparisons, without a call per check: dense
+    layers run on every step of small networks, where each Python call shows. Anything unusual
+    (a wrong value, an ndarray subclass, a mapping that is not a dict) returns ``None``, and the
+    caller runs the checks themselves, which raise the message (or accept the subclass).
+    """
+    if type(params) not in _DICTS or params.keys() != (_WITH_BIAS if use_bias else _NO_BIAS):
+        return None
+    w = params["w"]
+    if type(w) is not np.ndarray or w.shape != (n_out, x.shape[-1]) or w.dtype.kind != "f":
+        return None
+    if use_bias:
+        b = params["b"]
+        if type(b) is not np.ndarray or b.shape != (n_out,) or b.dtype != w.dtype:
+            return None
+    return w
+
+
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, n_out: int, use_bias: bool
 ) -> tuple[Array, DenseCache]:
     """``y = x @ w.T + b``; ``x`` is ``(batch, ..., n_in)``, ``y`` is ``(batch, ..., n_out)``."""
-    if type(x) is not np.ndarray or x.ndim < 2:
-        _refuse_input(params, x)
-    try:
-        w = _checked_params(params, x.shape[-1], n_out, use_bias)
-    except ShapeError:
-        _refuse_input(params, x)  # the input does not fit a weight that is fine: say so
-        raise
-    check_same_dtype(x, w, "dense")
+    w = _fast_params(params, x, n_out, use_bias) if type(x) is np.ndarray and x.ndim >= 2 else None
+    if w is None or x.dtype != w.dtype:
+        w = _checked_forward(params, x, n_out, use_bias)
     y = x @ w.T
     if use_bias:
         y += params["b"]  # y is our own fresh array, so adding in place is safe and saves a temporary
     return y, DenseCache(x)
 
 
-def _refuse_input(params: Params, x: object) -> None:
-    """The slow path of :func:`_forward`: raise if ``x`` is not an array fitting the params' weight."""
+def _checked_forward(params: Params, x: Array, n_out: int, use_bias: bool) -> Array:
+    """Forward's checks one by one (its slow path): raise what is wrong, else return the weight."""
+    _check_input(params, x)
+    try:
+        w = _checked_params(params, x.shape[-1], n_out, use_bias)
+    except ShapeError:
+        _check_input(params, x)  # the input does not fit a weight that is fine: say so
+        raise
+    check_same_dtype(x, w, "dense")
+    return w
+
+
+def _check_input(params: Params, x: object) -> None:
+    """Raise unless ``x`` is an array of rank 2 or more whose last axis fits the params' weight."""
     if not isinstance(x, np.ndarray):
         raise not_an_array(x, "the input", "dense")
     w = params.get("w") if isinstance(params, dict) else None
@@ -100,9 +129,18 @@ def _refuse_input(params: Params, x: object) -> None:
         )
 
 
-def _checked_backward(params: Params, cache: DenseCache, dy: Array, n_out: int, use_bias: bool) -> Array:
+def _backward_weight(params: Params, cache: DenseCache, dy: Array, n_out: int, use_bias: bool) -> Array:
     """The weight, after checking the cache, the params (those of the forward) and ``dy``."""
-    check_cache(cache, DenseCache, "dense")
+    if type(cache) is DenseCache:
+        w = _fast_params(params, cache.x, n_out, use_bias)
+        if (
+            w is not None
+            and type(dy) is np.ndarray
+            and dy.dtype == w.dtype
+            and dy.shape == (*cache.x.shape[:-1], n_out)
+        ):
+            return w
+    check_cache(cache, DenseCache, "dense")  # the slow path: the checks one by one
     x = cache.x
     w = _checked_params(params, x.shape[-1], n_out, use_bias)
     check_dy(dy, (*x.shape[:-1], n_out), w.dtype, "dense")
@@ -145,7 +183,7 @@ def _backward(
     params: Params, cache: DenseCache, dy: Array, /, *, n_out: int, use_bias: bool
 ) -> tuple[Array, Params]:
     """``dx = dy @ w``, ``dw = dy^T x``, ``db = sum(dy)`` over every axis but the last."""
-    w = _checked_backward(params, cache, dy, n_out, use_bias)
+    w = _backward_weight(params, cache, dy, n_out, use_bias)
     return dy @ w, _grads(w, cache.x, dy, use_bias)
 
 
@@ -153,7 +191,7 @@ def _backward_params(
     params: Params, cache: DenseCache, dy: Array, /, *, n_out: int, use_bias: bool
 ) -> Params:
     """``dw`` and ``db`` as :func:`_backward` computes them, without ``dx = dy @ w``."""
-    w = _checked_backward(params, cache, dy, n_out, use_bias)
+    w = _backward_weight(params, cache, dy, n_out, use_bias)
     return _grads(w, cache.x, dy, use_bias)
 
 

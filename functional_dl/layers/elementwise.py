@@ -15,6 +15,8 @@ from __future__ import annotations
 from functools import partial
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from functional_dl._checks import check_dy, check_float, check_no_params, wrong_cache
 from functional_dl.layers._builder import build, keeps_shape
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
@@ -45,8 +47,11 @@ class ElementwiseCache(NamedTuple):
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, value: ElementwiseValue, name: str
 ) -> tuple[Array, ElementwiseCache]:
-    check_no_params(params, name)
-    check_float(x, name)
+    # The checks' good path as one condition (no call per check on every step of a small network);
+    # otherwise the checks themselves raise the message, or let an ndarray subclass through.
+    if params or type(params) is not dict or type(x) is not np.ndarray or x.dtype.kind != "f":
+        check_no_params(params, name)
+        check_float(x, name)
     y = value(x)
     return y, ElementwiseCache(x, y, name)
 
@@ -54,12 +59,25 @@ def _forward(
 def _backward(
     params: Params, cache: ElementwiseCache, dy: Array, /, *, grad: ElementwiseGrad, name: str
 ) -> tuple[Array, Params]:
-    if type(cache) is not ElementwiseCache or cache.kind != name:
+    if (
+        type(cache) is not ElementwiseCache
+        or cache.kind != name
+        or params
+        or type(params) is not dict
+        or type(dy) is not np.ndarray
+        or dy.shape != cache.x.shape
+        or dy.dtype != cache.x.dtype
+    ):
+        _check_backward(params, cache, dy, name)
+    return grad(cache.x, cache.y, dy), EMPTY
+
+
+def _check_backward(params: Params, cache: ElementwiseCache, dy: Array, name: str) -> None:
+    """Backward's checks one by one (its slow path): the cache, the params and ``dy``."""
+    if not isinstance(cache, ElementwiseCache) or cache.kind != name:
         wrong_cache(cache, f"ElementwiseCache of {name}", name)
     check_no_params(params, name)
-    x = cache.x
-    check_dy(dy, x.shape, x.dtype, name)
-    return grad(x, cache.y, dy), EMPTY
+    check_dy(dy, cache.x.shape, cache.x.dtype, name)
 
 
 def elementwise(name: str, value: ElementwiseValue, grad: ElementwiseGrad) -> Layer[ElementwiseCache]:
