@@ -73,7 +73,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from functional_dl.errors import DTypeError, ParamsError, ShapeError, describe_shape
+from functional_dl.errors import ArgumentError, DTypeError, ParamsError, ShapeError, describe_shape
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -87,6 +87,7 @@ __all__ = [
     "check_same_dtype",
     "check_same_shape",
     "not_an_array",
+    "refuse_forward_keywords",
     "wrong_cache",
 ]
 
@@ -239,3 +240,24 @@ def check_cache(cache: object, kind: type, layer: str) -> None:
     """Raise :class:`ParamsError` unless ``cache`` is a ``kind`` (the type this layer's forward makes)."""
     if type(cache) is not kind and not isinstance(cache, kind):
         wrong_cache(cache, kind.__name__, layer)
+
+
+def refuse_forward_keywords(layer: str, keywords: Mapping[str, object]) -> NoReturn:
+    """Raise :class:`ArgumentError` for keywords given to ``forward`` (``train=True``, a PyTorch habit).
+
+    ``forward(params, x, ctx)`` takes its three arguments by position; training mode, the key and
+    the buffers travel in the context. The combinators and the layers that read the context collect
+    stray keywords (``**keywords``) only to call this, so the slip names the fix instead of ending
+    in Python's ``unexpected keyword argument``.
+    """
+    given = ", ".join(f"{name}={value!r}" for name, value in keywords.items())
+    if "ctx" in keywords:
+        fix = "pass the context by position: forward(params, x, ctx)"
+    else:
+        fix = (
+            "training mode, the key and the buffers travel in the context, the third argument: "
+            "forward(params, x, fdl.Context(train=True, key=key, buffers=buffers))"
+        )
+    raise ArgumentError(
+        layer, f"forward takes (params, x, ctx) by position and no keywords, got {given}; {fix}"
+    )

@@ -43,22 +43,25 @@ def key(seed: int) -> Key:
     return Key(int(seed))
 
 
-def check_key(value: object) -> None:
-    """Raise :class:`~functional_dl.errors.KeyTypeError` unless ``value`` is a :class:`Key`.
+def check_key(k: object, /) -> Key:
+    """``k`` itself if it is a :class:`~functional_dl.types.Key`; raises ``KeyTypeError`` otherwise.
 
-    The classic slip is an int seed where a key belongs, as in ``net.init(0, shape)``. Every
-    ``init`` that draws splits its key (:func:`split` checks it), and every layer's ``init`` checks
-    it even when it draws nothing, so the slip is caught wherever it is made.
+    An int seed (or ``None``) where a key belongs, as in ``net.init(0, shape)``, is the classic
+    slip. Every ``init`` checks its key here (through :func:`split` when it draws), including
+    those of layers that own no parameters and never use the key, so the slip is caught the
+    same way whatever the network holds.
 
     Example:
-        >>> check_key(key(0))
-        >>> check_key(0)
+        >>> check_key(key(3))
+        Key(entropy=3, path=())
+        >>> check_key(3)
         Traceback (most recent call last):
         ...
-        functional_dl.errors.KeyTypeError: expected a Key from fdl.random.key(seed), got int 0
+        functional_dl.errors.KeyTypeError: expected a Key from fdl.random.key(seed), got int 3
     """
-    if not isinstance(value, Key):
-        raise KeyTypeError(f"expected a Key from fdl.random.key(seed), got {type(value).__name__} {value!r}")
+    if not isinstance(k, Key):
+        raise KeyTypeError(f"expected a Key from fdl.random.key(seed), got {type(k).__name__} {k!r}")
+    return k
 
 
 def split(parent: Key, n: int = 2) -> tuple[Key, ...]:

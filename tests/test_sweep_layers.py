@@ -47,7 +47,7 @@ from functional_dl import layers as L
 from functional_dl.errors import DTypeError, FunctionalDLError, KeyTypeError, ShapeError
 from tests.layers.cases import LAYER_CASES, LayerCase
 from tests.layers.inputs import draw_case
-from tests.sweep import refused, snapshot, strict, unchanged, works
+from tests.sweep import accepted, accepted_or_refused, refused, snapshot, unchanged
 
 T = TypeVar("T")
 
@@ -128,17 +128,6 @@ KINDS = {
 }
 
 
-def outcome(call: Callable[[], T], what: str) -> T | None:
-    """``call``'s result, or ``None`` if it raised a library error; anything else fails the sweep."""
-    with strict():
-        try:
-            return call()
-        except FunctionalDLError:
-            return None
-        except Exception as err:
-            pytest.fail(f"{what}: raw {type(err).__name__} instead of a library error: {err}")
-
-
 def _refused_unchanged(call: Callable[[], object], what: str, *inputs: object) -> None:
     """``call`` is refused with a library error and leaves ``inputs`` as they were."""
     before = snapshot(inputs)
@@ -149,8 +138,8 @@ def _refused_unchanged(call: Callable[[], object], what: str, *inputs: object) -
 def _same_or_refused(call: Callable[[], tuple[Any, Any]], expected: Any, what: str, *inputs: object) -> None:
     """``call`` is refused, or works and gives ``expected`` (up to its dtype); ``inputs`` unchanged."""
     before = snapshot(inputs)
-    result = outcome(call, what)
-    if result is not None:
+    result = accepted_or_refused(call, what)
+    if not isinstance(result, FunctionalDLError):
         got = np.asarray(result[0], np.float64)
         np.testing.assert_allclose(got, np.asarray(expected, np.float64), rtol=1e-5, atol=1e-6, err_msg=what)
     unchanged(before, inputs)
@@ -220,7 +209,7 @@ def _bad_inputs(x: np.ndarray[Any, Any], ids: bool) -> dict[str, Any]:
 def test_forward_refuses_a_bad_input(case_id: str, data: st.DataObject) -> None:
     case = CASES[case_id]
     layer, params, x, ctx = _draw(case, data)
-    y, _ = works(partial(layer.forward, params, x, ctx), f"{case_id}: the plain call")
+    y, _ = accepted(partial(layer.forward, params, x, ctx), f"{case_id}: the plain call")
     without_arrays = not params and not ctx.buffers  # then any float dtype is the layer's (rule 4)
     for kind, bad in _bad_inputs(x, bool(case.ids)).items():
         call, what = partial(layer.forward, params, bad, ctx), f"{case_id}, x as {kind}"
@@ -419,8 +408,10 @@ def test_init_refuses_a_bad_in_shape_and_key(case_id: str) -> None:
     for kind, bad in _bad_in_shapes(case.example_features).items():
         call, what = partial(layer.init_with_buffers, key, bad), f"{case_id}, in_shape {kind}"
         if kind == "nested":  # a one-entry tuple of shapes means (x,) to a layer that takes tuples
-            out = outcome(call, what)
-            assert out is None or (out[0] == plain[0] and fdl.params.allclose(out[1], plain[1], rtol=0)), what
+            out = accepted_or_refused(call, what)
+            assert isinstance(out, FunctionalDLError) or (
+                out[0] == plain[0] and fdl.params.allclose(out[1], plain[1], rtol=0)
+            ), what
         else:
             assert isinstance(refused(call, what), ShapeError)
     bad_keys: dict[str, Any] = {"an int": 0, "None": None, "a string": "0"}
@@ -440,10 +431,10 @@ def test_an_empty_batch_goes_through(case_id: str, data: st.DataObject) -> None:
     case = CASES[case_id]
     layer, params, x, ctx = _draw(case, data)
     empty = x[:0]
-    y, cache = works(partial(layer.forward, params, empty, ctx), f"{case_id}: forward")
+    y, cache = accepted(partial(layer.forward, params, empty, ctx), f"{case_id}: forward")
     full_y, _ = layer.forward(params, x, ctx)
     assert y.shape == (0, *full_y.shape[1:]) and y.dtype == full_y.dtype
-    dx, grads = works(partial(layer.backward, params, cache, np.zeros_like(y)), f"{case_id}: backward")
+    dx, grads = accepted(partial(layer.backward, params, cache, np.zeros_like(y)), f"{case_id}: backward")
     if not case.ids:
         assert dx.shape == empty.shape and dx.dtype == empty.dtype
     assert grads.keys() == params.keys()
@@ -524,7 +515,7 @@ def _first_call_works_or_refuses(layer: fdl.Layer[Any], case: LayerCase, what: s
         y, cache = layer.forward(params, x, ctx)
         layer.backward(params, cache, np.ones_like(y))
 
-    outcome(first_call, f"{what}, at the first call")
+    accepted_or_refused(first_call, f"{what}, at the first call")
 
 
 @pytest.mark.parametrize("factory", FACTORIES)
@@ -541,9 +532,9 @@ def test_factories_refuse_meaningless_arguments(factory: str) -> None:
             if any(value is v for v in MEANINGLESS.values()):
                 refused(partial(call, make), what)
                 continue
-            layer = outcome(partial(call, make), what)
-            assert layer is None or isinstance(layer, fdl.Layer), what
-            if layer is not None and case_id in leaves:
+            layer = accepted_or_refused(partial(call, make), what)
+            assert isinstance(layer, FunctionalDLError | fdl.Layer), what
+            if isinstance(layer, fdl.Layer) and case_id in leaves:
                 _first_call_works_or_refuses(layer, CASES[case_id], what)
     if calls and any(p.kind is p.VAR_KEYWORD for p in inspect.signature(make).parameters.values()):
         _, args, kwargs = calls[0]

@@ -35,8 +35,9 @@ Export rule: a layer module's ``__all__`` is its factories and the types in thei
 through the layer (``dense(3).forward``). Called on their own they need the factory's keyword
 hyperparameters, and a forward bound one way with a backward bound another is a silent wrong
 answer; through the layer they always agree. The underscored helper modules (``_builder``,
-``_args``, ``_conv_options``, ``_conv_gemm``, ``_windows``, ``_erf``, ``_sdpa``) export what their
-sibling modules import.
+``_args``, ``_conv_options``, ``_conv_gemm``, ``_windows``, ``_adaptive_bins``, ``_erf``, ``_sdpa``,
+``_dropout_mask``) export what their sibling modules import. ``transformer`` and ``decoder_only``
+build layers out of other layers (and, for the latter, the combinators ``serial`` and ``tie``).
 
 Writing your own layer
 ----------------------
@@ -96,11 +97,13 @@ from functional_dl.layers.activations import (
     swish,
     tanh,
 )
-from functional_dl.layers.adaptive_pool import adaptive_avg_pool2d, global_avg_pool
-from functional_dl.layers.attention import multi_head_attention
+from functional_dl.layers.adaptive_max_pool import adaptive_max_pool1d, adaptive_max_pool2d, global_max_pool
+from functional_dl.layers.adaptive_pool import adaptive_avg_pool1d, adaptive_avg_pool2d, global_avg_pool
+from functional_dl.layers.attention import AttentionInput, multi_head_attention
 from functional_dl.layers.batch_norm import batch_norm, batch_norm1d, batch_norm2d
 from functional_dl.layers.conv import conv1d, conv2d
-from functional_dl.layers.conv_transpose import conv_transpose2d
+from functional_dl.layers.conv_transpose import conv_transpose1d, conv_transpose2d
+from functional_dl.layers.decoder_only import decoder_only_transformer
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout
 from functional_dl.layers.embedding import embedding
@@ -109,14 +112,20 @@ from functional_dl.layers.gelu import gelu
 from functional_dl.layers.glu import glu
 from functional_dl.layers.norm import group_norm, layer_norm
 from functional_dl.layers.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
+from functional_dl.layers.positional import learned_positional_encoding, sinusoidal_positional_encoding
 from functional_dl.layers.prelu import prelu
 from functional_dl.layers.recurrent import RecurrentInput, gru, lstm, rnn
 from functional_dl.layers.reshape import flatten, reshape
 from functional_dl.layers.softmax import log_softmax, softmax
+from functional_dl.layers.transformer import transformer_encoder_layer
 
 __all__ = [
+    "AttentionInput",
     "RecurrentInput",
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
@@ -124,7 +133,9 @@ __all__ = [
     "batch_norm2d",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "decoder_only_transformer",
     "dense",
     "dropout",
     "elu",
@@ -132,6 +143,7 @@ __all__ = [
     "flatten",
     "gelu",
     "global_avg_pool",
+    "global_max_pool",
     "glu",
     "group_norm",
     "gru",
@@ -141,6 +153,7 @@ __all__ = [
     "identity",
     "layer_norm",
     "leaky_relu",
+    "learned_positional_encoding",
     "log_softmax",
     "lstm",
     "max_pool1d",
@@ -155,8 +168,10 @@ __all__ = [
     "selu",
     "sigmoid",
     "silu",
+    "sinusoidal_positional_encoding",
     "softmax",
     "softplus",
     "swish",
     "tanh",
+    "transformer_encoder_layer",
 ]

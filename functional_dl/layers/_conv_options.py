@@ -16,7 +16,7 @@ from functional_dl.initializers import Initializer, he_normal, zeros
 from functional_dl.layers._args import initializer, positive_int
 from functional_dl.layers._windows import PaddingSpec
 
-__all__ = ["ConvOptions", "check_channels", "initializers"]
+__all__ = ["ConvOptions", "check_channels", "initializers", "layout"]
 
 
 class ConvOptions(TypedDict, total=False):
@@ -51,3 +51,8 @@ def initializers(options: ConvOptions, name: str) -> tuple[Initializer, Initiali
         initializer(options.get("w_init"), he_normal(), "w_init", name),
         initializer(options.get("b_init"), zeros(), "b_init", name),
     )
+
+
+def layout(nd: int) -> str:
+    """The input layout of an ``nd``-dimensional convolution, for messages: ``"(N, C, H, W)"``."""
+    return "(N, C, L)" if nd == 1 else "(N, C, H, W)"

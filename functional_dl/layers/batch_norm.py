@@ -38,6 +38,7 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import DomainError, ParamsError, ShapeError, describe_shape
@@ -109,8 +110,11 @@ def _forward(
     affine: bool,
     momentum: float,
     eps: float,
+    **slips: object,
 ) -> tuple[Array, BatchNormCache]:
     """Normalise ``x`` (``(N, C, ...)``) per channel with batch (train) or running (eval) statistics."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     check_keys(params, _AFFINE if affine else NO_PARAMS, name)
     check_float(x, name)
     _check_rank(x.ndim, ranks, name, x.shape)

@@ -47,7 +47,7 @@ from functional_dl.layers._conv_gemm import (
     im2col,
     input_grad_cropped,
 )
-from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers
+from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers, layout
 from functional_dl.layers._windows import (
     Pads,
     check_fits,
@@ -85,17 +85,13 @@ class ConvCache(NamedTuple):
     spec: ConvSpec  # the layer that made it (conv1d and conv2d of any size share this type)
 
 
-def _layout(nd: int) -> str:
-    return "(N, C, L)" if nd == 1 else "(N, C, H, W)"
-
-
 def _shapes(
     in_shape: Shape, /, *, spec: ConvSpec, w_init: Initializer, b_init: Initializer
 ) -> tuple[Shape, ArraySpecs]:
     """Params ``{"w": (O, C / groups, *K), "b": (O,)}`` for inputs of shape ``(batch, C, *S)``."""
     nd = len(spec.kernel)
     if len(in_shape) != nd + 2 or in_shape[1] is None:
-        raise ShapeError(spec.name, f"expected an input shape {_layout(nd)}, got {describe_shape(in_shape)}")
+        raise ShapeError(spec.name, f"expected an input shape {layout(nd)}, got {describe_shape(in_shape)}")
     channels = in_shape[1]
     if channels % spec.groups:
         raise ShapeError(spec.name, f"{channels} input channels are not divisible by groups={spec.groups}")
@@ -148,7 +144,7 @@ def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
             raise not_an_array(x, "the input", spec.name)
         if x.ndim != nd + 2:
             raise ShapeError(
-                spec.name, f"expected a {nd + 2}-D input {_layout(nd)}, got shape {describe_shape(x.shape)}"
+                spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
             )
     try:
         w = _weight(params, x.shape[1], spec, blame_input=True)

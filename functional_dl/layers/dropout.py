@@ -27,12 +27,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl import random
-from functional_dl._checks import check_cache, check_dy, check_float, check_no_params
-from functional_dl.errors import DomainError, LayerError, ShapeError
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_float,
+    check_no_params,
+    refuse_forward_keywords,
+)
+from functional_dl.errors import DomainError
 from functional_dl.layers._args import real
 from functional_dl.layers._builder import build, keeps_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params
+from functional_dl.layers._dropout_mask import dropout_mask
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
 __all__ = ["DropoutCache", "dropout"]
 
@@ -45,22 +51,9 @@ class DropoutCache(NamedTuple):
     dtype: np.dtype[Any]  # dtype of x, which dy must have
 
 
-def _uniform_rows(key: Key, shape: tuple[int, ...], rows: tuple[int, int] | None) -> Array:
-    """Uniform draws for ``shape``, or for rows ``start:start + shape[0]`` of a ``(total, ...)`` batch."""
-    # Draw in float32 whatever the input dtype, so one key gives one mask for float32 and float64.
-    if rows is None:
-        return random.uniform(key, shape, np.float32)
-    start, total = rows
-    if not 0 <= start <= total - shape[0]:
-        raise ShapeError(
-            "dropout",
-            f"batch_rows {rows} do not hold the {shape[0]} rows of the input "
-            "(need 0 <= start <= total - rows)",
-        )
-    return random.uniform(key, (total, *shape[1:]), np.float32)[start : start + shape[0]]
-
-
-def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -> tuple[Array, DropoutCache]:
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float, **slips: object
+) -> tuple[Array, DropoutCache]:
     """``y = x * mask / (1 - rate)`` in training mode (mask drawn from ``ctx.key``), else ``y = x``.
 
     Args:
@@ -69,25 +62,20 @@ def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -
         ctx: ``ctx.train`` selects training mode, which needs ``ctx.key``; ``ctx.batch_rows``
             places ``x`` in a larger batch (see the module docstring).
         rate: probability of dropping each entry, in ``[0, 1]``.
+        **slips: keywords given by mistake (``train=True``), refused with an ``ArgumentError``.
 
     Raises:
+        ArgumentError: keywords besides ``rate`` (``train=True``: pass a ``Context``).
         LayerError: training mode with ``ctx.key`` of ``None``.
         ShapeError: ``ctx.batch_rows`` that do not hold ``len(x)`` rows.
     """
+    if slips:
+        refuse_forward_keywords("dropout", slips)
     check_no_params(params, "dropout")
     check_float(x, "dropout")
     if not ctx.train or rate == 0.0:
         return x, DropoutCache(None, x.shape, x.dtype)
-    if ctx.key is None:
-        raise LayerError(
-            "dropout",
-            "training mode needs a random key: pass Context(train=True, key=...) "
-            "(functional_dl.random.key), or use train=False for evaluation",
-        )
-    keep = _uniform_rows(ctx.key, x.shape, ctx.batch_rows) >= np.float32(rate)
-    scale = 1.0 / (1.0 - rate) if rate < 1.0 else 0.0
-    mask: Array = keep.astype(x.dtype)
-    mask *= scale  # fresh array of x's dtype; the Python float keeps that dtype
+    mask = dropout_mask(ctx, x.shape, rate, x.dtype, "dropout")
     return x * mask, DropoutCache(mask, x.shape, x.dtype)
 
 

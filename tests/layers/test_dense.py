@@ -40,7 +40,7 @@ def test_fast_bias_grad_is_exact_on_small_integers() -> None:
     np.testing.assert_array_equal(_bias_grad(dy), dy.sum(axis=(0, 1)))
 
 
-class _Subclass(np.ndarray):  # type: ignore[type-arg]
+class _Subclass(np.ndarray):
     """An ndarray subclass: the fast path leaves it to the checks, which accept it."""
 
 
