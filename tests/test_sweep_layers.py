@@ -170,20 +170,6 @@ def _grad_calls(layer: fdl.Layer[Any]) -> tuple[tuple[str, Callable[..., object]
     return (("backward", layer.backward), ("param_grads", layer.param_grads))
 
 
-# ---- known gaps of the combinators (kinds 9 and 10 of issue 14, fixed on another branch) ---------
-
-#: ``(case, fault)`` pairs that fail because of a combinator defect outside this sweep's kinds. The
-#: sweep skips them, and :func:`test_known_combinator_gaps_are_still_there` (a strict ``xfail``)
-#: fails as soon as one is fixed, so that its entry here is deleted.
-COMBINATOR_GAPS = {
-    ("named_block", "params: an extra key"): "named() ignores keys outside its prefix (kind 9)",
-    ("branches_concat", "dy: a list"): "fan_in_concat does not check dy (kind 9)",
-    ("branches_concat", "dy: a tuple"): "fan_in_concat does not check dy (kind 9)",
-    ("branches_concat", "dy: None"): "fan_in_concat does not check dy (kind 9)",
-    ("branches_concat", "dy: a scalar"): "fan_in_concat does not check dy (kind 9)",
-}
-
-
 # ---- the input x --------------------------------------------------------------------------------
 
 
@@ -259,8 +245,6 @@ def test_forward_refuses_bad_params(case_id: str, data: st.DataObject) -> None:
     layer, params, x, ctx = _draw(case, data)
     y, _ = layer.forward(params, x, ctx)
     for kind, bad in _bad_params(params):
-        if (case_id, kind) in COMBINATOR_GAPS:
-            continue
         call, what = partial(layer.forward, bad, x, ctx), f"{case_id}, {kind}"
         if case.ids and len(params) == 1 and kind.startswith("params: float64"):
             # An embedding alone with float64 weights is an embedding in float64 (ids have no dtype).
@@ -282,7 +266,7 @@ BACKWARD_PARAM_FAULTS = tuple(
 def test_backward_refuses_params_that_are_not_the_forwards(case_id: str, data: st.DataObject) -> None:
     layer, params, cache, dy = _draw_forward(case_id, data)
     for kind, bad in _bad_params(params):
-        if (case_id, kind) in COMBINATOR_GAPS or not kind.startswith(BACKWARD_PARAM_FAULTS):
+        if not kind.startswith(BACKWARD_PARAM_FAULTS):
             continue
         for name, grads in _grad_calls(layer):
             _refused_unchanged(
@@ -337,8 +321,6 @@ def _bad_dys(y: np.ndarray[Any, Any]) -> dict[str, Any]:
 def test_backward_refuses_a_bad_dy(case_id: str, data: st.DataObject) -> None:
     layer, params, cache, dy = _draw_forward(case_id, data)
     for kind, bad in _bad_dys(dy).items():
-        if (case_id, f"dy: {kind}") in COMBINATOR_GAPS:
-            continue
         for name, grads in _grad_calls(layer):
             _refused_unchanged(
                 partial(grads, params, cache, bad), f"{case_id}, {name}, dy {kind}", params, cache
@@ -597,6 +579,10 @@ SHARED_CACHE_TYPES: list[tuple[Callable[[], fdl.Layer[Any]], Callable[[], fdl.La
     (partial(L.max_pool2d, 2), partial(L.max_pool2d, 2, stride=1), (None, 1, 4, 4)),
     (L.batch_norm1d, L.batch_norm, (None, 3)),
     (L.flatten, partial(L.reshape, (-1,)), (None, 2, 3)),
+    (partial(L.conv_transpose1d, 2, 3), partial(L.conv_transpose1d, 2, 1), (None, 1, 4)),
+    (partial(L.adaptive_max_pool1d, 2), L.global_max_pool, (None, 1, 4)),
+    (partial(L.adaptive_avg_pool1d, 2), partial(L.adaptive_avg_pool1d, 3), (None, 1, 4)),
+    (L.sinusoidal_positional_encoding, partial(L.learned_positional_encoding, 4), (None, 3, 2)),
 ]
 
 
@@ -614,18 +600,3 @@ def test_a_cache_of_another_kind_sharing_the_type_is_refused(
     assert type(cache_a) is type(cache_b)
     refused(partial(b.backward, pb, cache_a, np.ones_like(yb)), f"{b.name} given {a.name}'s cache")
     refused(partial(a.backward, pa, cache_b, np.ones_like(ya)), f"{a.name} given {b.name}'s cache")
-
-
-# ---- the known combinator gaps, still open ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(("case_id", "kind"), sorted(COMBINATOR_GAPS))
-@pytest.mark.xfail(strict=True, reason="a combinator defect of kind 9, fixed on another branch")
-def test_known_combinator_gaps_are_still_there(case_id: str, kind: str) -> None:
-    layer, params, x, ctx = _example(CASES[case_id])
-    group, _, fault = kind.partition(": ")
-    if group == "params":
-        refused(partial(layer.forward, dict(_bad_params(params))[kind], x, ctx), f"{case_id}, {kind}")
-    else:
-        y, cache = layer.forward(params, x, ctx)
-        refused(partial(layer.backward, params, cache, _bad_dys(y)[fault]), f"{case_id}, {kind}")

@@ -538,3 +538,16 @@ def _tied_mlp() -> fdl.Layer[Any]:
 
 
 LAYER_CASES += [LayerCase("tie_two_dense", _tied_mlp, st.just((3,)), example_features=(3,))]
+
+
+# --- a decoder-only language model: ids (batch, time) in, logits (batch, time, vocab) out ----------
+
+LAYER_CASES += [
+    LayerCase(
+        "decoder_only_transformer",
+        lambda: L.decoder_only_transformer(5, 4, 2, 1, max_len=4, dim_feedforward=6, layer_norm_eps=0.1),
+        st.just((3,)),
+        ids=5,
+        example_features=(3,),
+    ),
+]
