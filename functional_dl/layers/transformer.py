@@ -226,8 +226,12 @@ def _encoder_init(
     check_key(key)
     check_in_shape(in_shape, _NAME, nested=True)
     seq = in_shape[0] if in_shape and isinstance(in_shape[0], tuple) else in_shape
-    if not isinstance(seq, tuple) or len(seq) != 3:
-        raise ShapeError(_NAME, f"expected an input shape (batch, time, d_model), got {in_shape!r}")
+    if not isinstance(seq, tuple) or len(seq) != 3 or (seq is not in_shape and len(in_shape) != 2):
+        raise ShapeError(
+            _NAME,
+            "expected an input shape (batch, time, d_model), or the pair of it and the key padding "
+            f"mask's, got {in_shape!r}",
+        )
     keys = split(key, len(children))
     params: list[Params] = [EMPTY] * len(children)
 
