@@ -46,6 +46,11 @@ what such a wrapper costs, and it shows in small networks' training steps).
 Errors name the layer by its kind (``"dense"``); the combinators a layer sits in prefix their
 segments on the way out, so the message reads ``"encoder.2.dense: ..."``.
 
+The combinators check their own caches and params with the same :func:`check_cache` and
+:func:`check_no_params` (their routing rules are in :mod:`functional_dl.combinators._routing`),
+and they and the layers that read the context turn keywords given to ``forward`` (``train=True``)
+into an :class:`~functional_dl.errors.ArgumentError` with :func:`refuse_forward_keywords`.
+
 Cost
 ----
 Every check here is a handful of attribute reads and comparisons on the good path: ``type(x) is
