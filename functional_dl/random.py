@@ -72,7 +72,7 @@ def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
         (Key(entropy=7, path=(0,)), Key(entropy=7, path=(1,)))
 
     Raises:
-        KeyTypeError: ``parent`` is not a ``Key`` (:func:`check_key`).
+        KeyTypeError: ``parent`` is not a ``Key`` (see :func:`check_key`).
     """
     check_key(parent)
     if n < 0:

@@ -12,9 +12,10 @@ The checks every combinator makes on what it is given, and where each is made:
   :func:`strip_segment`), never silently ignored. A key *missing* from a child's share, or one the
   child does not own, is refused by the child, which names its own path. A combinator without
   children of its own to route to (``fan_out``, the fan-ins) takes no params at all
-  (:func:`check_no_params`).
+  (:func:`functional_dl._checks.check_no_params`, the layers' rule).
 * **caches**: ``backward`` takes the cache its own ``forward`` made (its cache type), else a
-  ``ParamsError``; each child then checks its own share.
+  ``ParamsError`` (:func:`functional_dl._checks.check_cache`, the layers' rule); each child then
+  checks its own share.
 * **the context** is a :class:`~functional_dl.types.Context` (:func:`bad_context`, an
   :class:`~functional_dl.errors.ArgumentError`); its buffers
   are routed like the params and its key is split (a non-key is a
@@ -39,9 +40,7 @@ from functional_dl.types import EMPTY, Array, Buffers, Context, Key, Layer, Para
 
 __all__ = [
     "bad_context",
-    "check_cache",
     "check_children",
-    "check_no_params",
     "child_contexts",
     "index_of",
     "join_children",
@@ -112,28 +111,12 @@ def strip_segment(mapping: Params, segment: str, combinator: str, what: str = "p
     return inner
 
 
-def check_no_params(params: Params, combinator: str) -> None:
-    """Raise :class:`ParamsError` unless ``params`` is an empty mapping (a combinator that owns none)."""
-    if params or type(params) is not dict:  # the good path: {} (what serial routes to it)
-        if not isinstance(params, Mapping):
-            raise _not_a_mapping(params, combinator, "params")
-        if params:
-            raise ParamsError(combinator, f"takes no parameters, got keys {sorted(map(str, params))}")
-
-
 def bad_context(ctx: object, combinator: str) -> ArgumentError:
     """The error for a ``ctx`` that is not a :class:`~functional_dl.types.Context` (``forward(p, x, 1)``)."""
     return ArgumentError(
         combinator,
         f"ctx must be a Context (fdl.Context(train=True, key=...)), got {type(ctx).__name__} {ctx!r:.60}",
     )
-
-
-def check_cache(cache: object, expected: type, combinator: str) -> None:
-    """Raise :class:`ParamsError` unless ``cache`` is an ``expected`` (what this forward makes)."""
-    if type(cache) is not expected:
-        made = f"the {expected.__name__} that {combinator}'s forward returns"
-        raise ParamsError(combinator, f"expected {made}, got {type(cache).__name__}")
 
 
 def check_children(layers: tuple[object, ...], combinator: str) -> tuple[Layer[Any], ...]:

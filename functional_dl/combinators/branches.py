@@ -36,13 +36,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl._checks import refuse_forward_keywords
+from functional_dl._checks import check_cache, check_no_params, refuse_forward_keywords
 from functional_dl._flow import add_flows
 from functional_dl.combinators._routing import (
     bad_context,
-    check_cache,
     check_children,
-    check_no_params,
     child_contexts,
     index_of,
     join_children,

@@ -17,11 +17,10 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from functional_dl._checks import refuse_forward_keywords
+from functional_dl._checks import check_cache, refuse_forward_keywords
 from functional_dl._fn import accumulate
 from functional_dl.combinators._routing import (
     bad_context,
-    check_cache,
     check_children,
     child_contexts,
     index_of,

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
-from functional_dl._checks import refuse_forward_keywords
-from functional_dl.combinators._routing import bad_context, check_cache, check_children
+from functional_dl._checks import check_cache, refuse_forward_keywords
+from functional_dl.combinators._routing import bad_context, check_children
 from functional_dl.errors import DomainError, ParamsError, describe_shape
 from functional_dl.params import FrozenParams
 from functional_dl.types import EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape

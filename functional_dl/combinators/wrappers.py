@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl._checks import refuse_forward_keywords
-from functional_dl.combinators._routing import bad_context, check_cache, check_children, strip_segment
+from functional_dl._checks import check_cache, refuse_forward_keywords
+from functional_dl.combinators._routing import bad_context, check_children, strip_segment
 from functional_dl.errors import DomainError, DTypeError, LayerError, ParamsError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, prefix
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape

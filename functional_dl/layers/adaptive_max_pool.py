@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_float, check_same_shape
+from functional_dl._checks import check_cache, check_dy, check_no_params, wrong_cache
 from functional_dl.layers._adaptive_bins import (
     OutputSize,
     adaptive_layer,
@@ -58,6 +58,8 @@ class MaxPickCache(NamedTuple):
     in_shape: tuple[int, ...]  # (N, C, *S)
     # (N, C, *Out): the flat index into S of the entry each output chose
     picks: Picks
+    dtype: np.dtype[Any]  # the input's, which dy must have
+    kind: str  # the layer that made it (the three max poolings share this type)
 
 
 def _bins(v: Array, axis: int, n_out: int) -> Array:
@@ -116,14 +118,22 @@ def _adaptive_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, size: tuple[int | None, ...], name: str
 ) -> tuple[Array, MaxPickCache]:
     y, picks = _max_and_picks(x, check_input(params, x, size, name))
-    return y, MaxPickCache(x.shape, picks)
+    return y, MaxPickCache(x.shape, picks, x.dtype, name)
+
+
+def _check_cache(params: Params, cache: MaxPickCache, name: str) -> None:
+    """Backward's own checks: no params, and a cache that a forward of this layer made."""
+    check_cache(cache, MaxPickCache, name)
+    if cache.kind != name:
+        wrong_cache(cache, f"MaxPickCache of {name}", name)
+    check_no_params(params, name)
 
 
 def _adaptive_backward(
     params: Params, cache: MaxPickCache, dy: Array, /, *, size: tuple[int | None, ...], name: str
 ) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.picks.shape, name)
-    check_float(dy, name, "dy")
+    _check_cache(params, cache, name)
+    check_dy(dy, cache.picks.shape, cache.dtype, name)
     return _route(cache.picks, dy, cache.in_shape), EMPTY
 
 
@@ -183,12 +193,14 @@ def _global_forward(params: Params, x: Array, ctx: Context = EVAL, /) -> tuple[A
     per_map = math.prod(x.shape[2:])
     # One bin over the flattened spatial axes: row-major order is the order of the flat index.
     best, picks = _first_max_or_last_nan(x.reshape(*x.shape[:2], 1, per_map), 2)
-    return best.reshape(x.shape[:2]), MaxPickCache(x.shape, picks.reshape(x.shape[:2]))
+    return best.reshape(x.shape[:2]), MaxPickCache(
+        x.shape, picks.reshape(x.shape[:2]), x.dtype, "global_max_pool"
+    )
 
 
 def _global_backward(params: Params, cache: MaxPickCache, dy: Array, /) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.in_shape[:2], "global_max_pool")
-    check_float(dy, "global_max_pool", "dy")
+    _check_cache(params, cache, "global_max_pool")
+    check_dy(dy, cache.picks.shape, cache.dtype, "global_max_pool")
     return _route(cache.picks, dy, cache.in_shape), EMPTY
 
 

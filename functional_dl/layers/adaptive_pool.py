@@ -18,11 +18,11 @@ i.e. one matrix product per axis and call, exact and loop-free.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl._checks import check_float, check_same_shape
+from functional_dl._checks import check_cache, check_dy, check_no_params, wrong_cache
 from functional_dl.layers._adaptive_bins import (
     OutputSize,
     adaptive_layer,
@@ -47,6 +47,7 @@ class GlobalPoolCache(NamedTuple):
     """What ``global_avg_pool``'s backward needs."""
 
     in_shape: tuple[int, ...]  # (N, C, *S)
+    dtype: np.dtype[Any]  # the input's, which dy must have
 
 
 class AdaptiveCache(NamedTuple):
@@ -58,12 +59,13 @@ class AdaptiveCache(NamedTuple):
 
 def _global_forward(params: Params, x: Array, ctx: Context = EVAL, /) -> tuple[Array, GlobalPoolCache]:
     check_global_input(params, x, "global_avg_pool")
-    return x.mean(axis=tuple(range(2, x.ndim))), GlobalPoolCache(x.shape)
+    return x.mean(axis=tuple(range(2, x.ndim))), GlobalPoolCache(x.shape, x.dtype)
 
 
 def _global_backward(params: Params, cache: GlobalPoolCache, dy: Array, /) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.in_shape[:2], "global_avg_pool")
-    check_float(dy, "global_avg_pool", "dy")
+    check_cache(cache, GlobalPoolCache, "global_avg_pool")
+    check_no_params(params, "global_avg_pool")
+    check_dy(dy, cache.in_shape[:2], cache.dtype, "global_avg_pool")
     spatial = cache.in_shape[2:]
     dx = np.empty(cache.in_shape, dtype=dy.dtype)
     dx[...] = (dy / dy.dtype.type(np.prod(spatial))).reshape(*dy.shape, *(1,) * len(spatial))
@@ -97,8 +99,11 @@ def _adaptive_forward(
 def _adaptive_backward(
     params: Params, cache: AdaptiveCache, dy: Array, /, *, size: tuple[int | None, ...], name: str
 ) -> tuple[Array, Params]:
-    check_same_shape(dy, (*cache.in_shape[:2], *(m.shape[0] for m in cache.mats)), name)
-    check_float(dy, name, "dy")
+    check_cache(cache, AdaptiveCache, name)
+    if len(cache.mats) != len(size):  # adaptive_avg_pool1d and 2d share the cache type
+        wrong_cache(cache, f"AdaptiveCache of a {len(size)}-D pooling", name)
+    check_no_params(params, name)
+    check_dy(dy, (*cache.in_shape[:2], *(m.shape[0] for m in cache.mats)), cache.mats[0].dtype, name)
     dx = cache.mats[0].T @ dy if len(cache.mats) == 2 else dy
     return dx @ cache.mats[-1], EMPTY
 

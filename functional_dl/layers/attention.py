@@ -42,9 +42,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_keys, check_same_dtype, check_same_shape
-from functional_dl.errors import DTypeError, ShapeError, describe_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, DTypeError, ShapeError, describe_shape
 from functional_dl.initializers import glorot_uniform, uniform, zeros
+from functional_dl.layers._args import flag, positive_int, real
 from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.layers._dropout_mask import dropout_mask
 from functional_dl.layers._sdpa import attention_backward, attention_forward
@@ -172,14 +181,31 @@ def _split_input(x: Any, cfg: _Config) -> tuple[tuple[Any, ...], Any, int]:
 
 def _check_array(a: object, what: str, size: int, like: Array) -> Array:
     if not isinstance(a, np.ndarray) or a.ndim != 3 or a.shape[2] != size:
-        got = describe_shape(a.shape) if isinstance(a, np.ndarray) else type(a).__name__
+        if not isinstance(a, np.ndarray):
+            raise not_an_array(a, f"the {what}", _NAME)
+        got = describe_shape(a.shape)
         raise ShapeError(_NAME, f"expected {what} of shape (batch, time, {size}), got {got}")
     check_same_dtype(a, like, _NAME, what)
     return a
 
 
-def _check_inputs(arrays: tuple[Any, ...], params: Params, cfg: _Config) -> tuple[Array, ...]:
-    w = params["in_proj_bias"]
+def _checked_params(params: Params, cfg: _Config) -> Array:
+    """``in_proj_bias``, after checking every param is what ``init`` makes (keys, shapes, one dtype)."""
+    check_keys(params, _PACKED if cfg.packed else _SEPARATE, _NAME)
+    d = cfg.d_model
+    bias = check_param(params, "in_proj_bias", (3 * d,), _NAME)
+    if cfg.packed:
+        check_param(params, "in_proj_weight", (3 * d, d), _NAME, bias.dtype)
+    else:
+        check_param(params, "q_proj_weight", (d, d), _NAME, bias.dtype)
+        check_param(params, "k_proj_weight", (d, cfg.kdim), _NAME, bias.dtype)
+        check_param(params, "v_proj_weight", (d, cfg.vdim), _NAME, bias.dtype)
+    check_param(params, "out_proj.weight", (d, d), _NAME, bias.dtype)
+    check_param(params, "out_proj.bias", (d,), _NAME, bias.dtype)
+    return bias
+
+
+def _check_inputs(arrays: tuple[Any, ...], w: Array, cfg: _Config) -> tuple[Array, ...]:
     if not cfg.cross:
         return (_check_array(arrays[0], "input", cfg.d_model, w),)
     query, key, value = (
@@ -302,9 +328,9 @@ def _forward(
     params: Params, x_in: Any, ctx: Context = EVAL, /, *, cfg: _Config
 ) -> tuple[Any, MultiHeadAttentionCache]:
     """``y`` of shape ``(b, t, d_model)``; see the module docstring for the input forms."""
-    check_keys(params, _PACKED if cfg.packed else _SEPARATE, _NAME)
+    w = _checked_params(params, cfg)
     arrays, mask, given = _split_input(x_in, cfg)
-    inputs = _check_inputs(arrays, params, cfg)
+    inputs = _check_inputs(arrays, w, cfg)
     query, key = inputs[0], inputs[1 if cfg.cross else 0]
     b, t, _ = query.shape
     allowed = _allowed(mask, b, t, key.shape[1], cfg.causal)
@@ -322,7 +348,17 @@ def _forward(
 def _backpropagate(
     params: Params, cache: MultiHeadAttentionCache, dy: Array, cfg: _Config, input_grad: bool
 ) -> tuple[Any, Params]:
-    check_same_shape(dy, cache.o.shape, _NAME)
+    check_cache(cache, MultiHeadAttentionCache, _NAME)
+    if (
+        cache.o.shape[2] != cfg.d_model
+        or cache.q.shape[1] != cfg.heads
+        or len(cache.inputs) != (3 if cfg.cross else 1)
+    ):
+        wrong_cache(cache, f"MultiHeadAttentionCache of this {_NAME}", _NAME)
+    w = _checked_params(params, cfg)
+    if cfg.cross and (cache.inputs[1].shape[2], cache.inputs[2].shape[2]) != (cfg.kdim, cfg.vdim):
+        wrong_cache(cache, f"MultiHeadAttentionCache of this {_NAME}", _NAME)
+    check_dy(dy, cache.o.shape, w.dtype, _NAME)
     grads: dict[str, Array] = {"out_proj.weight": np.tensordot(dy, cache.o, axes=((0, 1), (0, 1)))}
     grads["out_proj.bias"] = _sum_rows(dy)
     do = _heads(dy @ params["out_proj.weight"], cfg.heads)
@@ -343,12 +379,6 @@ def _backward(
 
 def _backward_params(params: Params, cache: MultiHeadAttentionCache, dy: Array, /, *, cfg: _Config) -> Params:
     return _backpropagate(params, cache, dy, cfg, input_grad=False)[1]
-
-
-def _size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{_NAME}: {name} must be a positive int, got {value!r}")
-    return value
 
 
 def multi_head_attention(
@@ -392,22 +422,24 @@ def multi_head_attention(
         >>> y.shape
         (3, 5, 8)
     """
-    _size(d_model, "d_model")
-    _size(heads, "heads")
+    d_model = positive_int(d_model, "d_model", _NAME)
+    heads = positive_int(heads, "heads", _NAME)
     if d_model % heads:
-        raise ValueError(f"{_NAME}: d_model ({d_model}) must be a multiple of heads ({heads})")
+        raise DomainError(_NAME, f"d_model ({d_model}) must be a multiple of heads ({heads})")
+    causal, cross = flag(causal, "causal", _NAME), flag(cross, "cross", _NAME)
     if not cross and (kdim is not None or vdim is not None):
-        raise ValueError(f"{_NAME}: kdim and vdim are for cross-attention (cross=True)")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"{_NAME}: dropout (the drop probability) must be in [0, 1], got {dropout!r}")
+        raise DomainError(_NAME, "kdim and vdim are for cross-attention (cross=True)")
+    rate = real(dropout, "dropout", _NAME)
+    if not 0.0 <= rate <= 1.0:
+        raise DomainError(_NAME, f"dropout (the drop probability) must be in [0, 1], got {dropout!r}")
     cfg = _Config(
         d_model,
         heads,
         bool(causal),
         bool(cross),
-        d_model if kdim is None else _size(kdim, "kdim"),
-        d_model if vdim is None else _size(vdim, "vdim"),
-        float(dropout),
+        d_model if kdim is None else positive_int(kdim, "kdim", _NAME),
+        d_model if vdim is None else positive_int(vdim, "vdim", _NAME),
+        rate,
     )
     return build(
         _NAME,
@@ -415,6 +447,7 @@ def multi_head_attention(
         _forward,
         _backward,
         dtype=dtype,
+        tuple_input=True,
         backward_params=_backward_params,
         reads_context=cfg.dropout > 0.0,
         cfg=cfg,

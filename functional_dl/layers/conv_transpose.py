@@ -27,9 +27,18 @@ from typing import NamedTuple, Unpack
 
 import numpy as np
 
-from functional_dl._checks import check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.initializers import Initializer
+from functional_dl.layers._args import check_options, flag, float_dtype
 from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
 from functional_dl.layers._conv_gemm import (
     channels_major,
@@ -72,6 +81,7 @@ class ConvTransposeCache(NamedTuple):
     """What backward needs from forward."""
 
     x: Array  # (N, C_in, *S)
+    spec: ConvTransposeSpec  # the layer that made it (conv_transpose1d and 2d of any size share this type)
 
 
 def _full_sizes(spatial: Sequence[int], spec: ConvTransposeSpec) -> tuple[int, ...]:
@@ -112,23 +122,45 @@ def _shapes(
     return (in_shape[0], spec.out_channels, *out), specs
 
 
+def _weight(params: Params, channels: int, spec: ConvTransposeSpec, *, blame_input: bool) -> Array:
+    """``w`` (and ``b``), after checking the params are what ``init`` makes for ``channels`` inputs."""
+    check_keys(params, _WITH_BIAS if spec.use_bias else _NO_BIAS, spec.name)
+    if channels % spec.groups:
+        raise ShapeError(spec.name, f"{channels} input channels are not divisible by groups={spec.groups}")
+    try:
+        w = check_param(params, "w", (channels, spec.out_channels // spec.groups, *spec.kernel), spec.name)
+    except ShapeError:
+        w = params["w"]
+        fine = w.ndim == len(spec.kernel) + 2 and w.shape[1:] == (
+            spec.out_channels // spec.groups,
+            *spec.kernel,
+        )
+        if blame_input and fine:
+            raise ShapeError(
+                spec.name,
+                f"expected {w.shape[0]} input channels (weight {describe_shape(w.shape)}), got {channels}",
+            ) from None
+        raise
+    if spec.use_bias:
+        check_param(params, "b", (spec.out_channels,), spec.name, w.dtype)
+    return w
+
+
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvTransposeSpec
 ) -> tuple[Array, ConvTransposeCache]:
     """``y = conv_transpose(x, w) + b``: ``(N, C_in, *S)`` to ``(N, C_out, *S_out)``."""
-    check_keys(params, _WITH_BIAS if spec.use_bias else _NO_BIAS, spec.name)
-    w = params["w"]
     nd = len(spec.kernel)
-    if x.ndim != nd + 2:
+    if type(x) is not np.ndarray or x.ndim != nd + 2:
+        if not isinstance(x, np.ndarray):
+            raise not_an_array(x, "the input", spec.name)
         raise ShapeError(
             spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
         )
-    if x.shape[1] != w.shape[0]:
-        raise ShapeError(
-            spec.name,
-            f"expected {w.shape[0]} input channels (weight {describe_shape(w.shape)}), "
-            f"got input of shape {describe_shape(x.shape)}",
-        )
+    try:
+        w = _weight(params, x.shape[1], spec, blame_input=True)
+    except ShapeError as err:
+        raise ShapeError(spec.name, f"{err.detail}; input of shape {describe_shape(x.shape)}") from None
     check_same_dtype(x, w, spec.name)
     _out_sizes(x.shape[2:], spec)
     full = _full_sizes(x.shape[2:], spec)
@@ -142,18 +174,21 @@ def _forward(
         out=x.shape[2:],
     )
     y = contiguous_with_bias(crop(zp, spec.pads), params["b"] if spec.use_bias else None)
-    return y, ConvTransposeCache(x)
+    return y, ConvTransposeCache(x, spec)
 
 
 def _backward(
     params: Params, cache: ConvTransposeCache, dy: Array, /, *, spec: ConvTransposeSpec
 ) -> tuple[Array, Params]:
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
-    w, x = params["w"], cache.x
+    check_cache(cache, ConvTransposeCache, spec.name)
+    if cache.spec is not spec and cache.spec != spec:
+        wrong_cache(cache, f"ConvTransposeCache of this {spec.name}", spec.name)
+    x = cache.x
+    w = _weight(params, x.shape[1], spec, blame_input=False)
     full = _full_sizes(x.shape[2:], spec)
     out = tuple(f - lo - hi for f, (lo, hi) in zip(full, spec.pads, strict=True))
-    check_same_shape(dy, (x.shape[0], w.shape[1] * spec.groups, *out), spec.name)
-    check_float(dy, spec.name, "dy")
+    check_dy(dy, (x.shape[0], spec.out_channels, *out), w.dtype, spec.name)
     # Positions added by output_padding beyond a whole stride are read by no window: leave them out
     # so the convolution below returns exactly the input's spatial size.
     used = tuple(f - op for f, op in zip(full, spec.output_padding, strict=True))
@@ -179,35 +214,35 @@ class ConvTransposeOptions(ConvOptions, total=False):
 
 
 def _conv_transpose(
-    nd: int, out_channels: int, kernel_size: int | Sequence[int], options: ConvTransposeOptions
+    nd: int, out_channels: object, kernel_size: int | Sequence[int], options: ConvTransposeOptions
 ) -> Layer[ConvTransposeCache]:
     name = f"conv_transpose{nd}d"
-    check_channels(name, out_channels, options.get("groups", 1))
+    check_options(options, ConvTransposeOptions, name)
+    out, groups = check_channels(name, out_channels, options.get("groups", 1))
     padding = options.get("padding", 0)
     if isinstance(padding, str) and padding != "valid":
-        raise ValueError(f"{name}: padding must be an int, a tuple or 'valid', got {padding!r}")
+        raise DomainError(name, f"padding must be an int, a tuple or 'valid', got {padding!r}")
     kernel = to_tuple(kernel_size, nd, "kernel_size", name)
     strides = to_tuple(options.get("stride", 1), nd, "stride", name)
     dilations = to_tuple(options.get("dilation", 1), nd, "dilation", name)
     extra = to_tuple(options.get("output_padding", 0), nd, "output_padding", name, minimum=0)
     if any(op >= max(s, d) for op, s, d in zip(extra, strides, dilations, strict=True)):
-        raise ValueError(
-            f"{name}: output_padding {extra} must be smaller than max(stride, dilation) per axis"
-        )
+        raise DomainError(name, f"output_padding {extra} must be smaller than max(stride, dilation) per axis")
     spec = ConvTransposeSpec(
         name,
-        out_channels,
+        out,
         kernel,
         strides,
         resolve_padding(padding, kernel, dilations, strides, name),
         extra,
         dilations,
-        options.get("groups", 1),
-        options.get("use_bias", True),
+        groups,
+        flag(options.get("use_bias", True), "use_bias", name),
     )
-    w_init, b_init = initializers(options)
+    w_init, b_init = initializers(options, name)
     shapes = partial(_shapes, w_init=w_init, b_init=b_init)
-    return build(name, shapes, _forward, _backward, dtype=options.get("dtype", np.float32), spec=spec)
+    dtype = float_dtype(options.get("dtype", np.float32), name)
+    return build(name, shapes, _forward, _backward, dtype=dtype, spec=spec)
 
 
 def conv_transpose1d(

@@ -29,7 +29,9 @@ import numpy.typing as npt
 
 from functional_dl.combinators.serial import serial
 from functional_dl.combinators.tie import TieCache, tie
+from functional_dl.errors import DomainError
 from functional_dl.initializers import normal
+from functional_dl.layers._args import flag, positive_int
 from functional_dl.layers.dense import dense
 from functional_dl.layers.dropout import dropout as dropout_layer
 from functional_dl.layers.embedding import embedding
@@ -42,12 +44,6 @@ __all__ = ["decoder_only_transformer"]
 
 _NAME = "decoder_only_transformer"
 _INIT_STD = 0.02
-
-
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{_NAME}: {name} must be a positive int, got {value!r}")
-    return value
 
 
 def decoder_only_transformer(
@@ -93,17 +89,17 @@ def decoder_only_transformer(
         >>> logits.shape
         (3, 8, 50)
     """
-    vocab = _positive(vocab_size, "vocab_size")
-    n = _positive(num_layers, "num_layers")
+    vocab = positive_int(vocab_size, "vocab_size", _NAME)
+    n = positive_int(num_layers, "num_layers", _NAME)
     ff = 4 * d_model if dim_feedforward is None else dim_feedforward
     if positional == "learned":
         if max_len is None:
-            raise ValueError(f"{_NAME}: positional='learned' needs max_len")
+            raise DomainError(_NAME, "positional='learned' needs max_len")
         pos = learned_positional_encoding(max_len, w_init=normal(_INIT_STD), dtype=dtype)
     elif positional == "sinusoidal":
         pos = sinusoidal_positional_encoding()
     else:
-        raise ValueError(f"{_NAME}: positional must be 'learned' or 'sinusoidal', got {positional!r}")
+        raise DomainError(_NAME, f"positional must be 'learned' or 'sinusoidal', got {positional!r}")
     block = [
         transformer_encoder_layer(
             d_model,
@@ -126,4 +122,5 @@ def decoder_only_transformer(
         norm=layer_norm(eps=layer_norm_eps, dtype=dtype),
         head=dense(vocab, use_bias=False, w_init=normal(_INIT_STD), dtype=dtype),
     )
-    return tie(net, {"head.w": "embed.weight"} if tie_weights else {})  # one type either way
+    tied = flag(tie_weights, "tie_weights", _NAME)
+    return tie(net, {"head.w": "embed.weight"} if tied else {})  # one type either way

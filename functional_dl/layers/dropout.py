@@ -23,15 +23,19 @@ layers around a dropout.)
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from functional_dl._checks import (
-    NO_PARAMS,
+    check_cache,
+    check_dy,
     check_float,
-    check_keys,
-    check_same_shape,
+    check_no_params,
     refuse_forward_keywords,
 )
+from functional_dl.errors import DomainError
+from functional_dl.layers._args import real
 from functional_dl.layers._builder import build, keeps_shape
 from functional_dl.layers._dropout_mask import dropout_mask
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
@@ -44,6 +48,7 @@ class DropoutCache(NamedTuple):
 
     mask: Array | None  # shape of x: 0 or 1 / (1 - rate); None when the layer was the identity
     shape: tuple[int, ...]  # shape of x, to check dy
+    dtype: np.dtype[Any]  # dtype of x, which dy must have
 
 
 def _forward(
@@ -66,18 +71,19 @@ def _forward(
     """
     if slips:
         refuse_forward_keywords("dropout", slips)
-    if params:
-        check_keys(params, NO_PARAMS, "dropout")
+    check_no_params(params, "dropout")
     check_float(x, "dropout")
     if not ctx.train or rate == 0.0:
-        return x, DropoutCache(None, x.shape)
+        return x, DropoutCache(None, x.shape, x.dtype)
     mask = dropout_mask(ctx, x.shape, rate, x.dtype, "dropout")
-    return x * mask, DropoutCache(mask, x.shape)
+    return x * mask, DropoutCache(mask, x.shape, x.dtype)
 
 
 def _backward(params: Params, cache: DropoutCache, dy: Array, /) -> tuple[Array, Params]:
     """``dx = dy * mask / (1 - rate)`` (the same mask as forward), or ``dx = dy`` in evaluation."""
-    check_same_shape(dy, cache.shape, "dropout")
+    check_cache(cache, DropoutCache, "dropout")
+    check_no_params(params, "dropout")
+    check_dy(dy, cache.shape, cache.dtype, "dropout")
     if cache.mask is None:
         return dy, EMPTY
     return dy * cache.mask, EMPTY
@@ -103,6 +109,7 @@ def dropout(rate: float) -> Layer[DropoutCache]:
         >>> sorted(set(y.ravel().tolist())) == [0.0, 2.0]
         True
     """
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
-        raise ValueError(f"dropout: rate (the drop probability) must be in [0, 1], got {rate!r}")
-    return build("dropout", keeps_shape, partial(_forward, rate=float(rate)), _backward, reads_context=True)
+    p = real(rate, "rate", "dropout")
+    if not 0.0 <= p <= 1.0:
+        raise DomainError("dropout", f"rate (the drop probability) must be in [0, 1], got {rate!r}")
+    return build("dropout", keeps_shape, partial(_forward, rate=p), _backward, reads_context=True)

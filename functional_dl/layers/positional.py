@@ -26,10 +26,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_float,
+    check_keys,
+    check_no_params,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.initializers import Initializer, normal
-from functional_dl.layers._builder import EMPTY_SPECS, ArraySpec, ArraySpecs, build, or_default
+from functional_dl.layers._args import float_dtype, initializer, positive_int, real
+from functional_dl.layers._builder import EMPTY_SPECS, ArraySpec, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = ["PositionalCache", "learned_positional_encoding", "sinusoidal_positional_encoding"]
@@ -43,6 +54,8 @@ class PositionalCache(NamedTuple):
     """What backward needs from forward."""
 
     shape: tuple[int, ...]  # (b, t, d_model): the input's shape, to check dy
+    dtype: np.dtype[Any]  # the input's, which dy must have
+    kind: str  # the layer that made it (both encodings share this type)
 
 
 def _sinusoids(length: int, d_model: int, base: float = 10000.0) -> Array:
@@ -62,9 +75,12 @@ def _sequence_shape(in_shape: Shape, name: str) -> Shape:
 
 def _check_sequence(x: Any, name: str) -> Array:
     """``x`` as a float ``(b, t, d)`` array, else the library's error (a tuple included)."""
-    if not isinstance(x, np.ndarray) or x.ndim != 3:
-        got = describe_shape(x.shape) if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
-        raise ShapeError(name, f"expected one input array of shape (batch, time, d_model), got {got}")
+    if not isinstance(x, np.ndarray):
+        raise not_an_array(x, "the input", name)
+    if x.ndim != 3:
+        raise ShapeError(
+            name, f"expected one input array of shape (batch, time, d_model), got {describe_shape(x.shape)}"
+        )
     check_float(x, name)
     return x
 
@@ -80,17 +96,25 @@ def _sinusoidal_forward(
     params: Params, x: Any, ctx: Context = EVAL, /, *, base: float
 ) -> tuple[Array, PositionalCache]:
     """``y = x + PE[:t]`` for ``x`` of shape ``(b, t, d_model)``."""
-    if params:
-        check_keys(params, NO_PARAMS, _SINUSOIDAL)
+    check_no_params(params, _SINUSOIDAL)
     x = _check_sequence(x, _SINUSOIDAL)
     _, t, d = x.shape
-    return x + _sinusoids(t, d, base).astype(x.dtype), PositionalCache(x.shape)
+    return x + _sinusoids(t, d, base).astype(x.dtype), PositionalCache(x.shape, x.dtype, _SINUSOIDAL)
+
+
+def _own_cache(cache: PositionalCache, name: str) -> None:
+    """Raise unless ``cache`` is a :class:`PositionalCache` that a forward of layer ``name`` made."""
+    check_cache(cache, PositionalCache, name)
+    if cache.kind != name:
+        wrong_cache(cache, f"PositionalCache of {name}", name)
 
 
 def _identity_backward(
     params: Params, cache: PositionalCache, dy: Array, /, *, base: float
 ) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.shape, _SINUSOIDAL)
+    _own_cache(cache, _SINUSOIDAL)
+    check_no_params(params, _SINUSOIDAL)
+    check_dy(dy, cache.shape, cache.dtype, _SINUSOIDAL)
     return dy, EMPTY
 
 
@@ -109,9 +133,10 @@ def sinusoidal_positional_encoding(*, base: float = 10000.0) -> Layer[Positional
         >>> y[0].round(4).tolist()
         [[0.0, 1.0, 0.0, 1.0], [0.8415, 0.5403, 0.01, 1.0]]
     """
-    if isinstance(base, bool) or not isinstance(base, int | float) or not base > 1:
-        raise ValueError(f"{_SINUSOIDAL}: base must be a number above 1, got {base!r}")
-    return build(_SINUSOIDAL, _sinusoidal_shapes, _sinusoidal_forward, _identity_backward, base=float(base))
+    b = real(base, "base", _SINUSOIDAL)
+    if not b > 1:
+        raise DomainError(_SINUSOIDAL, f"base must be a number above 1, got {base!r}")
+    return build(_SINUSOIDAL, _sinusoidal_shapes, _sinusoidal_forward, _identity_backward, base=b)
 
 
 # --- learned -----------------------------------------------------------------------------------------
@@ -125,38 +150,48 @@ def _learned_shapes(in_shape: Shape, /, *, max_len: int, w_init: Initializer) ->
     return seq, {"weight": ArraySpec((max_len, int(d)), w_init)}  # type: ignore[arg-type]  # an int above
 
 
-def _learned_forward(params: Params, x: Any, ctx: Context = EVAL, /) -> tuple[Array, PositionalCache]:
+def _learned_forward(
+    params: Params, x: Any, ctx: Context = EVAL, /, *, max_len: int
+) -> tuple[Array, PositionalCache]:
     """``y = x + weight[:t]`` for ``x`` of shape ``(b, t, d_model)``, ``t <= max_len``."""
     check_keys(params, _WEIGHT, _LEARNED)
-    weight = params["weight"]
     x = _check_sequence(x, _LEARNED)
     _, t, d = x.shape
-    if d != weight.shape[1]:
-        raise ShapeError(
-            _LEARNED,
-            f"expected input of shape (batch, time, {weight.shape[1]}), got {describe_shape(x.shape)}",
-        )
-    if t > weight.shape[0]:
-        raise ShapeError(_LEARNED, f"a sequence of {t} steps is longer than max_len {weight.shape[0]}")
+    try:
+        weight = check_param(params, "weight", (max_len, d), _LEARNED)
+    except ShapeError:
+        w = params["weight"]
+        if w.shape[0] == max_len and w.ndim == 2:  # a fine weight: the input does not fit it
+            raise ShapeError(
+                _LEARNED,
+                f"expected input of shape (batch, time, {w.shape[1]}), got {describe_shape(x.shape)}",
+            ) from None
+        raise
+    if t > max_len:
+        raise ShapeError(_LEARNED, f"a sequence of {t} steps is longer than max_len {max_len}")
     check_same_dtype(x, weight, _LEARNED)
-    return x + weight[:t], PositionalCache(x.shape)
+    return x + weight[:t], PositionalCache(x.shape, x.dtype, _LEARNED)
 
 
-def _weight_grad(params: Params, cache: PositionalCache, dy: Array) -> Params:
-    check_same_shape(dy, cache.shape, _LEARNED)
-    weight = params["weight"]
+def _weight_grad(params: Params, cache: PositionalCache, dy: Array, max_len: int) -> Params:
+    _own_cache(cache, _LEARNED)
+    check_keys(params, _WEIGHT, _LEARNED)
+    weight = check_param(params, "weight", (max_len, cache.shape[2]), _LEARNED)
+    check_dy(dy, cache.shape, weight.dtype, _LEARNED)
     grad = np.zeros_like(weight)
     grad[: cache.shape[1]] = dy.sum(axis=0)  # positions past this sequence's end: no gradient
     return {"weight": grad}
 
 
-def _learned_backward(params: Params, cache: PositionalCache, dy: Array, /) -> tuple[Array, Params]:
+def _learned_backward(
+    params: Params, cache: PositionalCache, dy: Array, /, *, max_len: int
+) -> tuple[Array, Params]:
     """``dx = dy``; ``d weight[:t] = sum over the batch of dy``, zero beyond ``t``."""
-    return dy, _weight_grad(params, cache, dy)
+    return dy, _weight_grad(params, cache, dy, max_len)
 
 
-def _learned_backward_params(params: Params, cache: PositionalCache, dy: Array, /) -> Params:
-    return _weight_grad(params, cache, dy)
+def _learned_backward_params(params: Params, cache: PositionalCache, dy: Array, /, *, max_len: int) -> Params:
+    return _weight_grad(params, cache, dy, max_len)
 
 
 def learned_positional_encoding(
@@ -180,14 +215,14 @@ def learned_positional_encoding(
         >>> bool((y[1] == params["weight"][:10]).all())
         True
     """
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"{_LEARNED}: max_len must be a positive int, got {max_len!r}")
-    shapes = partial(_learned_shapes, max_len=max_len, w_init=or_default(w_init, normal(0.02)))
+    n = positive_int(max_len, "max_len", _LEARNED)
+    shapes = partial(_learned_shapes, max_len=n, w_init=initializer(w_init, normal(0.02), "w_init", _LEARNED))
     return build(
         _LEARNED,
         shapes,
         _learned_forward,
         _learned_backward,
-        dtype=dtype,
+        dtype=float_dtype(dtype, _LEARNED),
         backward_params=_learned_backward_params,
+        max_len=n,
     )

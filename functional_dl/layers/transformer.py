@@ -42,10 +42,12 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_float
-from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
-from functional_dl.errors import LayerError, ShapeError, describe_shape
+from functional_dl._checks import check_cache, check_float, not_an_array, refuse_forward_keywords
+from functional_dl.combinators._routing import bad_context, child_contexts, index_of, join_children, route
+from functional_dl.errors import DomainError, LayerError, ShapeError, describe_shape
 from functional_dl.initializers import uniform, variance_scaling
+from functional_dl.layers._args import flag, positive_int
+from functional_dl.layers._builder import check_in_shape
 from functional_dl.layers.activations import relu
 from functional_dl.layers.attention import multi_head_attention
 from functional_dl.layers.dense import dense
@@ -53,7 +55,7 @@ from functional_dl.layers.dropout import dropout as dropout_layer
 from functional_dl.layers.gelu import gelu
 from functional_dl.layers.norm import layer_norm
 from functional_dl.params import FrozenParams, merge_params, prefix
-from functional_dl.random import split
+from functional_dl.random import check_key, split
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Child, Context, Key, Layer, Params
 
 __all__ = ["TransformerEncoderCache", "transformer_encoder_layer"]
@@ -122,16 +124,29 @@ def _split_input(x: Any) -> tuple[Array, Any, bool]:
         seq, mask, tupled = x[0], x[1], True
     else:
         seq, mask, tupled = x, None, False
-    if not isinstance(seq, np.ndarray) or seq.ndim != 3:
-        got = describe_shape(seq.shape) if isinstance(seq, np.ndarray) else type(seq).__name__
-        raise ShapeError(_NAME, f"expected input of shape (batch, time, d_model), got {got}")
+    if not isinstance(seq, np.ndarray):
+        raise not_an_array(seq, "the input", _NAME)
+    if seq.ndim != 3:
+        raise ShapeError(
+            _NAME, f"expected input of shape (batch, time, d_model), got {describe_shape(seq.shape)}"
+        )
     check_float(seq, _NAME)
     return seq, mask, tupled
 
 
 def _encoder_forward(
-    children: tuple[Layer[Any], ...], cfg: _Config, params: Params, x_in: Any, ctx: Context = EVAL, /
+    children: tuple[Layer[Any], ...],
+    cfg: _Config,
+    params: Params,
+    x_in: Any,
+    ctx: Context = EVAL,
+    /,
+    **slips: object,
 ) -> tuple[Any, TransformerEncoderCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(_NAME, slips)
+    if type(ctx) is not Context:
+        raise bad_context(ctx, _NAME)
     x, mask, tupled = _split_input(x_in)
     parts = route(params, _INDEX, _NAME)
     ctxs = child_contexts(ctx, _INDEX, _NAME)
@@ -168,6 +183,7 @@ def _encoder_backward(
     dy_in: Any,
     /,
 ) -> tuple[Any, Params]:
+    check_cache(cache, TransformerEncoderCache, _NAME)
     if cache.tupled != isinstance(dy_in, tuple):
         raise ShapeError(
             _NAME, "expected dy as (dy, None) for a tuple input, and an array for an array input"
@@ -207,9 +223,15 @@ def _encoder_backward(
 def _encoder_init(
     children: tuple[Layer[Any], ...], cfg: _Config, key: Key, in_shape: Any, /
 ) -> tuple[Any, Params, Buffers]:
+    check_key(key)
+    check_in_shape(in_shape, _NAME, nested=True)
     seq = in_shape[0] if in_shape and isinstance(in_shape[0], tuple) else in_shape
-    if not isinstance(seq, tuple) or len(seq) != 3:
-        raise ShapeError(_NAME, f"expected an input shape (batch, time, d_model), got {in_shape!r}")
+    if not isinstance(seq, tuple) or len(seq) != 3 or (seq is not in_shape and len(in_shape) != 2):
+        raise ShapeError(
+            _NAME,
+            "expected an input shape (batch, time, d_model), or the pair of it and the key padding "
+            f"mask's, got {in_shape!r}",
+        )
     keys = split(key, len(children))
     params: list[Params] = [EMPTY] * len(children)
 
@@ -268,7 +290,7 @@ def _activation(activation: object) -> Layer[Any]:
         return gelu()
     if isinstance(activation, Layer):
         return activation
-    raise ValueError(f"{_NAME}: activation must be 'relu', 'gelu' or a Layer, got {activation!r}")
+    raise DomainError(_NAME, f"activation must be 'relu', 'gelu' or a Layer, got {activation!r}")
 
 
 def transformer_encoder_layer(
@@ -309,8 +331,7 @@ def transformer_encoder_layer(
         >>> y.shape, mask is padded
         ((2, 5, 8), True)
     """
-    if isinstance(dim_feedforward, bool) or not isinstance(dim_feedforward, int) or dim_feedforward < 1:
-        raise ValueError(f"{_NAME}: dim_feedforward must be a positive int, got {dim_feedforward!r}")
+    dim_feedforward = positive_int(dim_feedforward, "dim_feedforward", _NAME)
     children = (
         multi_head_attention(d_model, heads, causal=causal, dropout=dropout, dtype=dtype),
         _linear(dim_feedforward, d_model, dtype),
@@ -322,4 +343,4 @@ def transformer_encoder_layer(
         dropout_layer(dropout),
         _activation(activation),
     )
-    return _encoder_over(children, _Config(bool(norm_first)))
+    return _encoder_over(children, _Config(flag(norm_first, "norm_first", _NAME)))

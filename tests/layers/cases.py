@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl import layers as L
+from functional_dl._checks import check_float, check_no_params
 from functional_dl.testing import strategies as fst
 from functional_dl.types import without_buffers
 from tests.layers import nets
@@ -36,6 +37,8 @@ class LayerCase(NamedTuple):
         random_state: replace the initial state with random positive values (batch norm in
             evaluation mode, so the running statistics are not the trivial zeros and ones).
         example_features: the non-batch input shape used by the pickling test.
+        ids: when positive, the input is integer ids in ``[0, ids)`` (an embedding), not floats:
+            its ``dx`` is ``None`` and only the params' gradients are checked.
     """
 
     id: str
@@ -48,6 +51,7 @@ class LayerCase(NamedTuple):
     min_batch: int = 1
     random_state: bool = False
     example_features: tuple[int, ...] = (4,)
+    ids: int = 0
 
 
 def _vector(max_side: int = 5) -> st.SearchStrategy[tuple[int, ...]]:
@@ -116,6 +120,7 @@ LAYER_CASES += [
     LayerCase("softplus", L.softplus, fst.shapes(max_dims=3), bound=10.0),
     LayerCase("softplus_beta2", lambda: L.softplus(2.0), _vector()),
     LayerCase("silu", L.silu, fst.shapes(max_dims=3), bound=6.0),
+    LayerCase("swish", L.swish, fst.shapes(max_dims=3), bound=6.0),
     LayerCase("hard_sigmoid", L.hard_sigmoid, fst.shapes(max_dims=3), bound=4.0, kinks=(-3.0, 3.0)),
     LayerCase("hard_tanh", L.hard_tanh, fst.shapes(max_dims=3), kinks=(-1.0, 1.0)),
     LayerCase("hard_tanh_asym", lambda: L.hard_tanh(-2.0, 0.5), _vector(), kinks=(-2.0, 0.5)),
@@ -248,12 +253,16 @@ def _spread_init(key: fdl.Key, in_shape: fdl.Shape, /) -> tuple[fdl.Shape, fdl.P
 def _spread_forward(
     params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /, *, step: float
 ) -> tuple[fdl.Array, None]:
+    check_no_params(params, "spread")
+    check_float(x, "spread")
     features = x.shape[1:]
     ranks = fdl.random.permutation(fdl.random.key(7), math.prod(features)).reshape(features)
     return x + (step * ranks).astype(x.dtype), None
 
 
 def _spread_backward(params: fdl.Params, cache: None, dy: fdl.Array, /) -> tuple[fdl.Array, fdl.Params]:
+    check_no_params(params, "spread")
+    check_float(dy, "spread", "dy")
     return dy, fdl.params.freeze({})
 
 
@@ -425,6 +434,27 @@ LAYER_CASES += [
 ]
 
 
+# --- embeddings: integer ids in, vectors out ----------------------------------------------------------
+
+
+def _embedding_classifier() -> fdl.Layer[Any]:
+    """Ids ``(batch, time)`` to vectors, flattened into a dense: the gradient reaches the table."""
+    return fdl.serial(L.embedding(6, 3), L.flatten(), L.dense(2))
+
+
+LAYER_CASES += [
+    LayerCase("embedding", lambda: L.embedding(5, 3), _vector(4), ids=5, example_features=(3,)),
+    LayerCase(
+        "embedding_padding",
+        lambda: L.embedding(4, 2, padding_idx=1),
+        fst.shapes(min_dims=1, max_dims=2, max_side=3),
+        ids=4,
+        example_features=(3,),
+    ),
+    LayerCase("embedding_classifier", _embedding_classifier, _vector(4), ids=6, example_features=(3,)),
+]
+
+
 def _cross_attention_of_projections() -> fdl.Layer[Any]:
     """Cross-attention with separate projections: keys and values of other sizes, made from ``x``."""
     return fdl.serial(
@@ -508,3 +538,16 @@ def _tied_mlp() -> fdl.Layer[Any]:
 
 
 LAYER_CASES += [LayerCase("tie_two_dense", _tied_mlp, st.just((3,)), example_features=(3,))]
+
+
+# --- a decoder-only language model: ids (batch, time) in, logits (batch, time, vocab) out ----------
+
+LAYER_CASES += [
+    LayerCase(
+        "decoder_only_transformer",
+        lambda: L.decoder_only_transformer(5, 4, 2, 1, max_len=4, dim_feedforward=6, layer_norm_eps=0.1),
+        st.just((3,)),
+        ids=5,
+        example_features=(3,),
+    ),
+]

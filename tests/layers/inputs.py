@@ -41,11 +41,17 @@ def _random_state(state: fdl.Buffers, key: fdl.Key) -> fdl.Buffers:
 def draw_case(
     case: LayerCase, data: st.DataObject, dtype: Any
 ) -> tuple[fdl.Layer[Any], fdl.Params, np.ndarray, fdl.Context, fdl.Shape]:
-    """Build ``case``'s layer and draw float ``dtype`` params, input and context for it."""
+    """Build ``case``'s layer and draw float ``dtype`` params, input and context for it.
+
+    The input is float ``dtype`` too, or integer ids for a case with ``ids``.
+    """
     layer = case.make()
     features = data.draw(case.features)
     batch = data.draw(st.integers(case.min_batch, max(case.min_batch, 4)))
-    x = data.draw(hnp.arrays(np.dtype(dtype), (batch, *features), elements=_elements(case)))
+    if case.ids:
+        x = data.draw(hnp.arrays(np.int64, (batch, *features), elements=st.integers(0, case.ids - 1)))
+    else:
+        x = data.draw(hnp.arrays(np.dtype(dtype), (batch, *features), elements=_elements(case)))
     key = data.draw(fst.keys())
     init_key, ctx_key = fdl.random.split(key)
     out_shape, params, state = layer.init_with_buffers(init_key, (None, *features))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl import layers as L
-from functional_dl.errors import DTypeError, LayerError, ShapeError
+from functional_dl.errors import DomainError, DTypeError, LayerError, ShapeError
 from functional_dl.layers._sdpa import attention_backward, attention_forward, masked_softmax
 from functional_dl.testing import check_gradients
 from tests.layers.inputs import assert_causal, moved_params
@@ -429,6 +429,8 @@ def test_dropout_in_training_needs_a_key_and_a_valid_rate() -> None:
     _, params = layer.init(fdl.random.key(0), (None, 3, 4))
     with pytest.raises(LayerError, match=r"^multi_head_attention: training mode needs a random key"):
         layer.forward(params, np.ones((1, 3, 4)), fdl.Context(train=True))
-    for rate in (-0.1, 1.5, True):
-        with pytest.raises(ValueError, match=r"dropout \(the drop probability\) must be in"):
+    for rate in (-0.1, 1.5):
+        with pytest.raises(DomainError, match=r"dropout \(the drop probability\) must be in"):
             L.multi_head_attention(4, 2, dropout=rate)
+    with pytest.raises(DomainError, match=r"^multi_head_attention: dropout must be a real number, got True"):
+        L.multi_head_attention(4, 2, dropout=True)

@@ -302,7 +302,7 @@ def test_conv_transpose_errors() -> None:
         ({"stride": 2, "output_padding": 2}, r"conv_transpose1d: output_padding \(2,\) must be smaller"),
         ({"padding": "same"}, r"conv_transpose1d: padding must be an int, a tuple or 'valid'"),
         ({"stride": (1, 2)}, r"conv_transpose1d: stride must be an int >= 1 or 1 of them"),
-        ({"groups": 2}, r"conv_transpose1d: groups must be a positive int dividing out_channels=3"),
+        ({"groups": 2}, r"conv_transpose1d: groups must divide out_channels=3, got 2"),
         ({"dilation": 0}, r"conv_transpose1d: dilation must be an int >= 1"),
     ],
 )

@@ -94,9 +94,9 @@ def test_learned_refuses_a_sequence_longer_than_max_len() -> None:
 @pytest.mark.parametrize(
     ("x", "error", "message"),
     [
-        ((np.ones((2, 3, 4)), np.zeros((2, 3), bool)), ShapeError, "got a tuple"),
+        ((np.ones((2, 3, 4)), np.zeros((2, 3), bool)), DTypeError, "got a tuple"),
         (np.ones((2, 3)), ShapeError, "of shape (batch, time, d_model), got (2, 3)"),
-        ([[[1.0] * 4] * 3], ShapeError, "got a list"),
+        ([[[1.0] * 4] * 3], DTypeError, "got list"),
         (np.ones((2, 3, 4), np.int64), DTypeError, "floating-point input"),
     ],
 )

@@ -236,7 +236,7 @@ _ATTN, _LAYER = "0.self_attn.multi_head_attention", "0.transformer_encoder_layer
         (lambda x: (x, np.zeros((2, 3))), DTypeError, _ATTN, "boolean key_padding_mask"),
         (lambda x: (x, None, None), ShapeError, _LAYER, "got a tuple of 3"),
         (lambda x: x[0], ShapeError, _LAYER, "(batch, time, d_model), got (3, 4)"),
-        (lambda x: [x], ShapeError, _LAYER, "got list"),
+        (lambda x: [x], DTypeError, _LAYER, "got list"),
         (lambda x: x.astype(np.int64), DTypeError, _LAYER, "floating-point input"),
         (lambda x: x.astype(np.float32), DTypeError, _ATTN, "dtype float64"),
     ],
