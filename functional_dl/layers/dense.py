@@ -72,8 +72,8 @@ def _checked_params(params: Params, n_in: int, n_out: int, use_bias: bool) -> Ar
     return w
 
 
-def _fast_params(params: Params, x: Array, n_out: int, use_bias: bool) -> Array | None:
-    """The weight when the params pass every check of :func:`_checked_params` for ``x``, else ``None``.
+def _fast_params(params: Params, n_in: int, n_out: int, use_bias: bool) -> Array | None:
+    """The weight when the params pass every check of :func:`_checked_params`, else ``None``.
 
     The good path of those checks as one pass of comparisons, without a call per check: dense
     layers run on every step of small networks, where each Python call shows. Anything unusual
@@ -83,7 +83,7 @@ def _fast_params(params: Params, x: Array, n_out: int, use_bias: bool) -> Array 
     if type(params) not in _DICTS or params.keys() != (_WITH_BIAS if use_bias else _NO_BIAS):
         return None
     w = params["w"]
-    if type(w) is not np.ndarray or w.shape != (n_out, x.shape[-1]) or w.dtype.kind != "f":
+    if type(w) is not np.ndarray or w.shape != (n_out, n_in) or w.dtype.kind != "f":
         return None
     if use_bias:
         b = params["b"]
@@ -96,7 +96,7 @@ def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, n_out: int, use_bias: bool
 ) -> tuple[Array, DenseCache]:
     """``y = x @ w.T + b``; ``x`` is ``(batch, ..., n_in)``, ``y`` is ``(batch, ..., n_out)``."""
-    w = _fast_params(params, x, n_out, use_bias) if type(x) is np.ndarray and x.ndim >= 2 else None
+    w = _fast_params(params, x.shape[-1], n_out, use_bias) if type(x) is np.ndarray and x.ndim >= 2 else None
     if w is None or x.dtype != w.dtype:
         w = _checked_forward(params, x, n_out, use_bias)
     y = x @ w.T
@@ -132,12 +132,13 @@ def _check_input(params: Params, x: object) -> None:
 def _backward_weight(params: Params, cache: DenseCache, dy: Array, n_out: int, use_bias: bool) -> Array:
     """The weight, after checking the cache, the params (those of the forward) and ``dy``."""
     if type(cache) is DenseCache:
-        w = _fast_params(params, cache.x, n_out, use_bias)
+        x_shape = cache.x.shape
+        w = _fast_params(params, x_shape[-1], n_out, use_bias)
         if (
             w is not None
             and type(dy) is np.ndarray
             and dy.dtype == w.dtype
-            and dy.shape == (*cache.x.shape[:-1], n_out)
+            and dy.shape == (*x_shape[:-1], n_out)
         ):
             return w
     check_cache(cache, DenseCache, "dense")  # the slow path: the checks one by one
