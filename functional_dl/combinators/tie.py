@@ -18,7 +18,8 @@ An alias and its source must have the same shape (checked at ``init``); an alias
 source itself, and several aliases may share one source. An empty mapping ties nothing (the layer
 computes as it would unwrapped), so a factory that may or may not tie returns one type. The
 wrapped layer's keys, errors and context pass through unchanged (its segment is ``""``, as
-inside ``residual``).
+inside ``residual``). :func:`ties_of` reads a tied layer's mapping back (weight interop uses it to
+pair the alias with the other library's module as if untied).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from functional_dl.errors import DomainError, ParamsError, describe_shape
 from functional_dl.params import FrozenParams
 from functional_dl.types import EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
 
-__all__ = ["TieCache", "tie"]
+__all__ = ["TieCache", "tie", "ties_of"]
 
 _NAME = "tie"
 
@@ -165,3 +166,24 @@ def tie(layer: Layer[Any], ties: Mapping[str, str]) -> Layer[TieCache]:
         children=(Child("", layer),),  # its keys are the child's own (less the aliases)
         rebuild=partial(_tie_rebuild, pairs),
     )
+
+
+def ties_of(layer: Layer[Any]) -> dict[str, str]:
+    """The ``{alias: source}`` mapping of a layer built by :func:`tie`; ``{}`` for any other layer.
+
+    Only the layer itself is read, not its children (a ``tie`` inside a ``serial`` is found by
+    walking ``Layer.children``). A layer is recognised by the ``rebuild`` that :func:`tie` gives
+    it, so a user's own combinator that happens to be named ``"tie"`` ties nothing here.
+
+    Example:
+        >>> from functional_dl import layers as L, serial
+        >>> ties_of(tie(serial(L.dense(3), L.dense(3)), {"1.w": "0.w"}))
+        {'1.w': '0.w'}
+        >>> ties_of(L.dense(3))
+        {}
+    """
+    rebuild = layer.rebuild
+    if isinstance(rebuild, partial) and rebuild.func is _tie_rebuild:
+        ties: _Ties = rebuild.args[0]
+        return dict(ties)
+    return {}
