@@ -25,6 +25,7 @@ pair the alias with the other library's module as if untied).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -122,9 +123,15 @@ def _tie_buffers_of(child: Layer[Any], cache: TieCache, /) -> Buffers:
     return child.buffers_of(cache.inner)
 
 
-def _tie_rebuild(ties: _Ties, layers: tuple[Layer[Any], ...], /) -> Layer[TieCache]:
-    (layer,) = layers
-    return tie(layer, dict(ties))
+@dataclass(frozen=True, slots=True)
+class _TieRebuild:
+    """A tie's ``Layer.rebuild``: its ties kept as data (for :func:`ties_of`), and ``tie`` again."""
+
+    ties: _Ties
+
+    def __call__(self, layers: tuple[Layer[Any], ...], /) -> Layer[TieCache]:
+        (layer,) = layers
+        return tie(layer, dict(self.ties))
 
 
 def tie(layer: Layer[Any], ties: Mapping[str, str]) -> Layer[TieCache]:
@@ -164,7 +171,7 @@ def tie(layer: Layer[Any], ties: Mapping[str, str]) -> Layer[TieCache]:
         reads_context=layer.reads_context,
         backward_params=partial(_tie_backward_params, layer, pairs),
         children=(Child("", layer),),  # its keys are the child's own (less the aliases)
-        rebuild=partial(_tie_rebuild, pairs),
+        rebuild=_TieRebuild(pairs),
     )
 
 
@@ -172,8 +179,9 @@ def ties_of(layer: Layer[Any]) -> dict[str, str]:
     """The ``{alias: source}`` mapping of a layer built by :func:`tie`; ``{}`` for any other layer.
 
     Only the layer itself is read, not its children (a ``tie`` inside a ``serial`` is found by
-    walking ``Layer.children``). A layer is recognised by the ``rebuild`` that :func:`tie` gives
-    it, so a user's own combinator that happens to be named ``"tie"`` ties nothing here.
+    walking ``Layer.children``). The ties are read from the ``rebuild`` that :func:`tie` gives
+    the layer, which holds them as data; a user's own combinator that happens to be named
+    ``"tie"`` ties nothing here.
 
     Example:
         >>> from functional_dl import layers as L, serial
@@ -182,8 +190,4 @@ def ties_of(layer: Layer[Any]) -> dict[str, str]:
         >>> ties_of(L.dense(3))
         {}
     """
-    rebuild = layer.rebuild
-    if isinstance(rebuild, partial) and rebuild.func is _tie_rebuild:
-        ties: _Ties = rebuild.args[0]
-        return dict(ties)
-    return {}
+    return dict(layer.rebuild.ties) if isinstance(layer.rebuild, _TieRebuild) else {}
