@@ -1,0 +1,89 @@
+"""New large arrays in memory that earlier arrays have finished with, instead of fresh pages.
+
+An optimizer step of a large network makes new arrays for every parameter and moment (nothing is
+updated in place), and frees the previous step's ones. Freed memory of that size usually goes back
+to the operating system, so the next step's arrays are fresh pages, which the kernel maps and
+zeroes one by one the first time they are written: for a 10M-parameter Adam step, 120 MB and some
+thirty thousand page faults, which on a virtual machine cost more than the arithmetic.
+:func:`empty` hands out such arrays from buffers kept for the purpose, each reused as soon as no
+array uses it any more.
+
+When is a buffer free? Each buffer is one ``uint8`` array that owns its memory, and every array
+handed out is a view of it; NumPy points every view of a view at the array that owns the memory,
+so a buffer is in use exactly while something other than this module holds a reference to it,
+which CPython's reference count tells. Reusing it then is what ``malloc`` does with freed memory
+anyway, minus the round trip through the operating system; an array that is still referenced is
+never handed out again. Where reference counts are not exact (not CPython, or the free-threaded
+build), :func:`empty` is ``numpy.empty``.
+
+How much is kept: buffers of one size are kept while they are in use, and at most as many free
+ones as are in use (the previous step's arrays, ready for the next step); arrays smaller than
+:data:`RECYCLE_FROM` bytes come from ``numpy.empty`` (``malloc`` keeps small blocks itself).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_dl.types import Array
+
+__all__ = ["RECYCLE_FROM", "empty", "release"]
+
+#: Arrays of at least this many bytes are taken from the kept buffers.
+RECYCLE_FROM = 1 << 20
+
+# Module state: buffers by size in bytes. A cache of memory only: what an array holds never
+# depends on whether its buffer was kept.
+_BUFFERS: dict[int, list[npt.NDArray[np.uint8]]] = {}
+_LOCK = threading.Lock()
+
+
+def _exact_refcounts() -> bool:
+    # The free-threaded build (which has sys._is_gil_enabled) defers some reference counting.
+    gil: Callable[[], bool] | None = getattr(sys, "_is_gil_enabled", None)
+    return platform.python_implementation() == "CPython" and (gil is None or gil())
+
+
+_EXACT_REFCOUNTS = _exact_refcounts()
+# sys.getrefcount(buffers[i]) of a buffer nobody else holds: the list's reference and the argument's.
+_FREE = 2
+
+
+def empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> Array:
+    """A new uninitialised array, like ``numpy.empty(shape, dtype)``, in a reused buffer if it is large."""
+    dt = np.dtype(dtype)
+    nbytes = math.prod(shape) * dt.itemsize
+    if nbytes < RECYCLE_FROM or not _EXACT_REFCOUNTS:
+        return np.empty(shape, dt)
+    with _LOCK:
+        buffers = _BUFFERS.setdefault(nbytes, [])
+        free = [i for i in range(len(buffers)) if sys.getrefcount(buffers[i]) == _FREE]
+        if free:
+            buffer = buffers[free[0]]
+            in_use = len(buffers) - len(free) + 1  # this one included
+            for i in reversed(free[1:][in_use:]):  # keep no more free buffers than are in use
+                del buffers[i]
+        else:
+            buffer = np.empty(nbytes, np.uint8)
+            buffers.append(buffer)
+    out: Array = buffer.view(dt).reshape(shape)
+    return out
+
+
+def release() -> int:
+    """Drop every kept buffer that no array uses (their memory goes back to ``malloc``); returns how many."""
+    dropped = 0
+    with _LOCK:
+        for buffers in _BUFFERS.values():
+            free = [i for i in range(len(buffers)) if sys.getrefcount(buffers[i]) == _FREE]
+            for i in reversed(free):
+                del buffers[i]
+            dropped += len(free)
+    return dropped
