@@ -37,7 +37,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from functional_dl.layers._windows import Pads, offset_slices, offsets, out_sizes, size, windows
+from functional_dl.layers._windows import Pads, clip_offset, offset_slices, offsets, out_sizes, size, windows
 from functional_dl.types import Array
 
 __all__ = [
@@ -280,7 +280,7 @@ def input_grad_cropped(
     kernel = w.shape[2:]
     lead = (slice(None),) * 3
     clipped = [
-        (_clip(offset, pads=pads, stride=stride, dilation=dilation, out=out, spatial=spatial), offset)
+        (clip_offset(offset, pads=pads, stride=stride, dilation=dilation, out=out, spatial=spatial), offset)
         for offset in offsets(kernel)
     ]
     parts = [
@@ -299,33 +299,6 @@ def input_grad_cropped(
         view = dx_cm[(*lead, *target)]
         view += part  # our own fresh buffer: in place is safe
     return dx
-
-
-def _clip(
-    offset: tuple[int, ...],
-    *,
-    pads: Pads,
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    out: tuple[int, ...],
-    spatial: tuple[int, ...],
-) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """``(target, source)`` slices of kernel ``offset``: output positions landing inside the unpadded input.
-
-    Output position ``p`` reads unpadded index ``q = p s + i d - lo``; the positions with
-    ``0 <= q < n`` are ``p_0 <= p < p_1``. ``target`` is empty when none do.
-    """
-    targets, sources = [], []
-    for i, (lo, _), s, d, o, m in zip(offset, pads, stride, dilation, out, spatial, strict=True):
-        shift = i * d - lo
-        first = max(0, -(shift // s))  # ceil(-shift / s)
-        stop = min(o, (m - 1 - shift) // s + 1)
-        if first >= stop:
-            return (), ()
-        start = first * s + shift
-        targets.append(slice(start, start + s * (stop - first - 1) + 1, s))
-        sources.append(slice(first, stop))
-    return tuple(targets), tuple(sources)
 
 
 def _tap(lead: int, offset: tuple[int, ...]) -> tuple[slice | int, ...]:
