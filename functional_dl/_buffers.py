@@ -28,6 +28,7 @@ import platform
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,8 @@ import numpy.typing as npt
 from functional_dl.types import Array
 
 __all__ = ["RECYCLE_FROM", "empty", "release"]
+
+_S = TypeVar("_S", bound=np.generic)
 
 #: Arrays of at least this many bytes are taken from the kept buffers.
 RECYCLE_FROM = 1 << 20
@@ -56,7 +59,11 @@ _EXACT_REFCOUNTS = _exact_refcounts()
 _FREE = 2
 
 
-def empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> Array:
+@overload
+def empty(shape: tuple[int, ...], dtype: type[_S]) -> npt.NDArray[_S]: ...
+@overload
+def empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> Array: ...
+def empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """A new uninitialised array, like ``numpy.empty(shape, dtype)``, in a reused buffer if it is large."""
     dt = np.dtype(dtype)
     nbytes = math.prod(shape) * dt.itemsize
@@ -73,8 +80,7 @@ def empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> Array:
         else:
             buffer = np.empty(nbytes, np.uint8)
             buffers.append(buffer)
-    out: Array = buffer.view(dt).reshape(shape)
-    return out
+    return buffer.view(dt).reshape(shape)
 
 
 def release() -> int:

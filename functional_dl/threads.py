@@ -2,9 +2,10 @@
 
 NumPy runs each ufunc on one core, but it releases the GIL while it works on a large array, so
 disjoint pieces of elementwise work (one parameter's optimizer update, say) run in parallel on a
-few Python threads. The library starts such threads in one place only (today: a fused optimizer
-over large arrays, :func:`functional_dl.optim.fuse`, shares out blocks of its vectors) and always
-through :func:`parallel_map`.
+few Python threads. The library starts such threads in two places (a fused optimizer over large
+arrays, :func:`functional_dl.optim.fuse`, shares out blocks of its vectors; a stride-1 depthwise
+convolution, :mod:`functional_dl.layers._depthwise_planes`, shares out blocks of its planes) and
+always through :func:`parallel_map`.
 
 How many threads
 ----------------

@@ -32,6 +32,7 @@ from functools import partial
 
 import numpy as np
 
+from functional_dl import _buffers as buffers
 from functional_dl import _math
 from functional_dl.layers.elementwise import ElementwiseCache, elementwise
 from functional_dl.types import Array, Layer
@@ -70,12 +71,12 @@ def identity() -> Layer[ElementwiseCache]:
 
 
 def _relu_value(x: Array, /) -> Array:
-    return np.maximum(x, 0)
+    # Into a reused buffer: a large activation would otherwise be fresh pages on every step.
+    return np.maximum(x, 0, out=buffers.empty(x.shape, x.dtype))
 
 
 def _relu_grad(x: Array, y: Array, dy: Array, /) -> Array:
-    out: Array = dy * (x > 0)
-    return out
+    return np.multiply(dy, x > 0, out=buffers.empty(dy.shape, dy.dtype))
 
 
 def relu() -> Layer[ElementwiseCache]:
