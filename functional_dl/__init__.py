@@ -43,6 +43,7 @@ from functional_dl.combinators import (
     parallel,
     residual,
     serial,
+    tie,
 )
 from functional_dl.types import EVAL, Array, Buffers, Context, IntArray, Key, Layer, Params, Shape
 
@@ -83,6 +84,7 @@ __all__ = [
     "serial",
     "testing",
     "threads",
+    "tie",
     "train",
     "types",
 ]

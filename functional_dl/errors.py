@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 __all__ = [
+    "ArgumentError",
     "CheckpointError",
     "ClusterError",
     "DTypeError",
@@ -72,6 +73,10 @@ class LabelError(LayerError, ValueError):
 
 class DomainError(LayerError, ValueError):
     """An input outside a function's domain (a probability outside ``[0, 1]``, a bad hyperparameter)."""
+
+
+class ArgumentError(LayerError, TypeError):
+    """A layer function was called with arguments it does not take (``forward(params, x, train=True)``)."""
 
 
 class KeyTypeError(FunctionalDLError, TypeError):

@@ -125,10 +125,18 @@ def prefix(params: Params, name: str) -> dict[str, Array]:
 
 
 def strip_prefix(params: Params, name: str) -> dict[str, Array]:
-    """The entries under ``name + "."`` with that prefix removed: a child's view of its parent's."""
+    """The entries under ``name + "."`` with that prefix removed: a child's view of its parent's.
+
+    Raises:
+        ParamsError: ``params`` is not a mapping (the error's path is ``name``).
+    """
     lead = name + "."
     n = len(lead)
-    return {k[n:]: v for k, v in params.items() if k.startswith(lead)}
+    try:
+        items = params.items()
+    except AttributeError:  # a list or None where the params belong
+        raise ParamsError(name, f"expected a mapping of arrays, got {type(params).__name__}") from None
+    return {k[n:]: v for k, v in items if isinstance(k, str) and k.startswith(lead)}
 
 
 def merge_params(*parts: Params) -> dict[str, Array]:

@@ -19,6 +19,7 @@ from functional_dl.types import Array, IntArray, Key
 
 __all__ = [
     "bernoulli",
+    "check_key",
     "fold_in",
     "generator",
     "key",
@@ -42,6 +43,27 @@ def key(seed: int) -> Key:
     return Key(int(seed))
 
 
+def check_key(k: object, /) -> Key:
+    """``k`` itself if it is a :class:`~functional_dl.types.Key`; raises ``KeyTypeError`` otherwise.
+
+    An int seed (or ``None``) where a key belongs, as in ``net.init(0, shape)``, is the classic
+    slip. Every ``init`` checks its key here (through :func:`split` when it draws), including
+    those of layers that own no parameters and never use the key, so the slip is caught the
+    same way whatever the network holds.
+
+    Example:
+        >>> check_key(key(3))
+        Key(entropy=3, path=())
+        >>> check_key(3)
+        Traceback (most recent call last):
+        ...
+        functional_dl.errors.KeyTypeError: expected a Key from fdl.random.key(seed), got int 3
+    """
+    if not isinstance(k, Key):
+        raise KeyTypeError(f"expected a Key from fdl.random.key(seed), got {type(k).__name__} {k!r}")
+    return k
+
+
 def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
     """``n`` independent child keys of ``parent``; pure, so the same call gives the same children.
 
@@ -50,14 +72,9 @@ def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
         (Key(entropy=7, path=(0,)), Key(entropy=7, path=(1,)))
 
     Raises:
-        KeyTypeError: ``parent`` is not a ``Key`` (an int seed passed where a key belongs, as in
-            ``net.init(0, shape)``); every ``init`` that draws splits its key here, so this is
-            the one place the slip is caught.
+        KeyTypeError: ``parent`` is not a ``Key`` (see :func:`check_key`).
     """
-    if not isinstance(parent, Key):
-        raise KeyTypeError(
-            f"expected a Key from fdl.random.key(seed), got {type(parent).__name__} {parent!r}"
-        )
+    check_key(parent)
     if n < 0:
         raise ValueError(f"random.split: n must be >= 0, got {n}")
     return tuple(Key(parent.entropy, (*parent.path, i)) for i in range(n))

@@ -15,7 +15,7 @@ import pytest
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.combinators import fan_in_concat, fan_in_sum, fan_out, named, parallel, residual
-from functional_dl.errors import ParamsError, ShapeError
+from functional_dl.errors import ArgumentError, DomainError, DTypeError, ParamsError, ShapeError
 from tests.layers import nets
 
 
@@ -174,7 +174,7 @@ def test_branch_shape_checks() -> None:
         mismatched.init(fdl.random.key(0), (None, 3, 4))
     ok, _ = fdl.serial(fan_out(2), fan_in_concat(1)).forward({}, np.ones((2, 2)))
     assert ok.shape == (2, 4)
-    with pytest.raises(ValueError, match="fan_in_concat: axis must be a non-batch axis"):
+    with pytest.raises(DomainError, match="fan_in_concat: axis must be a non-batch axis"):
         fan_in_concat(0)
 
 
@@ -189,15 +189,17 @@ def test_fan_in_concat_on_channels_and_its_gradient_split() -> None:
 
 
 def test_construction_errors() -> None:
-    with pytest.raises(TypeError, match="all positionally or all by name"):
+    with pytest.raises(ArgumentError, match="all positionally or all by name"):
         fdl.serial(L.relu(), head=L.relu())
-    with pytest.raises(TypeError, match=r"serial: argument 1 is not a Layer"):
+    with pytest.raises(
+        ArgumentError, match=r"^serial: argument 1 is a function, not a Layer \(did you write L\.relu instead"
+    ):
         fdl.serial(L.relu(), L.relu)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"contain no '\.'"):
+    with pytest.raises(DomainError, match=r"contain no '\.'"):
         fdl.serial(**{"a.b": L.relu()})
-    with pytest.raises(ValueError, match="named: name must be"):
+    with pytest.raises(DomainError, match="named: name must be"):
         named("", L.relu())
-    with pytest.raises(ValueError, match="fan_out: n must be"):
+    with pytest.raises(DomainError, match="fan_out: n must be"):
         fan_out(0)
 
 
@@ -359,11 +361,44 @@ def test_bind_is_the_forward_as_a_picklable_function_that_composes() -> None:
 def test_bind_refuses_what_is_not_a_network_params_or_context() -> None:
     net = fdl.serial(L.dense(2))
     _, params = net.init(fdl.random.key(0), (None, 3))
-    with pytest.raises(TypeError, match="bind: net must be a Layer, got function"):
+    with pytest.raises(ArgumentError, match="bind: net must be a Layer, got function"):
         fdl.bind(L.relu, params)  # type: ignore[arg-type]
     with pytest.raises(ParamsError, match=r"^serial: bind: params must be a mapping of arrays, got list"):
         fdl.bind(net, [params["0.w"]])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="bind: ctx must be a Context, got bool"):
+    with pytest.raises(ArgumentError, match="bind: ctx must be a Context, got bool"):
         fdl.bind(net, params, ctx=True)  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match=r"^0\.dense: "):
         fdl.bind(net, params)(np.ones((2, 4), np.float32))
+
+
+def test_named_refuses_keys_outside_its_prefix_naming_them() -> None:
+    net = fdl.serial(L.dense(3), named("head", L.dense(2)))
+    _, params = net.init(fdl.random.key(0), (None, 4))
+    stray = {**params, "1.other.w": np.ones((2, 3), np.float32)}
+    with pytest.raises(
+        ParamsError,
+        match=r"^1\.head: unexpected params keys \['other\.w'\]: every key of this network starts",
+    ):
+        net.forward(stray, np.ones((2, 4), np.float32))
+
+
+def test_one_dtype_rule_for_the_fan_ins_and_checked_gradients() -> None:
+    x32 = np.ones((4, 5), np.float32)
+    mixed: Any = (x32, x32.astype(np.float64))
+    ints: Any = (np.ones((4, 5), np.int64), np.ones((4, 5), np.int64))
+    pair: Any = (x32, x32)
+    fan_ins: tuple[fdl.Layer[Any], ...] = (fan_in_sum(), fan_in_concat(-1))
+    for fan_in in fan_ins:
+        with pytest.raises(DTypeError, match=r"branch 1 has dtype float64, branch 0 has float32"):
+            fan_in.forward({}, mixed)
+        with pytest.raises(DTypeError, match=r"expected floating-point branches, branch 0 has dtype int64"):
+            fan_in.forward({}, ints)
+        _, cache = fan_in.forward({}, pair)
+        with pytest.raises(ShapeError, match=r"expected dy of shape \(4, (5|10)\), got \(1, (5|10)\)"):
+            fan_in.backward({}, cache, np.ones((1, 10 if fan_in.name == "fan_in_concat" else 5), np.float32))
+    _, fan_out_cache = fan_out(2).forward({}, x32)
+    broadcastable: Any = (np.ones((1, 5), np.float32), x32)  # once broadcast to (4, 5)
+    with pytest.raises(
+        ShapeError, match=r"^fan_out: expected branch 0's gradient of shape \(4, 5\), got \(1, 5\)"
+    ):
+        fan_out(2).backward({}, fan_out_cache, broadcastable)

@@ -77,7 +77,7 @@ def test_missing_and_extra_params() -> None:
 def test_bias_of_wrong_shape_is_not_broadcast() -> None:
     layer = L.dense(3)
     _, params = layer.init(fdl.random.key(0), (None, 2))
-    with pytest.raises(ShapeError, match=r"expected bias of shape \(3,\), got \(1,\)"):
+    with pytest.raises(ShapeError, match=r"^dense: expected parameter 'b' of shape \(3,\), got \(1,\)"):
         layer.forward({**params, "b": np.zeros(1, np.float32)}, np.zeros((4, 2), np.float32))
 
 

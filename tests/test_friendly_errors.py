@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import functional_dl as fdl
+from functional_dl import checkpoint
 from functional_dl import layers as L
-from functional_dl.errors import FunctionalDLError, KeyTypeError
+from functional_dl.errors import ArgumentError, FunctionalDLError, KeyTypeError
 
 
 @pytest.mark.parametrize(
@@ -35,3 +39,158 @@ def test_the_key_error_is_a_type_error_of_the_library() -> None:
     assert issubclass(KeyTypeError, FunctionalDLError)
     with pytest.raises(TypeError):
         fdl.random.split(0)  # type: ignore[arg-type]
+
+
+# --- an int (or None) where a key belongs, in layers that draw nothing -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("net", "in_shape"),
+    [
+        (L.relu(), (None, 3)),
+        (L.flatten(), (None, 2, 3)),
+        (L.max_pool2d(2), (None, 1, 4, 4)),
+        (L.dropout(0.5), (None, 3)),
+        (L.global_max_pool(), (None, 2, 3, 3)),
+        (fdl.serial(L.relu(), L.tanh()), (None, 3)),
+        (fdl.residual(L.relu()), (None, 3)),
+        (fdl.named("block", L.relu()), (None, 3)),
+        (fdl.fan_out(2), (None, 3)),
+        (fdl.fan_in_sum(), ((None, 3), (None, 3))),
+        (fdl.fan_in_concat(), ((None, 3), (None, 3))),
+        (L.batch_norm1d(), (None, 3)),  # buffers only: nothing trained to draw
+    ],
+    ids=lambda v: v.name if isinstance(v, fdl.Layer) else None,
+)
+@pytest.mark.parametrize("seed", [3, None], ids=["int", "None"])
+@pytest.mark.parametrize("method", ["init", "init_with_buffers"])
+def test_a_seed_where_a_key_belongs_in_a_layer_without_params(
+    net: fdl.Layer[Any], in_shape: Any, seed: Any, method: str
+) -> None:
+    with pytest.raises(
+        KeyTypeError, match=rf"expected a Key from fdl.random.key\(seed\), got {type(seed).__name__}"
+    ):
+        getattr(net, method)(seed, in_shape)
+    getattr(net, method)(fdl.random.key(0), in_shape)  # a key is still fine
+
+
+# --- forward(params, x, train=True): the context is the third argument ------------------------------
+
+
+def _built(net: fdl.Layer[Any], in_shape: fdl.Shape) -> tuple[fdl.Layer[Any], fdl.Params, np.ndarray]:
+    _, params = net.init(fdl.random.key(0), in_shape)
+    return net, params, np.ones((2, *(s for s in in_shape[1:] if s is not None)), np.float32)
+
+
+_NETWORKS = {
+    "serial": lambda: _built(fdl.serial(L.dense(3), L.dropout(0.5), L.dense(1)), (None, 4)),
+    "serial_context_free": lambda: _built(fdl.serial(L.dense(3), L.relu()), (None, 4)),
+    "residual": lambda: _built(fdl.residual(L.dense(4)), (None, 4)),
+    "named": lambda: _built(fdl.named("encoder", L.dense(2)), (None, 4)),
+    "dropout": lambda: _built(L.dropout(0.5), (None, 4)),
+    "batch_norm1d": lambda: _built(L.batch_norm1d(), (None, 4)),
+    "fan_out": lambda: _built(fdl.fan_out(2), (None, 4)),
+}
+
+
+@pytest.mark.parametrize("which", sorted(_NETWORKS))
+@pytest.mark.parametrize(
+    "keywords",
+    [{"train": True}, {"training": True}, {"key": fdl.random.key(1)}, {"deterministic": False}],
+    ids=["train", "training", "key", "deterministic"],
+)
+def test_keywords_to_forward_say_to_pass_a_context(which: str, keywords: dict[str, Any]) -> None:
+    net, params, x = _NETWORKS[which]()
+    with pytest.raises(ArgumentError) as info:
+        net.forward(params, x, **keywords)
+    message = str(info.value)
+    assert message.startswith(f"{net.name}: forward takes (params, x, ctx) by position and no keywords, got ")
+    assert "fdl.Context(train=True, key=key, buffers=buffers)" in message
+    assert f"{next(iter(keywords))}=" in message
+    assert isinstance(info.value, TypeError)  # what Python's own error was
+
+
+def test_ctx_by_keyword_says_to_pass_it_by_position() -> None:
+    net, params, x = _NETWORKS["serial"]()
+    with pytest.raises(ArgumentError, match=r"^serial: .* got ctx=Context\(.*pass the context by position"):
+        net.forward(params, x, ctx=fdl.Context(train=True, key=fdl.random.key(0)))  # type: ignore[call-arg]
+
+
+def test_the_context_itself_still_works() -> None:
+    net, params, x = _NETWORKS["serial"]()
+    y_train, _ = net.forward(params, x, fdl.Context(train=True, key=fdl.random.key(1)))
+    y_eval, _ = net.forward(params, x)
+    assert y_train.shape == y_eval.shape == (2, 1)
+    assert not np.array_equal(y_train, y_eval)  # dropout did something in training mode
+
+
+def test_the_slip_is_refused_inside_a_network_too() -> None:
+    """A combinator hands its children the context by position, so only the outer call can slip."""
+    net = fdl.serial(fdl.named("block", fdl.serial(L.dense(2), L.dropout(0.5))))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    with pytest.raises(ArgumentError, match=r"^serial: "):
+        net.forward(params, np.ones((1, 3), np.float32), train=True)  # type: ignore[call-arg]
+
+
+# --- save_checkpoints into a directory that does not exist yet --------------------------------------
+
+
+def _tiny_fit(callbacks: list[fdl.train.Callback], epochs: int) -> tuple[Any, Any]:
+    """``(start, result)`` of a tiny regression trained with ``callbacks``."""
+    net = fdl.serial(L.dense(2), L.relu(), L.dense(1))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    opt = fdl.optim.sgd(0.1)
+    x = fdl.random.normal(fdl.random.key(1), (8, 3), np.float32)
+    start = fdl.train.init_train_state(opt, params)
+    result = fdl.train.fit(
+        net, fdl.losses.mean_squared_error, opt, start, (x, x[:, :1]), key=fdl.random.key(2),
+        epochs=epochs, batch_size=4, callbacks=callbacks, progress="none",
+    )  # fmt: skip
+    return start, result
+
+
+@pytest.mark.parametrize("pattern", ["new/deeper/run.npz", "runs/epoch{epoch}/state.npz"])
+def test_save_checkpoints_creates_missing_directories(tmp_path: Path, pattern: str) -> None:
+    callbacks = [fdl.train.save_checkpoints(str(tmp_path / pattern))]
+    start, result = _tiny_fit(callbacks, epochs=2)
+    saved_path = tmp_path / pattern.format(epoch=2)
+    assert saved_path.is_file()
+    saved = checkpoint.load(saved_path, template=fdl.train.init_fit_checkpoint(start, callbacks))
+    assert saved.train_state.epoch == 2
+    assert fdl.params.allclose(saved.train_state.params, result.train_state.params, rtol=0)
+    if "{epoch}" in pattern:
+        assert (tmp_path / pattern.format(epoch=1)).is_file()
+
+
+def test_save_checkpoints_into_a_path_that_cannot_be_a_directory_still_fails(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a directory")
+    with pytest.raises(OSError):
+        _tiny_fit([fdl.train.save_checkpoints(str(tmp_path / "taken" / "run.npz"))], epochs=1)
+
+
+@pytest.mark.parametrize("entry", ["init_train_state", "train_step", "fit"])
+def test_a_bare_transformation_where_an_optimizer_belongs_says_how_to_wrap_it(entry: str) -> None:
+    net = fdl.serial(L.dense(2))
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    transform = fdl.optim.chain(fdl.optim.clip_by_global_norm(1.0), fdl.optim.scale(-0.1))
+    good = fdl.optim.optimizer(transform)
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    calls: dict[str, Callable[[object], object]] = {
+        "init_train_state": lambda opt: fdl.train.init_train_state(opt, params),  # type: ignore[arg-type]
+        "train_step": lambda opt: fdl.train.train_step(net, fdl.losses.mean_squared_error, opt),  # type: ignore[arg-type]
+        "fit": lambda opt: fdl.train.fit(
+            net,
+            fdl.losses.mean_squared_error,
+            opt,  # type: ignore[arg-type]
+            fdl.train.init_train_state(good, params),
+            (x, y),
+            key=fdl.random.key(1),
+            epochs=1,
+            batch_size=2,
+        ),
+    }
+    with pytest.raises(ArgumentError, match=rf"^{entry}: .*GradientTransformation.*optim.optimizer"):
+        calls[entry](transform)
+    with pytest.raises(ArgumentError, match=rf"^{entry}: expected an Optimizer .*got str"):
+        calls[entry]("adam")
+    calls[entry](good)  # the wrapped transformation is accepted

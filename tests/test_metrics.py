@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl import losses, metrics, optim, train
-from functional_dl.errors import LabelError, ShapeError
+from functional_dl.errors import DomainError, LabelError, ShapeError
 
 sk = pytest.importorskip("sklearn.metrics")
 
@@ -239,3 +239,43 @@ def test_macro_metrics_in_fit_match_sklearn() -> None:
     }
     predict = partial(train.predict, net, x=x)
     _check_history(history, predict(before), predict(after), y, expected)
+
+
+def test_a_nan_prediction_gives_a_nan_score_and_integer_results_refuse_it() -> None:
+    scores = np.array([[0.1, 0.9], [np.nan, 0.0]])
+    y = np.array([1, 0])
+    for metric in (metrics.accuracy, metrics.precision, metrics.recall, metrics.f1_score):
+        assert np.isnan(metric(scores, y))  # not the 1.0 that argmax's treatment of NaN gave
+    with pytest.raises(DomainError, match=r"^confusion_matrix: predictions contain NaN"):
+        metrics.confusion_matrix(scores, y)
+    with pytest.raises(DomainError, match=r"^predicted_labels: predictions contain NaN"):
+        metrics.predicted_labels(scores)
+
+
+def test_empty_input_non_one_hot_targets_and_bad_arguments_are_refused() -> None:
+    with pytest.raises(ShapeError, match=r"^accuracy: no samples"):
+        metrics.accuracy(np.zeros((0, 3)), np.zeros(0, np.int64))
+    with pytest.raises(LabelError, match=r"^accuracy: a \(batch, k\) target must hold one-hot rows"):
+        metrics.accuracy(np.zeros((2, 2)), np.array([[0.3, 0.7], [0.5, 0.5]]))
+    with pytest.raises(DomainError, match=r"^precision: pos_label must be an int >= 0, got int -1"):
+        metrics.precision([0, 1], [0, 1], pos_label=-1)  # once it read the last class
+    with pytest.raises(
+        DomainError, match=r"^f1_score: average must be one of 'binary', 'macro', got 'micro'"
+    ):
+        metrics.f1_score([0, 1], [0, 1], average="micro")  # type: ignore[arg-type]
+
+
+@given(label_pairs())
+def test_scores_do_not_depend_on_how_the_classes_are_numbered(
+    pair: tuple[np.ndarray, np.ndarray, int],
+) -> None:
+    # precision_recall_f1 counts the classes present, so relabelling 0..k-1 to huge numbers changes nothing.
+    y_true, y_pred, _ = pair
+    huge = np.array([3, 10**6, 10**12, 2**62, 7])
+    for average in ("macro", "binary"):
+        pos = 1 if average == "binary" else 0
+        ours = metrics.precision_recall_f1(
+            huge[y_pred], huge[y_true], average=average, pos_label=int(huge[pos])
+        )
+        small = metrics.precision_recall_f1(y_pred, y_true, average=average, pos_label=pos)
+        assert ours == pytest.approx(small, abs=1e-15)

@@ -11,9 +11,6 @@ input fails the sweep.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +24,9 @@ from functional_dl import checkpoint, optim, train
 from functional_dl import layers as L
 from functional_dl.errors import FunctionalDLError
 from functional_dl.optim.base import Optimizer, OptimizerState
-from functional_dl.params import FrozenParams, freeze
+from functional_dl.params import freeze
 from tests.optim.cases import OPTIMIZER_CASES, TRANSFORM_CASES
+from tests.sweep import refused, snapshot, strict, unchanged
 
 SWEEP = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -36,43 +34,6 @@ SWEEP = settings(max_examples=4, deadline=None, suppress_health_check=[HealthChe
 EXPORTED_OPTIMIZERS = sorted(
     name for name in optim.__all__ if name in {c.id for c in OPTIMIZER_CASES} | {"lars", "sgd"}
 )
-
-
-@contextmanager
-def _strict() -> Iterator[None]:
-    """Any warning is an error inside the block."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
-
-
-def _refused(call: Callable[[], object]) -> FunctionalDLError:
-    """Run ``call``; it must raise a library error (not a raw NumPy/Python one, not a warning)."""
-    with _strict():
-        try:
-            call()
-        except FunctionalDLError as err:
-            return err
-        except Exception as err:  # the defect the sweep is for
-            pytest.fail(f"raw {type(err).__name__} instead of a library error: {err}")
-    pytest.fail("a meaningless input was accepted silently")
-
-
-def _snapshot(tree: object) -> list[np.ndarray[Any, Any]]:
-    if isinstance(tree, np.ndarray):
-        return [tree.copy()]
-    if isinstance(tree, dict | FrozenParams):
-        return [a for v in tree.values() for a in _snapshot(v)]
-    if isinstance(tree, tuple | list):
-        return [a for v in tree for a in _snapshot(v)]
-    return []
-
-
-def _unchanged(before: list[np.ndarray[Any, Any]], tree: object) -> None:
-    after = _snapshot(tree)
-    assert len(before) == len(after)
-    for a, b in zip(before, after, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=2).map(tuple)
@@ -125,9 +86,9 @@ def test_optimizers_refuse_bad_grads(
     opt = _make(case_id)
     state = opt.init(params)
     grads = _bad_grads(params, fault)
-    before = _snapshot((params, state, grads))
-    _refused(lambda: opt.update(state, grads))
-    _unchanged(before, (params, state, grads))
+    before = snapshot((params, state, grads))
+    refused(lambda: opt.update(state, grads))
+    unchanged(before, (params, state, grads))
 
 
 @pytest.mark.parametrize("case_id", OPT_IDS)
@@ -135,7 +96,7 @@ def test_optimizers_refuse_a_state_another_optimizer_made(case_id: str) -> None:
     params = {"0.w": np.ones((3, 2)), "0.b": np.zeros(3)}
     other = "adam" if case_id == "lion" else "lion"
     foreign = _make(other).init(params)
-    err = _refused(lambda: _make(case_id).update(foreign, _grads_like(params)))
+    err = refused(lambda: _make(case_id).update(foreign, _grads_like(params)))
     assert "expected" in str(err) and "got" in str(err)
 
 
@@ -149,7 +110,7 @@ def test_optimizers_refuse_a_state_made_for_another_tree(
         other = {**other, "0.w": np.ones((*params["0.w"].shape, 1))}
     opt = _make(case_id)
     mixed = OptimizerState(freeze(params), opt.init(other).inner, 0)
-    _refused(lambda: opt.update(mixed, _grads_like(params)))
+    refused(lambda: opt.update(mixed, _grads_like(params)))
 
 
 @pytest.mark.parametrize("case_id", OPT_IDS)
@@ -161,7 +122,7 @@ def test_float16_params_never_turn_to_nan(
     half = {k: p.astype(np.float16) for k, p in params.items()}
     grads = {k: (np.zeros_like(p) if zero else np.full_like(p, 1e-3)) for k, p in half.items()}
     opt = _make(case_id)
-    with _strict():
+    with strict():
         state = opt.init(half)
         for _ in range(3):
             state, new = opt.update(state, grads)
@@ -191,7 +152,7 @@ def test_transformations_refuse_a_foreign_state(case_id: str) -> None:
     )
     if type(foreign) is type(own):
         pytest.skip("same state type")
-    _refused(lambda: t.update(_grads_like(params), foreign, params))
+    refused(lambda: t.update(_grads_like(params), foreign, params))
 
 
 @pytest.mark.parametrize("case_id", TRANSFORM_IDS)
@@ -203,11 +164,11 @@ def test_transformations_refuse_a_state_for_another_tree(
     t = _transform(case_id)
     bigger = {k: np.ones((*p.shape, 2)) for k, p in params.items()}
     state = t.init(bigger)
-    if not _snapshot(state):
+    if not snapshot(state):
         return  # keeps no per-parameter arrays: nothing of the tree to mismatch
-    before = _snapshot((params, state))
-    _refused(lambda: t.update(_grads_like(params), state, params))
-    _unchanged(before, (params, state))
+    before = snapshot((params, state))
+    refused(lambda: t.update(_grads_like(params), state, params))
+    unchanged(before, (params, state))
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -232,21 +193,21 @@ def _fit(**overrides: Any) -> train.FitResult[Any]:
 @SWEEP
 @given(batch_size=st.one_of(st.integers(-3, 0), st.just(True), st.floats(0.5, 3.5)))
 def test_fit_refuses_a_meaningless_batch_size(batch_size: Any) -> None:
-    _refused(lambda: _fit(batch_size=batch_size))
+    refused(lambda: _fit(batch_size=batch_size))
 
 
 @SWEEP
 @given(epochs=st.one_of(st.integers(-5, -1), st.floats(0.5, 2.5), st.just("1")))
 def test_fit_refuses_a_meaningless_epochs(epochs: Any) -> None:
-    _refused(lambda: _fit(epochs=epochs))
+    refused(lambda: _fit(epochs=epochs))
 
 
 def test_fit_takes_list_data() -> None:
     x = np.ones((6, 4))  # a list of Python floats is float64 data, for float64 params
     wide = {k: p.astype(np.float64) for k, p in NET_PARAMS.items()}
-    with _strict():
+    with strict():
         a = _fit(data=(x.tolist(), [0] * 6), params=wide)
-    with _strict():
+    with strict():
         b = _fit(data=(x, np.zeros(6, np.int64)), params=wide)
     for k in a.train_state.params:
         np.testing.assert_array_equal(a.train_state.params[k], b.train_state.params[k])
@@ -267,8 +228,8 @@ BAD_DATA: dict[str, Any] = {
 @pytest.mark.parametrize("fault", sorted(BAD_DATA))
 def test_fit_and_evaluate_refuse_bad_data(fault: str) -> None:
     data = BAD_DATA[fault]
-    _refused(lambda: _fit(data=data))
-    _refused(lambda: train.evaluate(NET, fdl.losses.softmax_cross_entropy, NET_PARAMS, data))
+    refused(lambda: _fit(data=data))
+    refused(lambda: train.evaluate(NET, fdl.losses.softmax_cross_entropy, NET_PARAMS, data))
 
 
 def _unknown_key(params: fdl.Params) -> tuple[float, dict[str, Any]]:
@@ -285,7 +246,7 @@ def _a_list(params: fdl.Params) -> tuple[float, dict[str, Any]]:
 
 @pytest.mark.parametrize("penalty", [_unknown_key, _wrong_shape, _a_list])
 def test_fit_refuses_bad_penalty_gradients(penalty: Any) -> None:
-    err = _refused(lambda: _fit(penalty=penalty))
+    err = refused(lambda: _fit(penalty=penalty))
     assert "penalty" in str(err)
 
 
@@ -315,7 +276,7 @@ UNSAVEABLE: dict[str, object] = {
 @pytest.mark.parametrize("fault", sorted(UNSAVEABLE))
 def test_save_refuses_what_is_not_plain_data(tmp_path: Path, fault: str) -> None:
     path = tmp_path / "c.npz"
-    _refused(lambda: checkpoint.save(path, UNSAVEABLE[fault]))
+    refused(lambda: checkpoint.save(path, UNSAVEABLE[fault]))
     assert not path.exists()
 
 
@@ -345,7 +306,7 @@ def test_load_refuses_a_template_that_does_not_match(
         template["params"] = list(params.values())
     elif fault == "wrong state type":
         template["opt"] = optim.lion().init(params)
-    _refused(lambda: checkpoint.load(path, template=template))
+    refused(lambda: checkpoint.load(path, template=template))
 
 
 @SWEEP
@@ -360,7 +321,7 @@ def test_load_refuses_a_corrupted_file(tmp_path: Path, offset: int, value: int) 
         value = (value + 1) % 256
     raw[i] = value
     path.write_bytes(bytes(raw))
-    with _strict():
+    with strict():
         try:
             out = checkpoint.load(path, template=params)
         except FunctionalDLError:

@@ -7,6 +7,7 @@ so no ``Any`` reaches the user.
 * :func:`serial` applies layers in order (keys ``"0.w"`` or, by keyword, ``"encoder.0.w"``);
 * :func:`fan_out`, :func:`parallel`, :func:`fan_in_sum`, :func:`fan_in_concat` build branches;
 * :func:`residual` adds a skip connection, :func:`named` puts a sub-network under a name;
+* :func:`tie` makes one parameter serve two places (a language model's embedding and output);
 * :func:`bind` turns a network and its params into a plain ``x -> y`` function.
 
 Every combinator splits ``ctx.key`` one key per child and routes ``ctx.buffers`` by key prefix, so
@@ -27,6 +28,7 @@ from functional_dl.combinators.branches import (
     parallel,
 )
 from functional_dl.combinators.serial import SerialCache, serial
+from functional_dl.combinators.tie import TieCache, tie
 from functional_dl.combinators.wrappers import NamedCache, ResidualCache, named, residual
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "ParallelCache",
     "ResidualCache",
     "SerialCache",
+    "TieCache",
     "bind",
     "fan_in_concat",
     "fan_in_sum",
@@ -45,4 +48,5 @@ __all__ = [
     "parallel",
     "residual",
     "serial",
+    "tie",
 ]

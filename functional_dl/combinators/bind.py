@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from functional_dl.errors import ParamsError
+from functional_dl.errors import ArgumentError, ParamsError
 from functional_dl.types import EVAL, Array, Context, Layer, Params
 
 __all__ = ["bind"]
@@ -42,7 +42,7 @@ def bind(net: Layer[Any], params: Params, *, ctx: Context = EVAL) -> Callable[[A
         inference, not training.
 
     Raises:
-        TypeError: ``net`` is not a :class:`~functional_dl.types.Layer` or ``ctx`` not a
+        ArgumentError: ``net`` is not a :class:`~functional_dl.types.Layer` or ``ctx`` not a
             :class:`~functional_dl.types.Context`.
         ParamsError: ``params`` is not a mapping.
 
@@ -56,9 +56,9 @@ def bind(net: Layer[Any], params: Params, *, ctx: Context = EVAL) -> Callable[[A
         (4, 2)
     """
     if not isinstance(net, Layer):
-        raise TypeError(f"bind: net must be a Layer, got {type(net).__name__}")
+        raise ArgumentError("bind", f"net must be a Layer, got {type(net).__name__}")
     if not isinstance(params, Mapping):
         raise ParamsError(net.name, f"bind: params must be a mapping of arrays, got {type(params).__name__}")
     if not isinstance(ctx, Context):
-        raise TypeError(f"bind: ctx must be a Context, got {type(ctx).__name__}")
+        raise ArgumentError("bind", f"ctx must be a Context, got {type(ctx).__name__}")
     return partial(_apply, net, params, ctx)

@@ -17,14 +17,22 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from functional_dl._checks import check_cache, refuse_forward_keywords
 from functional_dl._fn import accumulate
-from functional_dl.combinators._routing import child_contexts, index_of, join_children, route
-from functional_dl.errors import LayerError, ParamsError
+from functional_dl.combinators._routing import (
+    bad_context,
+    check_children,
+    child_contexts,
+    index_of,
+    join_children,
+    route,
+)
+from functional_dl.errors import ArgumentError, DomainError, LayerError, ParamsError
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import split
 from functional_dl.types import EMPTY, EVAL, Buffers, Child, Context, Key, Layer, Params, Shape
 
-__all__ = ["SerialCache", "check_children", "serial"]
+__all__ = ["SerialCache", "serial"]
 
 
 class SerialCache(NamedTuple):
@@ -100,6 +108,8 @@ def forward_plain(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, x: Any, ctx: Context = EVAL
 ) -> tuple[Any, SerialCache]:
     """The plain forward: every child gets its own context (its key, its buffers), then the fold."""
+    if type(ctx) is not Context:
+        raise bad_context(ctx, "serial")
     child_ctx = child_contexts(ctx, index, "serial")
     return _fold_forward(_forward_links(children, index, params, child_ctx), x)
 
@@ -116,6 +126,7 @@ def backward_plain(
 def _backward_links(
     children: tuple[Layer[Any], ...], index: Mapping[str, int], params: Params, cache: SerialCache
 ) -> list[_BackwardLink]:
+    check_cache(cache, SerialCache, "serial")
     n = len(children)
     if len(cache.caches) != n:
         raise ParamsError("serial", f"cache has {len(cache.caches)} entries, this network has {n} layers")
@@ -155,7 +166,12 @@ def _serial_forward(
     /,
     *,
     reads_context: bool,
+    **slips: object,
 ) -> tuple[Any, SerialCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("serial", slips)
+    if type(ctx) is not Context:
+        raise bad_context(ctx, "serial")
     child_ctx = _contexts_unless_unread(ctx, index, reads_context)
     return _fold_forward(_forward_links(children, index, params, child_ctx), x)
 
@@ -185,19 +201,9 @@ def _serial_rebuild(names: tuple[str, ...], layers: tuple[Layer[Any], ...], /) -
     return serial(**dict(zip(names, layers, strict=True))) if names else serial(*layers)
 
 
-def check_children(layers: tuple[object, ...], combinator: str) -> tuple[Layer[Any], ...]:
-    """The layers as a tuple, after checking each is a :class:`Layer` (a classic slip: ``L.relu``)."""
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, Layer):
-            raise TypeError(
-                f"{combinator}: argument {i} is not a Layer (did you write L.relu instead of L.relu()?)"
-            )
-    return tuple(layers)  # type: ignore[arg-type]  # checked just above
-
-
 def _check_segment(name: str, combinator: str) -> None:
     if not name or "." in name:
-        raise ValueError(f"{combinator}: a child's name must be non-empty and contain no '.', got {name!r}")
+        raise DomainError(combinator, f"a child's name must be non-empty and contain no '.', got {name!r}")
 
 
 def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache]:
@@ -224,9 +230,9 @@ def serial(*layers: Layer[Any], **named_layers: Layer[Any]) -> Layer[SerialCache
         ['body.b', 'body.w', 'head.b', 'head.w']
     """
     if layers and named_layers:
-        raise TypeError("serial: give the layers all positionally or all by name, not both")
+        raise ArgumentError("serial", "give the layers all positionally or all by name, not both")
     if not layers and not named_layers:
-        raise ValueError("serial: needs at least one layer")
+        raise DomainError("serial", "needs at least one layer")
     for name in named_layers:
         _check_segment(name, "serial")
     children = check_children(layers or tuple(named_layers.values()), "serial")

@@ -6,16 +6,23 @@ it would without the wrapper. ``f`` must keep the shape of its input.
 
 ``named(name, f)``: ``f`` with every parameter and state key prefixed by ``name + "."`` and every
 error path by ``name``, so a sub-network reads like ``encoder.0.w`` and fails like
-``encoder.2.dense: ...``. The key and train flag of ``ctx`` pass through unchanged.
+``encoder.2.dense: ...``. The key and train flag of ``ctx`` pass through unchanged. A param or
+buffer key outside ``name + "."`` is refused (a :class:`~functional_dl.errors.ParamsError` naming
+it), as ``serial`` refuses a key that names none of its children.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
-from functional_dl.errors import LayerError, ShapeError, describe_shape
-from functional_dl.params import FrozenParams, prefix, strip_prefix
+import numpy as np
+
+from functional_dl._checks import check_cache, refuse_forward_keywords
+from functional_dl.combinators._routing import bad_context, check_children, strip_segment
+from functional_dl.errors import DomainError, DTypeError, LayerError, ParamsError, ShapeError, describe_shape
+from functional_dl.params import FrozenParams, prefix
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
 
 __all__ = ["NamedCache", "ResidualCache", "named", "residual"]
@@ -39,32 +46,60 @@ def _residual_init(child: Layer[Any], key: Key, in_shape: Shape, /) -> tuple[Sha
 
 
 def _residual_forward(
-    child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /
+    child: Layer[Any], params: Params, x: Array, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Array, ResidualCache]:
+    if slips:
+        refuse_forward_keywords("residual", slips)
+    if type(ctx) is not Context:
+        raise bad_context(ctx, "residual")
+    if not isinstance(x, np.ndarray):
+        raise DTypeError("residual", f"x + f(x) needs one NumPy array as x, got {type(x).__name__}")
+    if not isinstance(params, dict | Mapping):  # its params are its child's, but must be a mapping
+        raise ParamsError("residual", f"expected params as a mapping of arrays, got {type(params).__name__}")
     fx, cache = child.forward(params, x, ctx)
+    if type(fx) is not np.ndarray or fx.shape != x.shape or fx.dtype != x.dtype:
+        _check_kept(child, x, fx)
+    return x + fx, ResidualCache(cache)
+
+
+def _check_kept(child: Layer[Any], x: object, fx: object) -> None:
+    """``x + f(x)`` needs ``f`` to map one array to one array of the same shape and dtype."""
+    if not isinstance(x, np.ndarray) or not isinstance(fx, np.ndarray):
+        kinds = f"{type(x).__name__} to {type(fx).__name__}"
+        raise ShapeError(
+            "residual", f"the wrapped {child.name} maps {kinds}; x + f(x) needs one array in and out"
+        )
     if fx.shape != x.shape:
         raise ShapeError(
             "residual",
             f"the wrapped {child.name} maps {describe_shape(x.shape)} to {describe_shape(fx.shape)}; "
             "x + f(x) needs f to keep the shape",
         )
-    return x + fx, ResidualCache(cache)
+    if fx.dtype != x.dtype:
+        raise DTypeError(
+            "residual", f"the wrapped {child.name} maps {x.dtype} to {fx.dtype}; x + f(x) needs one dtype"
+        )
 
 
 def _residual_backward(
     child: Layer[Any], params: Params, cache: ResidualCache, dy: Array, /
 ) -> tuple[Array, Params]:
-    dx, grads = child.backward(params, cache.inner, dy)
+    check_cache(cache, ResidualCache, "residual")
+    if not isinstance(params, dict | Mapping):
+        raise ParamsError("residual", f"expected params as a mapping of arrays, got {type(params).__name__}")
+    dx, grads = child.backward(params, cache.inner, dy)  # the child checks dy against its output
     return dx + dy, grads
 
 
 def _residual_backward_params(
     child: Layer[Any], params: Params, cache: ResidualCache, dy: Array, /
 ) -> Params:
+    check_cache(cache, ResidualCache, "residual")
     return child.param_grads(params, cache.inner, dy)  # the skip path carries no parameters
 
 
 def _residual_buffers_of(child: Layer[Any], cache: ResidualCache, /) -> Buffers:
+    check_cache(cache, ResidualCache, "residual")
     return child.buffers_of(cache.inner)
 
 
@@ -84,8 +119,7 @@ def residual(layer: Layer[Any]) -> Layer[ResidualCache]:
         >>> sorted(params)
         ['0.b', '0.w']
     """
-    if not isinstance(layer, Layer):
-        raise TypeError("residual: argument is not a Layer (did you write L.relu instead of L.relu()?)")
+    check_children((layer,), "residual")
     return Layer(
         init_with_buffers=partial(_residual_init, layer),
         forward=partial(_residual_forward, layer),
@@ -114,11 +148,18 @@ def _named_init(name: str, child: Layer[Any], key: Key, in_shape: Shape, /) -> t
 
 
 def _named_forward(
-    name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /
+    name: str, child: Layer[Any], params: Params, x: Any, ctx: Context = EVAL, /, **slips: object
 ) -> tuple[Any, NamedCache]:
-    inner_ctx = ctx._replace(buffers=strip_prefix(ctx.buffers, name)) if ctx.buffers else ctx
+    if slips:
+        refuse_forward_keywords(name, slips)
+    if type(ctx) is not Context:
+        raise bad_context(ctx, name)
+    inner_ctx = (
+        ctx._replace(buffers=strip_segment(ctx.buffers, name, name, "buffers")) if ctx.buffers else ctx
+    )
+    inner = strip_segment(params, name, name)
     try:
-        y, cache = child.forward(strip_prefix(params, name), x, inner_ctx)
+        y, cache = child.forward(inner, x, inner_ctx)
     except LayerError as err:
         raise err.under(name) from None
     return y, NamedCache(cache)
@@ -127,8 +168,10 @@ def _named_forward(
 def _named_backward(
     name: str, child: Layer[Any], params: Params, cache: NamedCache, dy: Any, /
 ) -> tuple[Any, Params]:
+    check_cache(cache, NamedCache, name)
+    inner = strip_segment(params, name, name)
     try:
-        dx, grads = child.backward(strip_prefix(params, name), cache.inner, dy)
+        dx, grads = child.backward(inner, cache.inner, dy)
     except LayerError as err:
         raise err.under(name) from None
     return dx, prefix(grads, name)
@@ -137,14 +180,17 @@ def _named_backward(
 def _named_backward_params(
     name: str, child: Layer[Any], params: Params, cache: NamedCache, dy: Any, /
 ) -> Params:
+    check_cache(cache, NamedCache, name)
+    inner = strip_segment(params, name, name)
     try:
-        grads = child.param_grads(strip_prefix(params, name), cache.inner, dy)
+        grads = child.param_grads(inner, cache.inner, dy)
     except LayerError as err:
         raise err.under(name) from None
     return prefix(grads, name)
 
 
 def _named_buffers_of(name: str, child: Layer[Any], cache: NamedCache, /) -> Buffers:
+    check_cache(cache, NamedCache, name)
     state = child.buffers_of(cache.inner)
     return prefix(state, name) if state else EMPTY
 
@@ -168,9 +214,8 @@ def named(name: str, layer: Layer[Any]) -> Layer[NamedCache]:
         ['encoder.0.b', 'encoder.0.w', 'encoder.2.b', 'encoder.2.w']
     """
     if not isinstance(name, str) or not name or "." in name:
-        raise ValueError(f"named: name must be a non-empty str without '.', got {name!r}")
-    if not isinstance(layer, Layer):
-        raise TypeError("named: argument is not a Layer (did you write L.relu instead of L.relu()?)")
+        raise DomainError("named", f"name must be a non-empty str without '.', got {name!r}")
+    check_children((layer,), "named")
     return Layer(
         init_with_buffers=partial(_named_init, name, layer),
         forward=partial(_named_forward, name, layer),

@@ -223,7 +223,8 @@ def fit(
     x, y = data
     scattered = _cluster_call(
         client,
-        "sending the data", partial(client.scatter, [(x, y)], broadcast=True, hash=False, timeout=timeout)
+        "sending the data",
+        partial(client.scatter, [(x, y)], broadcast=True, hash=False, timeout=timeout),
     )[0]
     grad_fn = partial(
         _sharded_value_and_grad,

@@ -1,8 +1,12 @@
 """Params and buffers to and from a PyTorch ``state_dict``, strict by default.
 
 Pairing modules. Our network's parameterised leaves (the layers, found through
-``Layer.children``, that own params or buffers) are paired with the PyTorch modules that own
-``state_dict`` entries, **in order**: the ``k``-th of ours with the ``k``-th of theirs. So
+``Layer.children``, that own params or buffers; a combinator whose kind the table maps, such as
+``transformer_encoder_layer``, counts as one leaf) are paired with the PyTorch modules that own
+``state_dict`` entries, **in order**: the ``k``-th of ours with the ``k``-th of theirs. A layer
+whose entries PyTorch keeps in submodules spans that many modules in a row (attention's own
+``in_proj_*`` and its ``out_proj``; a transformer layer's ``self_attn``, ``self_attn.out_proj``,
+``linear1``, ``linear2``, ``norm1``, ``norm2``), its prefix read from the first. So
 ``serial(conv2d, batch_norm2d, relu, max_pool2d, flatten, dense)`` ("0", "1", "5" own arrays)
 pairs with ``nn.Sequential(Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear)`` ("0", "1",
 "5") whatever the activations in between, and with a network whose modules are named
@@ -52,11 +56,15 @@ def _join(prefix: str, segment: str) -> str:
     return f"{prefix}.{segment}" if prefix and segment else prefix or segment
 
 
-def _leaves(layer: Layer[Any], prefix: str = "") -> Iterator[tuple[str, Layer[Any]]]:
-    if not layer.children:
+def _units(
+    layer: Layer[Any], kinds: Mapping[str, KindMapping], prefix: str = ""
+) -> Iterator[tuple[str, Layer[Any]]]:
+    """Our candidate units, in order: leaves, and combinators whose kind ``kinds`` maps (not entered)."""
+    if not layer.children or layer.name in kinds:
         yield prefix, layer
+        return
     for child in layer.children:
-        yield from _leaves(child.layer, _join(prefix, child.segment))
+        yield from _units(child.layer, kinds, _join(prefix, child.segment))
 
 
 def _owner(key: str) -> str:
@@ -68,6 +76,73 @@ def _modules(keys: list[str]) -> list[str]:
     return list(dict.fromkeys(_owner(k) for k in keys))
 
 
+def _names_under(path: str, keys: list[str]) -> list[str]:
+    """The keys under ``path``, relative to it (all of them for the root path ``""``)."""
+    if not path:
+        return list(keys)
+    lead = path + "."
+    return [k[len(lead) :] for k in keys if k.startswith(lead)]
+
+
+def _resolved(mapping: KindMapping, names: list[str]) -> KindMapping:
+    """``mapping`` with the pairs of the arrays this layer owns, ``same_names`` spelt out."""
+    owned = set(names)
+    pairs = [(ours, theirs) for ours, theirs in mapping.names if ours in owned]
+    if mapping.same_names:
+        named = {ours for ours, _ in pairs}
+        pairs += [(n, n) for n in names if n not in named]
+    return mapping._replace(names=tuple(pairs), same_names=False)
+
+
+def _relative_modules(mapping: KindMapping) -> list[str]:
+    """The PyTorch submodules a unit's entries live in, relative to its prefix (``""`` for its own)."""
+    return list(dict.fromkeys(_owner(theirs) for _, theirs in mapping.names)) or [""]
+
+
+def _prefix_of(module: str, first: str, where: str) -> str:
+    """The unit's prefix, from the first PyTorch module it spans and that module's relative name."""
+    if not first:
+        return module
+    if module == first:
+        return ""
+    if module.endswith("." + first):
+        return module[: -len(first) - 1]
+    raise ParamsError(
+        where, f"PyTorch module {module!r} cannot be where this layer starts (at its {first!r})"
+    )
+
+
+def _in_order(units: list[tuple[str, Layer[Any], KindMapping]], theirs: list[str]) -> list[str]:
+    """Each unit's PyTorch prefix when units take PyTorch's modules in order, each as many as it spans."""
+    spans = [_relative_modules(mapping) for _, _, mapping in units]
+    if sum(map(len, spans)) != len(theirs):
+        spanned = sum(map(len, spans))
+        note = f" (spanning {spanned} modules)" if spanned != len(units) else ""
+        raise ParamsError(
+            _WHERE,
+            f"{len(units)} parameterised layers {[p for p, _, _ in units]}{note} cannot be paired in order "
+            f"with {len(theirs)} PyTorch modules {theirs}; pass key_map",
+        )
+    prefixes = []
+    start = 0
+    for (path, layer, _), rel in zip(units, spans, strict=True):
+        taken = theirs[start : start + len(rel)]
+        start += len(rel)
+        prefix = _prefix_of(taken[0], rel[0], _join(path, layer.name))
+        if set(taken) != {_join(prefix, r) for r in rel}:
+            raise ParamsError(
+                _join(path, layer.name),
+                f"expected PyTorch modules {sorted(_join(prefix, r) for r in rel)} in order, got {taken}; "
+                "pass key_map",
+            )
+        prefixes.append(prefix)
+    return prefixes
+
+
+def _has_entries(prefix: str, keys: list[str]) -> bool:
+    return bool(keys) if not prefix else any(k.startswith(prefix + ".") for k in keys)
+
+
 def pairs(
     net: Layer[Any],
     our_keys: list[str],
@@ -76,40 +151,40 @@ def pairs(
     key_map: Mapping[str, str] | None = None,
     kinds: Mapping[str, KindMapping] = KINDS,
 ) -> list[Pair]:
-    """Pair ``net``'s parameterised leaves with PyTorch's modules (in order, or by ``key_map``).
+    """Pair ``net``'s parameterised layers with PyTorch's modules (in order, or by ``key_map``).
+
+    A layer whose PyTorch entries live in submodules (attention's ``out_proj``, a transformer
+    layer's ``linear1``, ``norm1``, ...) takes as many modules in a row as it spans.
 
     Raises:
         ParamsError: the two sides have different numbers of modules, ``key_map`` misses a leaf
             or names a module with no entries, or a leaf's kind has no mapping.
     """
-    owners = set(map(_owner, our_keys))
-    leaves = [(path, layer) for path, layer in _leaves(net) if path in owners]
-    theirs = _modules(torch_keys)
-    if key_map is None:
-        if len(leaves) != len(theirs):
+    units: list[tuple[str, Layer[Any], KindMapping]] = []
+    for path, layer in _units(net, kinds):
+        names = _names_under(path, our_keys)
+        if not names:
+            continue  # owns nothing: an activation, a pool, a tied-away layer
+        if layer.name not in kinds:
             raise ParamsError(
-                _WHERE,
-                f"{len(leaves)} parameterised layers {[p for p, _ in leaves]} cannot be paired in order with "
-                f"{len(theirs)} PyTorch modules {theirs}; pass key_map",
+                _join(path, layer.name), f"no PyTorch mapping for layer kind {layer.name!r}; pass kinds="
             )
-        prefixes = theirs
+        units.append((path, layer, _resolved(kinds[layer.name], names)))
+    if key_map is None:
+        prefixes = _in_order(units, _modules(torch_keys))
     else:
-        missing = [p for p, _ in leaves if p not in key_map]
-        unknown = sorted(set(key_map.values()) - set(theirs))
+        missing = [p for p, _, _ in units if p not in key_map]
+        unknown = sorted(p for p in set(key_map.values()) if not _has_entries(p, torch_keys))
         if missing or unknown:
             raise ParamsError(
                 _WHERE,
                 f"key_map: no entry for layers {missing}; no PyTorch module with entries for {unknown}",
             )
-        prefixes = [key_map[p] for p, _ in leaves]
-    out = []
-    for (path, layer), prefix in zip(leaves, prefixes, strict=True):
-        if layer.name not in kinds:
-            raise ParamsError(
-                _join(path, layer.name), f"no PyTorch mapping for layer kind {layer.name!r}; pass kinds="
-            )
-        out.append(Pair(path, layer.name, prefix, kinds[layer.name]))
-    return out
+        prefixes = [key_map[p] for p, _, _ in units]
+    return [
+        Pair(path, layer.name, prefix, mapping)
+        for (path, layer, mapping), prefix in zip(units, prefixes, strict=True)
+    ]
 
 
 def _as_array(value: object) -> Array:

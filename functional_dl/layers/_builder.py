@@ -20,20 +20,29 @@ hyperparameters as keyword-only arguments; arguments only one function needs are
 parameter-free layer's ``forward`` is called with no ``partial`` in between). The result is a
 plain :class:`~functional_dl.types.Layer` of module-level functions and partials: picklable, with
 no closure and no per-call cost beyond the ``partial`` call the functions would need anyway.
+
+Checks: ``build`` refuses a ``dtype`` that is not floating, and ``init`` refuses a key that is not
+a :class:`~functional_dl.types.Key` and a malformed ``in_shape`` (an int, a list, negative, zero,
+float or bool sizes; a nested shape for a layer that takes one array), for every layer, before the
+layer's ``shapes`` sees it. ``forward`` and ``backward`` are the layer's own functions, unwrapped:
+they check their inputs themselves, by the rules of :mod:`functional_dl._checks` (a validating
+wrapper would add a Python call to every layer call).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import NamedTuple, Protocol, TypeAlias, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl.errors import ShapeError
 from functional_dl.initializers import Initializer
+from functional_dl.layers._args import float_dtype
 from functional_dl.params import adopt
-from functional_dl.random import split
+from functional_dl.random import check_key, split
 from functional_dl.types import EMPTY, Array, Buffers, BuffersOfFn, Key, Layer, Params, Shape, no_buffers
 
 __all__ = [
@@ -42,8 +51,8 @@ __all__ = [
     "ArraySpecs",
     "ShapesFn",
     "build",
+    "check_in_shape",
     "keeps_shape",
-    "or_default",
     "weight_and_bias",
 ]
 
@@ -87,14 +96,47 @@ def weight_and_bias(
     return specs
 
 
-def or_default(given: Initializer | None, default: Initializer) -> Initializer:
-    """``given`` unless it is ``None`` (a factory's way of saying "the layer's usual initializer")."""
-    return default if given is None else given
+def _well_formed(shape: object, nested: bool) -> bool:
+    """Whether ``shape`` is a tuple of positive ints and ``None`` (and, if ``nested``, such tuples)."""
+    if not isinstance(shape, tuple) or not shape:
+        return False
+    for d in shape:
+        if d is None:
+            continue
+        if isinstance(d, tuple):
+            if not (nested and _well_formed(d, nested)):
+                return False
+        elif isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
+            return False
+    return True
+
+
+def check_in_shape(in_shape: object, name: str, *, nested: bool = False) -> None:
+    """Raise :class:`ShapeError` unless ``in_shape`` is well formed (see the module docstring).
+
+    ``nested`` allows tuples of shapes (and ``None`` for an absent input), the ``init`` shape of a
+    layer that takes a tuple of inputs.
+    """
+    if not _well_formed(in_shape, nested):
+        what = "a shape, or a tuple of shapes," if nested else "a tuple of positive sizes"
+        raise ShapeError(
+            name,
+            f"expected in_shape as {what} with None for the batch axis, such as (None, 30), got {in_shape!r}",
+        )
 
 
 def _init(
-    key: Key, in_shape: Shape, /, *, shapes: Callable[..., tuple[Shape, ArraySpecs]], dtype: npt.DTypeLike
+    key: Key,
+    in_shape: Shape,
+    /,
+    *,
+    shapes: Callable[..., tuple[Shape, ArraySpecs]],
+    dtype: np.dtype[Any],
+    name: str,
+    tuple_input: bool,
 ) -> tuple[Shape, Params, Buffers]:
+    check_key(key)
+    check_in_shape(in_shape, name, nested=tuple_input)
     out_shape, specs = shapes(in_shape)
     if not specs:
         return out_shape, EMPTY, EMPTY
@@ -116,6 +158,7 @@ def build(
     backward_params: Callable[..., Params] | None = None,
     buffers_of: BuffersOfFn[C] = no_buffers,
     reads_context: bool = False,
+    tuple_input: bool = False,
     **hyper: object,
 ) -> Layer[C]:
     """The :class:`~functional_dl.types.Layer` made of a layer module's functions.
@@ -130,6 +173,8 @@ def build(
         buffers_of: ``(cache) -> buffers`` for a layer with buffers.
         reads_context: whether ``forward`` looks at ``ctx`` (training mode, key or buffers);
             ``False``, the default, lets combinators pass the context straight through.
+        tuple_input: whether the layer takes a tuple of inputs, so ``in_shape`` may be a tuple
+            of shapes (the multi-input contract of :mod:`functional_dl.types`).
         **hyper: hyperparameters bound into ``shapes``, ``forward``, ``backward`` and
             ``backward_params`` alike.
 
@@ -144,14 +189,20 @@ def build(
         >>> double = build("double", shapes, forward, backward, k=2.0)
         >>> double.forward({}, 3.0)
         (6.0, None)
+
+    Raises:
+        DTypeError: ``dtype`` is not a floating-point dtype.
     """
+    layer_dtype = float_dtype(dtype, name)
     if hyper:
         shapes = partial(shapes, **hyper)
         forward = partial(forward, **hyper)
         backward = partial(backward, **hyper)
         backward_params = None if backward_params is None else partial(backward_params, **hyper)
     return Layer(
-        init_with_buffers=partial(_init, shapes=shapes, dtype=np.dtype(dtype)),
+        init_with_buffers=partial(
+            _init, shapes=shapes, dtype=layer_dtype, name=name, tuple_input=tuple_input
+        ),
         forward=forward,
         backward=backward,
         buffers_of=buffers_of,

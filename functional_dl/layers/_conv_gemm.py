@@ -160,11 +160,12 @@ def correlate_per_sample(wg: Array, col: Array, n: int) -> Array:
     as one large GEMM.
     """
     groups, og, depth = wg.shape
-    per_sample = col.reshape(groups, depth, n, -1).transpose(2, 0, 1, 3)  # (N, G, D, P), a view
+    positions = col.shape[2] // max(n, 1)  # P; an empty batch has no columns at all
+    per_sample = col.reshape(groups, depth, n, positions).transpose(2, 0, 1, 3)  # (N, G, D, P), a view
     # An explicit buffer: matmul would otherwise lay y out in the memory order of the view.
-    y = buffers.empty((n, groups, og, per_sample.shape[3]), np.result_type(wg, col))
+    y = buffers.empty((n, groups, og, positions), np.result_type(wg, col))
     np.matmul(wg, per_sample, out=y)
-    return y.reshape(n, groups * og, -1)
+    return y.reshape(n, groups * og, positions)
 
 
 def col_weight_grad(col: Array, dy_cm: Array, kernel: tuple[int, ...]) -> Array:

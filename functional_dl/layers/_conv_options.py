@@ -11,11 +11,12 @@ from typing import TypedDict
 
 import numpy.typing as npt
 
+from functional_dl.errors import DomainError
 from functional_dl.initializers import Initializer, he_normal, zeros
-from functional_dl.layers._builder import or_default
+from functional_dl.layers._args import initializer, positive_int
 from functional_dl.layers._windows import PaddingSpec
 
-__all__ = ["ConvOptions", "check_channels", "initializers"]
+__all__ = ["ConvOptions", "check_channels", "initializers", "layout"]
 
 
 class ConvOptions(TypedDict, total=False):
@@ -35,16 +36,23 @@ class ConvOptions(TypedDict, total=False):
     dtype: npt.DTypeLike
 
 
-def check_channels(name: str, out_channels: int, groups: int) -> None:
-    """Raise ``ValueError`` unless both are positive ints and ``groups`` divides ``out_channels``."""
-    if not isinstance(out_channels, int) or out_channels <= 0:
-        raise ValueError(f"{name}: out_channels must be a positive int, got {out_channels!r}")
-    if not isinstance(groups, int) or groups <= 0 or out_channels % groups:
-        raise ValueError(
-            f"{name}: groups must be a positive int dividing out_channels={out_channels}, got {groups!r}"
-        )
+def check_channels(name: str, out_channels: object, groups: object) -> tuple[int, int]:
+    """``(out_channels, groups)`` when both are positive ints and ``groups`` divides ``out_channels``."""
+    out = positive_int(out_channels, "out_channels", name)
+    g = positive_int(groups, "groups", name)
+    if out % g:
+        raise DomainError(name, f"groups must divide out_channels={out}, got {groups!r}")
+    return out, g
 
 
-def initializers(options: ConvOptions) -> tuple[Initializer, Initializer]:
+def initializers(options: ConvOptions, name: str) -> tuple[Initializer, Initializer]:
     """``(w_init, b_init)`` from ``options``: He normal weights and zero biases by default."""
-    return or_default(options.get("w_init"), he_normal()), or_default(options.get("b_init"), zeros())
+    return (
+        initializer(options.get("w_init"), he_normal(), "w_init", name),
+        initializer(options.get("b_init"), zeros(), "b_init", name),
+    )
+
+
+def layout(nd: int) -> str:
+    """The input layout of an ``nd``-dimensional convolution, for messages: ``"(N, C, H, W)"``."""
+    return "(N, C, L)" if nd == 1 else "(N, C, H, W)"

@@ -8,15 +8,20 @@ axes are typically ``(batch, heads)``), ``allowed`` is a boolean array broadcast
     p      = softmax over j of scores[..., i, j], with p = 0 exactly where not allowed
     out    = p v                                  (..., t, d_v)
 
+Dropout on the weights (training mode) multiplies ``p`` by a scaled keep mask ``m`` of its shape
+(entries ``0`` or ``1 / (1 - rate)``, :mod:`functional_dl.layers._dropout_mask`) before ``v``::
+
+    out    = (p * m) v                            (m = 1 without dropout)
+
 Backward, with ``dout = dL/dout``::
 
-    dv = p^T dout        dp = dout v^T        ds = p * (dp - sum_j p * dp)
+    dv = (p * m)^T dout  dp = (dout v^T) * m      ds = p * (dp - sum_j p * dp)
     dq = ds k / sqrt(d)  dk = ds^T q / sqrt(d)
 
 A masked key has ``p = 0``, hence ``ds = 0``: it gets exactly zero weight, and exactly zero ``dk``
-and ``dv`` from every query that may not see it. A query that may see no key at all (every key
-masked) outputs zeros and passes back zero gradient (PyTorch gives NaN there). Every product is one
-``np.matmul`` batched over the leading axes: no Python loop over heads.
+and ``dv`` from every query that may not see it, with or without dropout. A query that may see no
+key at all (every key masked) outputs zeros and passes back zero gradient (PyTorch gives NaN
+there). Every product is one ``np.matmul`` batched over the leading axes: no Python loop over heads.
 """
 
 from __future__ import annotations
@@ -50,20 +55,30 @@ def masked_softmax(scores: Array, allowed: BoolArray | None) -> Array:
     return e
 
 
-def attention_forward(q: Array, k: Array, v: Array, allowed: BoolArray | None) -> tuple[Array, Array]:
-    """``(out, p)``: ``out = softmax(q k^T / sqrt(d)) v`` over the allowed keys, and the weights ``p``."""
+def attention_forward(
+    q: Array, k: Array, v: Array, allowed: BoolArray | None, *, drop: Array | None = None
+) -> tuple[Array, Array]:
+    """``(out, p)``: ``out = (softmax(q k^T / sqrt(d)) * drop) v`` over the allowed keys, and ``p``.
+
+    ``p`` is the softmax before dropout (what backward needs); ``drop`` is the scaled keep mask
+    of ``p``'s shape, or ``None`` for no dropout.
+    """
     scale = 1.0 / np.sqrt(q.shape[-1])
     scores = q @ np.swapaxes(k, -1, -2)
     scores *= scores.dtype.type(scale)  # a fresh array; the numpy scalar keeps float32 float32
     p = masked_softmax(scores, allowed)
-    return p @ v, p
+    return (p if drop is None else p * drop) @ v, p
 
 
-def attention_backward(q: Array, k: Array, v: Array, p: Array, dout: Array) -> tuple[Array, Array, Array]:
-    """``(dq, dk, dv)`` of :func:`attention_forward` given its weights ``p`` and ``dout = dL/dout``."""
+def attention_backward(
+    q: Array, k: Array, v: Array, p: Array, dout: Array, *, drop: Array | None = None
+) -> tuple[Array, Array, Array]:
+    """``(dq, dk, dv)`` of :func:`attention_forward` given its weights ``p``, its ``drop`` and ``dout``."""
     scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
-    dv = np.swapaxes(p, -1, -2) @ dout
+    dv = np.swapaxes(p if drop is None else p * drop, -1, -2) @ dout
     dp = dout @ np.swapaxes(v, -1, -2)
+    if drop is not None:
+        dp *= drop  # dp is a fresh array: now the gradient of p before dropout
     dp -= (p * dp).sum(axis=-1, keepdims=True)
     dp *= p  # now ds, the gradient of the scores
     dq = dp @ k

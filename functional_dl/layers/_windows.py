@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.types import Array
 
 __all__ = [
@@ -48,12 +48,20 @@ Pads = tuple[tuple[int, int], ...]
 PaddingSpec = int | str | Sequence[int | Sequence[int]]
 
 
+def _int_at_least(v: object, minimum: int) -> int | None:
+    """``v`` as an ``int`` when it is an integer (not a bool) of at least ``minimum``, else ``None``."""
+    if isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= minimum:
+        return int(v)
+    return None
+
+
 def to_tuple(value: int | Sequence[int], nd: int, what: str, layer: str, minimum: int = 1) -> tuple[int, ...]:
-    """``value`` as a tuple of ``nd`` ints, each at least ``minimum``; raises ``ValueError`` otherwise."""
-    items = (value,) * nd if isinstance(value, int | np.integer) else tuple(value)
-    if len(items) != nd or not all(isinstance(v, int | np.integer) and v >= minimum for v in items):
-        raise ValueError(f"{layer}: {what} must be an int >= {minimum} or {nd} of them, got {value!r}")
-    return tuple(int(v) for v in items)
+    """``value`` as a tuple of ``nd`` ints, each at least ``minimum``; raises ``DomainError`` otherwise."""
+    items: tuple[object, ...] = tuple(value) if isinstance(value, tuple | list) else (value,) * nd
+    ints = [_int_at_least(v, minimum) for v in items]
+    if len(ints) != nd or None in ints:
+        raise DomainError(layer, f"{what} must be an int >= {minimum} or {nd} of them, got {value!r}")
+    return tuple(i for i in ints if i is not None)
 
 
 def resolve_padding(
@@ -80,25 +88,29 @@ def resolve_padding(
             return ((0, 0),) * nd
         if padding == "same":
             if any(s != 1 for s in stride):
-                raise ValueError(
-                    f"{layer}: padding='same' needs stride 1 (as in PyTorch), got stride {stride}"
+                raise DomainError(
+                    layer, f"padding='same' needs stride 1 (as in PyTorch), got stride {stride}"
                 )
             totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
             return tuple((t // 2, t - t // 2) for t in totals)
-        raise ValueError(f"{layer}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
-    items: Sequence[int | Sequence[int]] = (
-        (padding,) * nd if isinstance(padding, int | np.integer) else padding
-    )
-    if len(items) != nd:
-        raise ValueError(f"{layer}: padding needs {nd} entries (one per spatial axis), got {padding!r}")
+        raise DomainError(layer, f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+    if _int_at_least(padding, 0) is not None:
+        items: Sequence[object] = (padding,) * nd
+    elif isinstance(padding, tuple | list) and len(padding) == nd:
+        items = padding
+    else:
+        raise DomainError(
+            layer, f"padding must be an int or {nd} entries (one per spatial axis), got {padding!r}"
+        )
     pads = []
     for item in items:
-        pair = (item, item) if isinstance(item, int | np.integer) else tuple(item)
-        if len(pair) != 2 or not all(isinstance(p, int | np.integer) and p >= 0 for p in pair):
-            raise ValueError(
-                f"{layer}: padding entries must be ints >= 0 or (before, after) pairs, got {padding!r}"
+        pair: tuple[object, ...] = tuple(item) if isinstance(item, tuple | list) else (item, item)
+        ints = [_int_at_least(p, 0) for p in pair]
+        if len(ints) != 2 or ints[0] is None or ints[1] is None:
+            raise DomainError(
+                layer, f"padding entries must be ints >= 0 or (before, after) pairs, got {padding!r}"
             )
-        pads.append((int(pair[0]), int(pair[1])))
+        pads.append((ints[0], ints[1]))
     return tuple(pads)
 
 

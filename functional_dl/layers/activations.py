@@ -34,6 +34,8 @@ import numpy as np
 
 from functional_dl import _buffers as buffers
 from functional_dl import _math
+from functional_dl.errors import DomainError
+from functional_dl.layers._args import real
 from functional_dl.layers.elementwise import ElementwiseCache, elementwise
 from functional_dl.types import Array, Layer
 
@@ -103,7 +105,7 @@ def _leaky_grad(x: Array, y: Array, dy: Array, /, *, slope: float) -> Array:
 
 def leaky_relu(negative_slope: float = 0.01) -> Layer[ElementwiseCache]:
     """``y = x`` for ``x > 0``, ``negative_slope * x`` otherwise (``torch.nn.LeakyReLU``)."""
-    slope = float(negative_slope)
+    slope = real(negative_slope, "negative_slope", "leaky_relu")
     return elementwise("leaky_relu", partial(_leaky_value, slope=slope), partial(_leaky_grad, slope=slope))
 
 
@@ -122,7 +124,7 @@ def _elu_grad(x: Array, y: Array, dy: Array, /, *, alpha: float, scale: float) -
 
 def elu(alpha: float = 1.0) -> Layer[ElementwiseCache]:
     """Exponential linear unit: ``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise (``torch.nn.ELU``)."""
-    kw = {"alpha": float(alpha), "scale": 1.0}
+    kw = {"alpha": real(alpha, "alpha", "elu"), "scale": 1.0}
     return elementwise("elu", partial(_elu_value, **kw), partial(_elu_grad, **kw))
 
 
@@ -169,9 +171,9 @@ def _softplus_grad(x: Array, y: Array, dy: Array, /, *, beta: float) -> Array:
 
 def softplus(beta: float = 1.0) -> Layer[ElementwiseCache]:
     """``y = log(1 + e^(beta x)) / beta``, a smooth relu, stable for inputs of any magnitude."""
-    if not beta > 0:
-        raise ValueError(f"softplus: beta must be positive, got {beta!r}")
-    b = float(beta)
+    b = real(beta, "beta", "softplus")
+    if not b > 0:
+        raise DomainError("softplus", f"beta must be positive, got {beta!r}")
     return elementwise("softplus", partial(_softplus_value, beta=b), partial(_softplus_grad, beta=b))
 
 
@@ -218,9 +220,9 @@ def hard_sigmoid() -> Layer[ElementwiseCache]:
 
 def hard_tanh(min_val: float = -1.0, max_val: float = 1.0) -> Layer[ElementwiseCache]:
     """``y = clip(x, min_val, max_val)`` (``torch.nn.Hardtanh``)."""
-    if not min_val < max_val:
-        raise ValueError(f"hard_tanh: need min_val < max_val, got {min_val!r}, {max_val!r}")
-    lo, hi = float(min_val), float(max_val)
+    lo, hi = real(min_val, "min_val", "hard_tanh"), real(max_val, "max_val", "hard_tanh")
+    if not lo < hi:
+        raise DomainError("hard_tanh", f"need min_val < max_val, got {min_val!r}, {max_val!r}")
     return elementwise(
         "hard_tanh",
         partial(_clip_value, lo=lo, hi=hi, scale=1.0, shift=0.0),

@@ -1,67 +1,71 @@
-"""Pooling to a fixed output size: ``global_avg_pool`` and ``adaptive_avg_pool2d``.
+"""Average pooling to a fixed output size: ``global_avg_pool``, ``adaptive_avg_pool1d/2d``.
 
 ``global_avg_pool`` averages every spatial position: ``(N, C, *S) -> (N, C)``,
 ``y[n, c] = mean_p x[n, c, p]`` and ``dx[n, c, p] = dy[n, c] / prod(S)``.
 
-``adaptive_avg_pool2d((oh, ow))`` averages bins chosen as ``torch.nn.AdaptiveAvgPool2d`` does:
-output row ``i`` covers input rows ``floor(i H / oh)`` to ``ceil((i + 1) H / oh)`` (exclusive),
-and likewise for columns. Bins can overlap and differ in size, so instead of windows this uses
-two small averaging matrices ``A_h (oh, H)`` and ``A_w (ow, W)`` (``1 / len(bin)`` on each bin)::
+``adaptive_avg_pool1d(o)`` and ``adaptive_avg_pool2d((oh, ow))`` average bins chosen as
+``torch.nn.AdaptiveAvgPool1d/2d`` do: output ``i`` along an axis of length ``n`` covers the inputs
+``floor(i n / o)`` to ``ceil((i + 1) n / o)`` (exclusive; :mod:`functional_dl.layers._adaptive_bins`).
+Bins can overlap and differ in size, so instead of windows this uses a small averaging matrix
+per axis, ``A (o, n)`` with ``1 / len(bin)`` on each bin: for ``(N, C, L)`` and ``(N, C, H, W)``::
 
+    y  = x A^T                dx = dy A
     y  = A_h x A_w^T          dx = A_h^T dy A_w
 
-i.e. two matrix products per call, exact and loop-free.
+i.e. one matrix product per axis and call, exact and loop-free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache, partial
-from typing import NamedTuple
+from functools import partial
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
-from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
-from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
+from functional_dl._checks import check_cache, check_dy, check_no_params, wrong_cache
+from functional_dl.layers._adaptive_bins import (
+    OutputSize,
+    adaptive_layer,
+    bin_matrix,
+    check_global_input,
+    check_input,
+    global_shapes,
+)
+from functional_dl.layers._builder import build
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
-__all__ = ["AdaptiveCache", "GlobalPoolCache", "adaptive_avg_pool2d", "global_avg_pool"]
+__all__ = [
+    "AdaptiveCache",
+    "GlobalPoolCache",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "global_avg_pool",
+]
+
 
 class GlobalPoolCache(NamedTuple):
     """What ``global_avg_pool``'s backward needs."""
 
     in_shape: tuple[int, ...]  # (N, C, *S)
+    dtype: np.dtype[Any]  # the input's, which dy must have
 
 
 class AdaptiveCache(NamedTuple):
-    """What ``adaptive_avg_pool2d``'s backward needs."""
+    """What ``adaptive_avg_pool1d/2d``'s backward needs."""
 
-    in_shape: tuple[int, ...]  # (N, C, H, W)
-    rows: Array  # (oh, H) averaging matrix
-    cols: Array  # (ow, W) averaging matrix
-
-
-def _global_shapes(in_shape: Shape, /) -> tuple[Shape, ArraySpecs]:
-    if len(in_shape) < 3:
-        raise ShapeError("global_avg_pool", f"expected (N, C, *spatial), got {describe_shape(in_shape)}")
-    return in_shape[:2], EMPTY_SPECS
+    in_shape: tuple[int, ...]  # (N, C, *S)
+    mats: tuple[Array, ...]  # per spatial axis, its (o, n) averaging matrix
 
 
 def _global_forward(params: Params, x: Array, ctx: Context = EVAL, /) -> tuple[Array, GlobalPoolCache]:
-    if params:
-        check_keys(params, NO_PARAMS, "global_avg_pool")
-    if x.ndim < 3:
-        raise ShapeError(
-            "global_avg_pool", f"expected an input (N, C, *spatial), got shape {describe_shape(x.shape)}"
-        )
-    check_float(x, "global_avg_pool")
-    return x.mean(axis=tuple(range(2, x.ndim))), GlobalPoolCache(x.shape)
+    check_global_input(params, x, "global_avg_pool")
+    return x.mean(axis=tuple(range(2, x.ndim))), GlobalPoolCache(x.shape, x.dtype)
 
 
 def _global_backward(params: Params, cache: GlobalPoolCache, dy: Array, /) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.in_shape[:2], "global_avg_pool")
-    check_float(dy, "global_avg_pool", "dy")
+    check_cache(cache, GlobalPoolCache, "global_avg_pool")
+    check_no_params(params, "global_avg_pool")
+    check_dy(dy, cache.in_shape[:2], cache.dtype, "global_avg_pool")
     spatial = cache.in_shape[2:]
     dx = np.empty(cache.in_shape, dtype=dy.dtype)
     dx[...] = (dy / dy.dtype.type(np.prod(spatial))).reshape(*dy.shape, *(1,) * len(spatial))
@@ -77,68 +81,62 @@ def global_avg_pool() -> Layer[GlobalPoolCache]:
         >>> y.tolist()
         [[1.5, 5.5]]
     """
-    return build("global_avg_pool", _global_shapes, _global_forward, _global_backward)
-
-
-@lru_cache(maxsize=64)
-def _bin_matrix(n_in: int, n_out: int, dtype: np.dtype[np.floating]) -> Array:
-    starts = (np.arange(n_out) * n_in) // n_out
-    ends = -((-(np.arange(n_out) + 1) * n_in) // n_out)  # ceil division
-    cols = np.arange(n_in)
-    inside = (cols >= starts[:, None]) & (cols < ends[:, None])
-    matrix: Array = (inside / (ends - starts)[:, None]).astype(dtype)
-    matrix.flags.writeable = False  # shared between calls through the cache
-    return matrix
-
-
-def bin_matrix(n_in: int, n_out: int, dtype: np.dtype[np.floating]) -> Array:
-    """The ``(n_out, n_in)`` matrix averaging PyTorch's adaptive bins (read-only, cached).
-
-    Example:
-        >>> bin_matrix(5, 3, np.dtype(np.float64)).round(3).tolist()
-        [[0.5, 0.5, 0.0, 0.0, 0.0], [0.0, 0.333, 0.333, 0.333, 0.0], [0.0, 0.0, 0.0, 0.5, 0.5]]
-    """
-    return _bin_matrix(n_in, n_out, dtype)
-
-
-def _adaptive_shapes(in_shape: Shape, /, *, size: tuple[int | None, int | None]) -> tuple[Shape, ArraySpecs]:
-    if len(in_shape) != 4:
-        raise ShapeError("adaptive_avg_pool2d", f"expected (N, C, H, W), got {describe_shape(in_shape)}")
-    out = tuple(n if o is None else o for n, o in zip(in_shape[2:], size, strict=True))
-    return (*in_shape[:2], *out), EMPTY_SPECS
+    shapes = partial(global_shapes, name="global_avg_pool")
+    return build("global_avg_pool", shapes, _global_forward, _global_backward)
 
 
 def _adaptive_forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, size: tuple[int | None, int | None]
+    params: Params, x: Array, ctx: Context = EVAL, /, *, size: tuple[int | None, ...], name: str
 ) -> tuple[Array, AdaptiveCache]:
-    if params:
-        check_keys(params, NO_PARAMS, "adaptive_avg_pool2d")
-    if x.ndim != 4:
-        raise ShapeError(
-            "adaptive_avg_pool2d", f"expected a 4-D input (N, C, H, W), got shape {describe_shape(x.shape)}"
-        )
-    check_float(x, "adaptive_avg_pool2d")
-    h, w = x.shape[2:]
-    rows = bin_matrix(h, h if size[0] is None else size[0], x.dtype)
-    cols = bin_matrix(w, w if size[1] is None else size[1], x.dtype)
-    y: Array = rows @ (x @ cols.T)
-    return y, AdaptiveCache(x.shape, rows, cols)
+    out = check_input(params, x, size, name)
+    mats = tuple(bin_matrix(n, o, x.dtype) for n, o in zip(x.shape[2:], out, strict=True))
+    y: Array = x @ mats[-1].T
+    if len(mats) == 2:
+        y = mats[0] @ y
+    return y, AdaptiveCache(x.shape, mats)
 
 
-def _adaptive_backward(params: Params, cache: AdaptiveCache, dy: Array, /) -> tuple[Array, Params]:
-    check_same_shape(
-        dy, (*cache.in_shape[:2], cache.rows.shape[0], cache.cols.shape[0]), "adaptive_avg_pool2d"
-    )
-    check_float(dy, "adaptive_avg_pool2d", "dy")
-    dx: Array = (cache.rows.T @ dy) @ cache.cols
-    return dx, EMPTY
+def _adaptive_backward(
+    params: Params, cache: AdaptiveCache, dy: Array, /, *, size: tuple[int | None, ...], name: str
+) -> tuple[Array, Params]:
+    check_cache(cache, AdaptiveCache, name)
+    if len(cache.mats) != len(size):  # adaptive_avg_pool1d and 2d share the cache type
+        wrong_cache(cache, f"AdaptiveCache of a {len(size)}-D pooling", name)
+    check_no_params(params, name)
+    check_dy(dy, (*cache.in_shape[:2], *(m.shape[0] for m in cache.mats)), cache.mats[0].dtype, name)
+    dx = cache.mats[0].T @ dy if len(cache.mats) == 2 else dy
+    return dx @ cache.mats[-1], EMPTY
 
 
-def adaptive_avg_pool2d(output_size: int | Sequence[int | None] | None) -> Layer[AdaptiveCache]:
+def adaptive_avg_pool1d(output_size: int | tuple[int | None] | None) -> Layer[AdaptiveCache]:
+    """Average pooling of ``(N, C, L)`` to a fixed length ``o``, as ``torch.nn.AdaptiveAvgPool1d``.
+
+    Args:
+        output_size: ``o``, a positive int (or a 1-tuple); ``None`` keeps the length, which
+            PyTorch's 1-D module refuses but its 2-D one accepts per axis.
+
+    Raises:
+        DomainError: ``output_size`` is not a positive int or ``None``.
+
+    In the example the three bins of a length-4 input are ``{0, 1}``, ``{1, 2}`` and ``{2, 3}``.
+
+    Example:
+        >>> import numpy as np
+        >>> y, _ = adaptive_avg_pool1d(3).forward({}, np.array([[[0.0, 2.0, 4.0, 8.0]]]))
+        >>> y.tolist()
+        [[[1.0, 3.0, 6.0]]]
+    """
+    return adaptive_layer("adaptive_avg_pool1d", 1, output_size, _adaptive_forward, _adaptive_backward)
+
+
+def adaptive_avg_pool2d(output_size: OutputSize) -> Layer[AdaptiveCache]:
     """Average pooling to a fixed ``(oh, ow)`` whatever the input size, as PyTorch's.
 
     Args:
         output_size: an int (square output) or ``(oh, ow)``; ``None`` keeps that input size.
+
+    Raises:
+        DomainError: ``output_size`` is not positive ints or ``None``.
 
     In the example the two column bins of a width-3 input are ``{0, 1}`` and ``{1, 2}``.
 
@@ -148,11 +146,4 @@ def adaptive_avg_pool2d(output_size: int | Sequence[int | None] | None) -> Layer
         >>> y.tolist()
         [[[[2.0, 3.0]]]]
     """
-    pair = (output_size, output_size) if output_size is None or isinstance(output_size, int) else output_size
-    if len(pair) != 2 or not all(o is None or (isinstance(o, int) and o > 0) for o in pair):
-        raise ValueError(
-            f"adaptive_avg_pool2d: output_size must be positive ints or None, got {output_size!r}"
-        )
-    size = (pair[0], pair[1])
-    shapes, forward = partial(_adaptive_shapes, size=size), partial(_adaptive_forward, size=size)
-    return build("adaptive_avg_pool2d", shapes, forward, _adaptive_backward)
+    return adaptive_layer("adaptive_avg_pool2d", 2, output_size, _adaptive_forward, _adaptive_backward)

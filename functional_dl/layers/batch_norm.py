@@ -24,15 +24,26 @@ buffers unchanged. ``m`` is PyTorch's ``momentum`` (0.1 by default).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.errors import ParamsError, ShapeError, describe_shape
+from functional_dl._checks import (
+    NO_PARAMS,
+    check_dy,
+    check_float,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    refuse_forward_keywords,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, ParamsError, ShapeError, describe_shape
 from functional_dl.initializers import Initializer, ones, zeros
+from functional_dl.layers._args import check_options, flag, float_dtype, initializer, real
 from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.params import adopt
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Layer, Params, Shape
@@ -50,6 +61,7 @@ class BatchNormCache(NamedTuple):
     inv_std: Array  # (C,): 1 / sqrt(var + eps), batch or running variance
     train: bool  # whether batch statistics were used
     buffers: Buffers  # running statistics after this call (unchanged in evaluation)
+    kind: str  # the layer's name ("batch_norm1d"): which backward this cache belongs to
 
 
 def _check_rank(ndim: int, ranks: tuple[int, ...], name: str, shape: Shape) -> None:
@@ -98,35 +110,30 @@ def _forward(
     affine: bool,
     momentum: float,
     eps: float,
+    **slips: object,
 ) -> tuple[Array, BatchNormCache]:
     """Normalise ``x`` (``(N, C, ...)``) per channel with batch (train) or running (eval) statistics."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     check_keys(params, _AFFINE if affine else NO_PARAMS, name)
     check_float(x, name)
     _check_rank(x.ndim, ranks, name, x.shape)
     buffers = ctx.buffers
-    if buffers.keys() != _BUFFER_KEYS:
-        raise ParamsError(
-            name,
-            f"expected buffer keys {sorted(_BUFFER_KEYS)} in ctx.buffers, got {sorted(buffers)}; "
-            "build the buffers with layer.init_with_buffers and pass them as Context(buffers=...)",
-        )
-    running_mean, running_var = buffers["running_mean"], buffers["running_var"]
+    _check_buffer_keys(buffers, name)
     c = x.shape[1]
-    if running_mean.shape != (c,) or running_var.shape != (c,):
-        raise ShapeError(
-            name,
-            f"expected input with {running_mean.shape[0]} channels on axis 1, got {describe_shape(x.shape)}",
-        )
+    running_mean, running_var = _running(buffers, c, x, name)
     check_same_dtype(x, running_mean, name)
     if affine:
-        check_same_dtype(x, params["scale"], name)
+        check_param(params, "scale", (c,), name, running_mean.dtype)
+        check_param(params, "bias", (c,), name, running_mean.dtype)
     axes = (0, *range(2, x.ndim))
-    if ctx.train:
-        n = x.size // c
-        if n < 2:
-            raise ShapeError(
-                name, f"training needs more than one value per channel, got input {describe_shape(x.shape)}"
-            )
+    n = x.size // c if c else 0
+    if ctx.train and n == 1:
+        raise ShapeError(
+            name, f"training needs more than one value per channel, got input {describe_shape(x.shape)}"
+        )
+    # An empty batch has no statistics: as PyTorch, it leaves the running ones as they were.
+    if ctx.train and n:
         mean = x.mean(axis=axes)
         xc = x - _channel(mean, x.ndim)
         var = np.mean(xc * xc, axis=axes)
@@ -144,21 +151,55 @@ def _forward(
         xhat = (x - _channel(running_mean, x.ndim)) * _channel(inv_std, x.ndim)
         new_buffers = buffers
     y = xhat * _channel(params["scale"], x.ndim) + _channel(params["bias"], x.ndim) if affine else xhat
-    return y, BatchNormCache(xhat, inv_std, ctx.train, new_buffers)
+    return y, BatchNormCache(xhat, inv_std, bool(ctx.train and n), new_buffers, name)
+
+
+def _check_buffer_keys(buffers: Buffers, name: str) -> None:
+    """Raise :class:`ParamsError` unless ``buffers`` is a mapping with the two running statistics."""
+    keys = buffers.keys() if isinstance(buffers, Mapping) else None
+    if keys != _BUFFER_KEYS:
+        got = sorted(keys, key=repr) if keys is not None else f"a {type(buffers).__name__}"
+        raise ParamsError(
+            name,
+            f"expected buffer keys {sorted(_BUFFER_KEYS)} in ctx.buffers, got {got}; "
+            "build the buffers with layer.init_with_buffers and pass them as Context(buffers=...)",
+        )
+
+
+def _running(buffers: Buffers, c: int, x: Array, name: str) -> tuple[Array, Array]:
+    """``(running_mean, running_var)``, checked: arrays of shape ``(C,)`` of one floating dtype."""
+    try:
+        mean = check_param(buffers, "running_mean", (c,), name, what="buffer")
+    except ShapeError:
+        found = buffers["running_mean"]
+        if found.ndim == 1:  # a fine buffer: the input does not fit it
+            raise ShapeError(
+                name,
+                f"expected input with {found.shape[0]} channels on axis 1, got {describe_shape(x.shape)}",
+            ) from None
+        raise
+    return mean, check_param(buffers, "running_var", (c,), name, mean.dtype, what="buffer")
 
 
 def _backward(
     params: Params, cache: BatchNormCache, dy: Array, /, *, name: str, affine: bool
 ) -> tuple[Array, Params]:
     """Gradients of the batch (train) or running-statistics (eval) normalisation; see the module docstring."""
+    if type(cache) is not BatchNormCache or cache.kind != name:
+        wrong_cache(cache, f"BatchNormCache of {name}", name)
     xhat = cache.xhat
-    check_same_shape(dy, xhat.shape, name)
+    check_keys(params, _AFFINE if affine else NO_PARAMS, name)
+    c = xhat.shape[1]
+    if affine:
+        check_param(params, "scale", (c,), name, xhat.dtype)
+        check_param(params, "bias", (c,), name, xhat.dtype)
+    check_dy(dy, xhat.shape, xhat.dtype, name)
     axes = (0, *range(2, xhat.ndim))
     dbias = dy.sum(axis=axes)
     dscale = np.einsum("nc...,nc...->c", dy, xhat, optimize=True) if xhat.ndim > 2 else (dy * xhat).sum(0)
     factor = cache.inv_std * params["scale"] if affine else cache.inv_std
     if cache.train:
-        n = xhat.size // xhat.shape[1]
+        n = xhat.size // c
         dx = _channel(factor / n, xhat.ndim) * (
             n * dy - _channel(dbias, xhat.ndim) - xhat * _channel(dscale, xhat.ndim)
         )
@@ -193,17 +234,19 @@ class BatchNormOptions(TypedDict, total=False):
 
 
 def _make(name: str, ranks: tuple[int, ...], options: BatchNormOptions) -> Layer[BatchNormCache]:
-    momentum = float(options.get("momentum", 0.1))
-    eps = float(options.get("eps", 1e-5))
-    affine = options.get("affine", True)
+    check_options(options, BatchNormOptions, name)
+    momentum = real(options.get("momentum", 0.1), "momentum", name)
+    eps = real(options.get("eps", 1e-5), "eps", name)
+    affine = flag(options.get("affine", True), "affine", name)
     if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
+        raise DomainError(name, f"momentum must be in [0, 1], got {momentum!r}")
     if not eps > 0.0:
-        raise ValueError(f"{name}: eps must be positive, got {eps!r}")
-    scale_init, bias_init = options.get("scale_init", ones()), options.get("bias_init", zeros())
+        raise DomainError(name, f"eps must be positive, got {eps!r}")
+    scale_init = initializer(options.get("scale_init"), ones(), "scale_init", name)
+    bias_init = initializer(options.get("bias_init"), zeros(), "bias_init", name)
     shapes = partial(_shapes, ranks=ranks, scale_init=scale_init, bias_init=bias_init)
     forward = partial(_forward, ranks=ranks, momentum=momentum, eps=eps)
-    dtype = options.get("dtype", np.float32)
+    dtype = float_dtype(options.get("dtype", np.float32), name)
     return build(
         name,
         shapes,

@@ -29,9 +29,18 @@ from typing import NamedTuple, Unpack
 
 import numpy as np
 
-from functional_dl._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+    wrong_cache,
+)
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer
+from functional_dl.layers._args import check_options, flag, float_dtype
 from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
 from functional_dl.layers._conv_depthwise import depthwise_backward, depthwise_forward, is_depthwise
 from functional_dl.layers._conv_gemm import (
@@ -41,7 +50,7 @@ from functional_dl.layers._conv_gemm import (
     im2col,
     input_grad_cropped,
 )
-from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers
+from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers, layout
 from functional_dl.layers._windows import (
     Pads,
     check_fits,
@@ -79,10 +88,7 @@ class ConvCache(NamedTuple):
     # a depthwise convolution (one input channel per group), the padded input itself, as
     # _conv_depthwise.depthwise_forward lays it out.
     col: Array
-
-
-def _layout(nd: int) -> str:
-    return "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+    spec: ConvSpec  # the layer that made it (conv1d and conv2d of any size share this type)
 
 
 def _shapes(
@@ -91,7 +97,7 @@ def _shapes(
     """Params ``{"w": (O, C / groups, *K), "b": (O,)}`` for inputs of shape ``(batch, C, *S)``."""
     nd = len(spec.kernel)
     if len(in_shape) != nd + 2 or in_shape[1] is None:
-        raise ShapeError(spec.name, f"expected an input shape {_layout(nd)}, got {describe_shape(in_shape)}")
+        raise ShapeError(spec.name, f"expected an input shape {layout(nd)}, got {describe_shape(in_shape)}")
     channels = in_shape[1]
     if channels % spec.groups:
         raise ShapeError(spec.name, f"{channels} input channels are not divisible by groups={spec.groups}")
@@ -107,27 +113,51 @@ def _shapes(
     return (in_shape[0], spec.out_channels, *out), specs
 
 
+def _weight(params: Params, channels: int, spec: ConvSpec, *, blame_input: bool) -> Array:
+    """``w`` (and ``b``), after checking the params are what ``init`` makes for ``channels`` inputs.
+
+    With ``blame_input``, a weight that is fine but for another channel count is reported as an
+    input that does not fit it (forward); otherwise as the weight's fault (backward, whose input
+    is the forward's).
+    """
+    check_keys(params, _WITH_BIAS if spec.use_bias else _NO_BIAS, spec.name)
+    if channels % spec.groups:
+        raise ShapeError(spec.name, f"{channels} input channels are not divisible by groups={spec.groups}")
+    try:
+        w = check_param(params, "w", (spec.out_channels, channels // spec.groups, *spec.kernel), spec.name)
+    except ShapeError:
+        w = params["w"]
+        fine = (
+            w.ndim == len(spec.kernel) + 2 and w.shape[0] == spec.out_channels and w.shape[2:] == spec.kernel
+        )
+        if blame_input and fine:
+            raise ShapeError(
+                spec.name,
+                f"expected {w.shape[1] * spec.groups} input channels (weight {describe_shape(w.shape)}, "
+                f"groups={spec.groups}), got {channels}",
+            ) from None
+        raise
+    if spec.use_bias:
+        check_param(params, "b", (spec.out_channels,), spec.name, w.dtype)
+    return w
+
+
 def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
     """Validate params and input (a few comparisons) and return the weight."""
-    check_keys(params, _WITH_BIAS if spec.use_bias else _NO_BIAS, spec.name)
-    w = params["w"]
     nd = len(spec.kernel)
-    if x.ndim != nd + 2:
-        raise ShapeError(
-            spec.name, f"expected a {nd + 2}-D input {_layout(nd)}, got shape {describe_shape(x.shape)}"
-        )
-    if x.shape[1] != w.shape[1] * spec.groups:
-        raise ShapeError(
-            spec.name,
-            f"expected {w.shape[1] * spec.groups} input channels (weight {describe_shape(w.shape)}, "
-            f"groups={spec.groups}), got input of shape {describe_shape(x.shape)}",
-        )
+    if type(x) is not np.ndarray or x.ndim != nd + 2:
+        if not isinstance(x, np.ndarray):
+            raise not_an_array(x, "the input", spec.name)
+        if x.ndim != nd + 2:
+            raise ShapeError(
+                spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
+            )
+    try:
+        w = _weight(params, x.shape[1], spec, blame_input=True)
+    except ShapeError as err:
+        raise ShapeError(spec.name, f"{err.detail}; input of shape {describe_shape(x.shape)}") from None
     check_same_dtype(x, w, spec.name)
     check_fits(x.shape[2:], spec.pads, spec.kernel, spec.dilation, spec.name)
-    if spec.use_bias and params["b"].shape != (w.shape[0],):
-        raise ShapeError(
-            spec.name, f"expected bias of shape ({w.shape[0]},), got {describe_shape(params['b'].shape)}"
-        )
     return w
 
 
@@ -137,21 +167,24 @@ def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec
     bias = params["b"] if spec.use_bias else None
     if is_depthwise(w.shape, spec.groups):
         y, taps = depthwise_forward(x, w, bias, pads=spec.pads, stride=spec.stride, dilation=spec.dilation)
-        return y, ConvCache(x, taps)
+        return y, ConvCache(x, taps, spec)
     xp = pad(x, spec.pads)
     col = im2col(xp, spec.kernel, spec.stride, spec.dilation, spec.groups)
     y = correlate(xp, w, stride=spec.stride, dilation=spec.dilation, groups=spec.groups, bias=bias, col=col)
-    return y, ConvCache(x, col)
+    return y, ConvCache(x, col, spec)
 
 
-def _checked_dy(params: Params, cache: ConvCache, dy: Array, spec: ConvSpec) -> Array:
-    """``dy`` of shape ``(N, O, *Out)``, validated (a few comparisons)."""
-    w, x = params["w"], cache.x
+def _checked_weight(params: Params, cache: ConvCache, dy: Array, spec: ConvSpec) -> Array:
+    """The weight, once the cache, the params and ``dy`` (of shape ``(N, O, *Out)``) are validated."""
+    check_cache(cache, ConvCache, spec.name)
+    if cache.spec is not spec and cache.spec != spec:
+        wrong_cache(cache, f"ConvCache of this {spec.name}", spec.name)
+    x = cache.x
+    w = _weight(params, x.shape[1], spec, blame_input=False)
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], spec.pads, strict=True))
     out = out_sizes(padded, spec.kernel, spec.stride, spec.dilation)
-    check_same_shape(dy, (x.shape[0], w.shape[0], *out), spec.name)
-    check_float(dy, spec.name, "dy")
-    return dy
+    check_dy(dy, (x.shape[0], w.shape[0], *out), w.dtype, spec.name)
+    return w
 
 
 def _grads(
@@ -193,36 +226,36 @@ def _grads(
 
 def _backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> tuple[Array, Params]:
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
-    dx, grads = _grads(_checked_dy(params, cache, dy, spec), params["w"], cache, spec, input_grad=True)
+    dx, grads = _grads(dy, _checked_weight(params, cache, dy, spec), cache, spec, input_grad=True)
     assert dx is not None  # asked for
     return dx, grads
 
 
 def _backward_params(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> Params:
     """``dw`` and ``db`` as :func:`_backward` computes them, without ``dx``."""
-    return _grads(_checked_dy(params, cache, dy, spec), params["w"], cache, spec, input_grad=False)[1]
+    return _grads(dy, _checked_weight(params, cache, dy, spec), cache, spec, input_grad=False)[1]
 
 
 def _conv(
     nd: int, out_channels: int, kernel_size: int | Sequence[int], options: ConvOptions
 ) -> Layer[ConvCache]:
     name = f"conv{nd}d"
-    groups = options.get("groups", 1)
-    check_channels(name, out_channels, groups)
+    check_options(options, ConvOptions, name)
+    out_channels, groups = check_channels(name, out_channels, options.get("groups", 1))
     kernel = to_tuple(kernel_size, nd, "kernel_size", name)
     strides = to_tuple(options.get("stride", 1), nd, "stride", name)
     dilations = to_tuple(options.get("dilation", 1), nd, "dilation", name)
     pads = resolve_padding(options.get("padding", 0), kernel, dilations, strides, name)
-    use_bias = options.get("use_bias", True)
+    use_bias = flag(options.get("use_bias", True), "use_bias", name)
     spec = ConvSpec(name, out_channels, kernel, strides, pads, dilations, groups, use_bias)
-    w_init, b_init = initializers(options)
+    w_init, b_init = initializers(options, name)
     shapes = partial(_shapes, w_init=w_init, b_init=b_init)
     return build(
         name,
         shapes,
         _forward,
         _backward,
-        dtype=options.get("dtype", np.float32),
+        dtype=float_dtype(options.get("dtype", np.float32), name),
         backward_params=_backward_params,
         spec=spec,
     )

@@ -22,16 +22,26 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+)
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer, he_normal, zeros
-from functional_dl.layers._builder import ArraySpecs, build, or_default, weight_and_bias
+from functional_dl.layers._args import flag, initializer, positive_int
+from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
+from functional_dl.params import FrozenParams
 from functional_dl.types import EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = ["DenseCache", "dense"]
 
 _WITH_BIAS = frozenset({"w", "b"})
 _NO_BIAS = frozenset({"w"})
+_DICTS = (dict, FrozenParams)  # the mappings whose keys the fast path compares directly
 
 
 class DenseCache(NamedTuple):
@@ -53,29 +63,89 @@ def _shapes(
     )
 
 
-def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, use_bias: bool) -> tuple[Array, DenseCache]:
-    """``y = x @ w.T + b``; ``x`` is ``(batch, ..., n_in)``, ``y`` is ``(batch, ..., n_out)``."""
+def _checked_params(params: Params, n_in: int, n_out: int, use_bias: bool) -> Array:
+    """The weight, after checking the params are what ``init`` makes for ``n_in`` input features."""
     check_keys(params, _WITH_BIAS if use_bias else _NO_BIAS, "dense")
+    w = check_param(params, "w", (n_out, n_in), "dense")
+    if use_bias:
+        check_param(params, "b", (n_out,), "dense", w.dtype)
+    return w
+
+
+def _fast_params(params: Params, n_in: int, n_out: int, use_bias: bool) -> Array | None:
+    """The weight when the params pass every check of :func:`_checked_params`, else ``None``.
+
+    The good path of those checks as one pass of comparisons, without a call per check: dense
+    layers run on every step of small networks, where each Python call shows. Anything unusual
+    (a wrong value, an ndarray subclass, a mapping that is not a dict) returns ``None``, and the
+    caller runs the checks themselves, which raise the message (or accept the subclass).
+    """
+    if type(params) not in _DICTS or params.keys() != (_WITH_BIAS if use_bias else _NO_BIAS):
+        return None
     w = params["w"]
-    if x.ndim < 2 or x.shape[-1] != w.shape[1]:
-        raise ShapeError(
-            "dense", f"expected input of shape (batch, {w.shape[1]}), got {describe_shape(x.shape)}"
-        )
-    check_same_dtype(x, w, "dense")
-    y = x @ w.T
+    if type(w) is not np.ndarray or w.shape != (n_out, n_in) or w.dtype.kind != "f":
+        return None
     if use_bias:
         b = params["b"]
-        if b.shape != (w.shape[0],):
-            raise ShapeError(
-                "dense", f"expected bias of shape ({w.shape[0]},), got {describe_shape(b.shape)}"
-            )
-        y += b  # y is our own fresh array, so adding in place is safe and saves a temporary
+        if type(b) is not np.ndarray or b.shape != (n_out,) or b.dtype != w.dtype:
+            return None
+    return w
+
+
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, n_out: int, use_bias: bool
+) -> tuple[Array, DenseCache]:
+    """``y = x @ w.T + b``; ``x`` is ``(batch, ..., n_in)``, ``y`` is ``(batch, ..., n_out)``."""
+    w = _fast_params(params, x.shape[-1], n_out, use_bias) if type(x) is np.ndarray and x.ndim >= 2 else None
+    if w is None or x.dtype != w.dtype:
+        w = _checked_forward(params, x, n_out, use_bias)
+    y = x @ w.T
+    if use_bias:
+        y += params["b"]  # y is our own fresh array, so adding in place is safe and saves a temporary
     return y, DenseCache(x)
 
 
-def _check_dy(w: Array, x: Array, dy: Array) -> None:
-    check_same_shape(dy, (*x.shape[:-1], w.shape[0]), "dense")
-    check_float(dy, "dense", "dy")
+def _checked_forward(params: Params, x: Array, n_out: int, use_bias: bool) -> Array:
+    """Forward's checks one by one (its slow path): raise what is wrong, else return the weight."""
+    _check_input(params, x)
+    try:
+        w = _checked_params(params, x.shape[-1], n_out, use_bias)
+    except ShapeError:
+        _check_input(params, x)  # the input does not fit a weight that is fine: say so
+        raise
+    check_same_dtype(x, w, "dense")
+    return w
+
+
+def _check_input(params: Params, x: object) -> None:
+    """Raise unless ``x`` is an array of rank 2 or more whose last axis fits the params' weight."""
+    if not isinstance(x, np.ndarray):
+        raise not_an_array(x, "the input", "dense")
+    w = params.get("w") if isinstance(params, dict) else None
+    n_in = w.shape[1] if isinstance(w, np.ndarray) and w.ndim == 2 else None
+    if x.ndim < 2 or (n_in is not None and x.shape[-1] != n_in):
+        raise ShapeError(
+            "dense", f"expected input of shape (batch, {n_in or 'n_in'}), got {describe_shape(x.shape)}"
+        )
+
+
+def _backward_weight(params: Params, cache: DenseCache, dy: Array, n_out: int, use_bias: bool) -> Array:
+    """The weight, after checking the cache, the params (those of the forward) and ``dy``."""
+    if type(cache) is DenseCache:
+        x_shape = cache.x.shape
+        w = _fast_params(params, x_shape[-1], n_out, use_bias)
+        if (
+            w is not None
+            and type(dy) is np.ndarray
+            and dy.dtype == w.dtype
+            and dy.shape == (*x_shape[:-1], n_out)
+        ):
+            return w
+    check_cache(cache, DenseCache, "dense")  # the slow path: the checks one by one
+    x = cache.x
+    w = _checked_params(params, x.shape[-1], n_out, use_bias)
+    check_dy(dy, (*x.shape[:-1], n_out), w.dtype, "dense")
+    return w
 
 
 def _bias_grad(dy: Array) -> Array:
@@ -110,18 +180,20 @@ def _grads(w: Array, x: Array, dy: Array, use_bias: bool) -> Params:
     return {"w": dw}
 
 
-def _backward(params: Params, cache: DenseCache, dy: Array, /, *, use_bias: bool) -> tuple[Array, Params]:
+def _backward(
+    params: Params, cache: DenseCache, dy: Array, /, *, n_out: int, use_bias: bool
+) -> tuple[Array, Params]:
     """``dx = dy @ w``, ``dw = dy^T x``, ``db = sum(dy)`` over every axis but the last."""
-    w, x = params["w"], cache.x
-    _check_dy(w, x, dy)
-    return dy @ w, _grads(w, x, dy, use_bias)
+    w = _backward_weight(params, cache, dy, n_out, use_bias)
+    return dy @ w, _grads(w, cache.x, dy, use_bias)
 
 
-def _backward_params(params: Params, cache: DenseCache, dy: Array, /, *, use_bias: bool) -> Params:
+def _backward_params(
+    params: Params, cache: DenseCache, dy: Array, /, *, n_out: int, use_bias: bool
+) -> Params:
     """``dw`` and ``db`` as :func:`_backward` computes them, without ``dx = dy @ w``."""
-    w, x = params["w"], cache.x
-    _check_dy(w, x, dy)
-    return _grads(w, x, dy, use_bias)
+    w = _backward_weight(params, cache, dy, n_out, use_bias)
+    return _grads(w, cache.x, dy, use_bias)
 
 
 def dense(
@@ -152,11 +224,18 @@ def dense(
         >>> y.shape, y.dtype
         ((2, 3), dtype('float32'))
     """
-    if not isinstance(n_out, int) or n_out <= 0:
-        raise ValueError(f"dense: n_out must be a positive int, got {n_out!r}")
     shapes = partial(
-        _shapes, n_out=n_out, w_init=or_default(w_init, he_normal()), b_init=or_default(b_init, zeros())
+        _shapes,
+        w_init=initializer(w_init, he_normal(), "w_init", "dense"),
+        b_init=initializer(b_init, zeros(), "b_init", "dense"),
     )
     return build(
-        "dense", shapes, _forward, _backward, dtype=dtype, backward_params=_backward_params, use_bias=use_bias
+        "dense",
+        shapes,
+        _forward,
+        _backward,
+        dtype=dtype,
+        backward_params=_backward_params,
+        n_out=positive_int(n_out, "n_out", "dense"),
+        use_bias=flag(use_bias, "use_bias", "dense"),
     )

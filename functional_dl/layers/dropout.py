@@ -23,15 +23,22 @@ layers around a dropout.)
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl import random
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
-from functional_dl.errors import LayerError, ShapeError
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_float,
+    check_no_params,
+    refuse_forward_keywords,
+)
+from functional_dl.errors import DomainError
+from functional_dl.layers._args import real
 from functional_dl.layers._builder import build, keeps_shape
-from functional_dl.types import EMPTY, EVAL, Array, Context, Key, Layer, Params
+from functional_dl.layers._dropout_mask import dropout_mask
+from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
 __all__ = ["DropoutCache", "dropout"]
 
@@ -41,24 +48,12 @@ class DropoutCache(NamedTuple):
 
     mask: Array | None  # shape of x: 0 or 1 / (1 - rate); None when the layer was the identity
     shape: tuple[int, ...]  # shape of x, to check dy
+    dtype: np.dtype[Any]  # dtype of x, which dy must have
 
 
-def _uniform_rows(key: Key, shape: tuple[int, ...], rows: tuple[int, int] | None) -> Array:
-    """Uniform draws for ``shape``, or for rows ``start:start + shape[0]`` of a ``(total, ...)`` batch."""
-    # Draw in float32 whatever the input dtype, so one key gives one mask for float32 and float64.
-    if rows is None:
-        return random.uniform(key, shape, np.float32)
-    start, total = rows
-    if not 0 <= start <= total - shape[0]:
-        raise ShapeError(
-            "dropout",
-            f"batch_rows {rows} do not hold the {shape[0]} rows of the input "
-            "(need 0 <= start <= total - rows)",
-        )
-    return random.uniform(key, (total, *shape[1:]), np.float32)[start : start + shape[0]]
-
-
-def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -> tuple[Array, DropoutCache]:
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float, **slips: object
+) -> tuple[Array, DropoutCache]:
     """``y = x * mask / (1 - rate)`` in training mode (mask drawn from ``ctx.key``), else ``y = x``.
 
     Args:
@@ -67,32 +62,28 @@ def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, rate: float) -
         ctx: ``ctx.train`` selects training mode, which needs ``ctx.key``; ``ctx.batch_rows``
             places ``x`` in a larger batch (see the module docstring).
         rate: probability of dropping each entry, in ``[0, 1]``.
+        **slips: keywords given by mistake (``train=True``), refused with an ``ArgumentError``.
 
     Raises:
+        ArgumentError: keywords besides ``rate`` (``train=True``: pass a ``Context``).
         LayerError: training mode with ``ctx.key`` of ``None``.
         ShapeError: ``ctx.batch_rows`` that do not hold ``len(x)`` rows.
     """
-    if params:
-        check_keys(params, NO_PARAMS, "dropout")
+    if slips:
+        refuse_forward_keywords("dropout", slips)
+    check_no_params(params, "dropout")
     check_float(x, "dropout")
     if not ctx.train or rate == 0.0:
-        return x, DropoutCache(None, x.shape)
-    if ctx.key is None:
-        raise LayerError(
-            "dropout",
-            "training mode needs a random key: pass Context(train=True, key=...) "
-            "(functional_dl.random.key), or use train=False for evaluation",
-        )
-    keep = _uniform_rows(ctx.key, x.shape, ctx.batch_rows) >= np.float32(rate)
-    scale = 1.0 / (1.0 - rate) if rate < 1.0 else 0.0
-    mask: Array = keep.astype(x.dtype)
-    mask *= scale  # fresh array of x's dtype; the Python float keeps that dtype
-    return x * mask, DropoutCache(mask, x.shape)
+        return x, DropoutCache(None, x.shape, x.dtype)
+    mask = dropout_mask(ctx, x.shape, rate, x.dtype, "dropout")
+    return x * mask, DropoutCache(mask, x.shape, x.dtype)
 
 
 def _backward(params: Params, cache: DropoutCache, dy: Array, /) -> tuple[Array, Params]:
     """``dx = dy * mask / (1 - rate)`` (the same mask as forward), or ``dx = dy`` in evaluation."""
-    check_same_shape(dy, cache.shape, "dropout")
+    check_cache(cache, DropoutCache, "dropout")
+    check_no_params(params, "dropout")
+    check_dy(dy, cache.shape, cache.dtype, "dropout")
     if cache.mask is None:
         return dy, EMPTY
     return dy * cache.mask, EMPTY
@@ -118,6 +109,7 @@ def dropout(rate: float) -> Layer[DropoutCache]:
         >>> sorted(set(y.ravel().tolist())) == [0.0, 2.0]
         True
     """
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
-        raise ValueError(f"dropout: rate (the drop probability) must be in [0, 1], got {rate!r}")
-    return build("dropout", keeps_shape, partial(_forward, rate=float(rate)), _backward, reads_context=True)
+    p = real(rate, "rate", "dropout")
+    if not 0.0 <= p <= 1.0:
+        raise DomainError("dropout", f"rate (the drop probability) must be in [0, 1], got {rate!r}")
+    return build("dropout", keeps_shape, partial(_forward, rate=p), _backward, reads_context=True)

@@ -26,10 +26,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_keys, check_same_dtype, check_same_shape
+from functional_dl._checks import check_cache, check_dy, check_keys, check_param
 from functional_dl.errors import DomainError, DTypeError, ShapeError
 from functional_dl.initializers import Initializer, normal
-from functional_dl.layers._builder import ArraySpec, ArraySpecs, build, or_default
+from functional_dl.layers._args import initializer, positive_int
+from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.types import EVAL, Array, Context, IntArray, Key, Layer, Params, Shape
 
 __all__ = ["EmbeddingCache", "embedding"]
@@ -75,13 +76,17 @@ def _check_ids(ids: object, num: int) -> IntArray:
     return ids
 
 
+def _weight(params: Params, num: int, dim: int) -> Array:
+    check_keys(params, _KEYS, "embedding")
+    return check_param(params, "weight", (num, dim), "embedding")
+
+
 def _forward(
-    params: Params, x: Any, ctx: Context = EVAL, /, *, padding_idx: int | None
+    params: Params, x: Any, ctx: Context = EVAL, /, *, num: int, dim: int, padding_idx: int | None
 ) -> tuple[Array, EmbeddingCache]:
     """``y = weight[ids]``: ``(batch, ...)`` integers to ``(batch, ..., dim)``."""
-    check_keys(params, _KEYS, "embedding")
-    weight = params["weight"]
-    ids = _check_ids(x, weight.shape[0])
+    weight = _weight(params, num, dim)
+    ids = _check_ids(x, num)
     y: Array = weight[ids]  # advanced indexing: a fresh array
     if padding_idx is not None:
         y[ids == padding_idx] = 0  # the constant padding vector, whatever the row holds
@@ -112,27 +117,29 @@ def _row_sums(ids: IntArray, dy: Array, num: int) -> Array:
     return grad
 
 
-def _weight_grad(params: Params, cache: EmbeddingCache, dy: Array, padding_idx: int | None) -> Params:
-    weight = params["weight"]
-    check_same_shape(dy, (*cache.ids.shape, weight.shape[1]), "embedding")
-    check_same_dtype(dy, weight, "embedding", "dy")
-    grad = _row_sums(cache.ids, dy, weight.shape[0])
+def _weight_grad(
+    params: Params, cache: EmbeddingCache, dy: Array, *, num: int, dim: int, padding_idx: int | None
+) -> Params:
+    check_cache(cache, EmbeddingCache, "embedding")
+    weight = _weight(params, num, dim)
+    check_dy(dy, (*cache.ids.shape, dim), weight.dtype, "embedding")
+    grad = _row_sums(cache.ids, dy, num)
     if padding_idx is not None:
         grad[padding_idx] = 0  # the padding vector is a constant
     return {"weight": grad}
 
 
 def _backward(
-    params: Params, cache: EmbeddingCache, dy: Array, /, *, padding_idx: int | None
+    params: Params, cache: EmbeddingCache, dy: Array, /, *, num: int, dim: int, padding_idx: int | None
 ) -> tuple[Any, Params]:
     """``(None, {"weight": dweight})``: the ids are integers and have no gradient."""
-    return None, _weight_grad(params, cache, dy, padding_idx)
+    return None, _weight_grad(params, cache, dy, num=num, dim=dim, padding_idx=padding_idx)
 
 
 def _backward_params(
-    params: Params, cache: EmbeddingCache, dy: Array, /, *, padding_idx: int | None
+    params: Params, cache: EmbeddingCache, dy: Array, /, *, num: int, dim: int, padding_idx: int | None
 ) -> Params:
-    return _weight_grad(params, cache, dy, padding_idx)
+    return _weight_grad(params, cache, dy, num=num, dim=dim, padding_idx=padding_idx)
 
 
 def embedding(
@@ -164,17 +171,15 @@ def embedding(
         >>> y.shape, y[0, 2].tolist()
         ((1, 5, 3), [0.0, 0.0, 0.0])
     """
-    for what, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"embedding: {what} must be a positive int, got {value!r}")
+    num = positive_int(num_embeddings, "num_embeddings", "embedding")
+    dim = positive_int(embedding_dim, "embedding_dim", "embedding")
     if padding_idx is not None:
-        if not isinstance(padding_idx, int) or not -num_embeddings <= padding_idx < num_embeddings:
-            raise ValueError(
-                f"embedding: padding_idx must be an id in [-{num_embeddings}, {num_embeddings}), "
-                f"got {padding_idx!r}"
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, int) or not -num <= padding_idx < num:
+            raise DomainError(
+                "embedding", f"padding_idx must be an id in [-{num}, {num}), got {padding_idx!r}"
             )
-        padding_idx %= num_embeddings
-    shapes = partial(_shapes, num=num_embeddings, dim=embedding_dim, w_init=or_default(w_init, normal(1.0)))
+        padding_idx %= num
+    shapes = partial(_shapes, w_init=initializer(w_init, normal(1.0), "w_init", "embedding"))
     return build(
         "embedding",
         shapes,
@@ -182,5 +187,7 @@ def embedding(
         _backward,
         dtype=dtype,
         backward_params=_backward_params,
+        num=num,
+        dim=dim,
         padding_idx=padding_idx,
     )

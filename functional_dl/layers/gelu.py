@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 
+from functional_dl.errors import DomainError
 from functional_dl.layers._erf import normal_cdf, normal_pdf
 from functional_dl.layers.elementwise import ElementwiseCache, elementwise
 from functional_dl.types import Array, Layer
@@ -69,4 +70,4 @@ def gelu(approximate: Literal["none", "tanh"] = "none") -> Layer[ElementwiseCach
         return elementwise("gelu", _exact_value, _exact_grad)
     if approximate == "tanh":
         return elementwise("gelu_tanh", _tanh_value, _tanh_grad)
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    raise DomainError("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}")

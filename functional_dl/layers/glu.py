@@ -16,8 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from functional_dl import _math
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl._checks import check_cache, check_dy, check_float, check_no_params
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
@@ -56,8 +56,7 @@ def _shapes(in_shape: Shape, /, *, dim: int) -> tuple[Shape, ArraySpecs]:
 
 
 def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, dim: int) -> tuple[Array, GLUCache]:
-    if params:
-        check_keys(params, NO_PARAMS, _NAME)
+    check_no_params(params, _NAME)
     check_float(x, _NAME)
     axis = _axis(x.ndim, dim, x.shape)
     a, b = np.split(x, 2, axis=axis)
@@ -67,7 +66,9 @@ def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, dim: int) -> t
 
 
 def _backward(params: Params, cache: GLUCache, dy: Array, /, *, dim: int) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.a.shape, _NAME)
+    check_cache(cache, GLUCache, _NAME)
+    check_no_params(params, _NAME)
+    check_dy(dy, cache.a.shape, cache.a.dtype, _NAME)
     da = dy * cache.gate
     db = da * cache.a * (1 - cache.gate)
     dx: Array = np.concatenate([da, db], axis=cache.axis)
@@ -86,6 +87,6 @@ def glu(dim: int = -1) -> Layer[GLUCache]:
         >>> y.tolist()
         [[1.0, 2.0]]
     """
-    if not isinstance(dim, int) or dim == 0:
-        raise ValueError(f"glu: dim must be a non-batch axis (a non-zero int), got {dim!r}")
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim == 0:
+        raise DomainError(_NAME, f"dim must be a non-batch axis (a non-zero int), got {dim!r}")
     return build(_NAME, _shapes, _forward, _backward, dim=dim)

@@ -25,10 +25,20 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_dtype, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl._checks import (
+    NO_PARAMS,
+    check_cache,
+    check_dy,
+    check_float,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.initializers import Initializer, ones, zeros
-from functional_dl.layers._builder import EMPTY_SPECS, ArraySpec, ArraySpecs, build, or_default
+from functional_dl.layers._args import flag, initializer, positive_int, real
+from functional_dl.layers._builder import EMPTY_SPECS, ArraySpec, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
 __all__ = ["NormCache", "group_norm", "layer_norm"]
@@ -41,6 +51,7 @@ class NormCache(NamedTuple):
 
     xhat: Array  # shape of x: the normalised input
     inv_std: Array  # (N, G, 1) for group norm, (*lead, 1) for layer norm: 1 / sqrt(var + eps)
+    kind: str  # "layer_norm" or "group_norm": which backward this cache belongs to
 
 
 def _normalize(v: Array, eps: float) -> tuple[Array, Array]:
@@ -69,21 +80,41 @@ def _affine(
     return {"scale": ArraySpec(shape, scale_init), "bias": ArraySpec(shape, bias_init)}
 
 
-def _positive(eps: float, name: str) -> float:
-    if not eps > 0:
-        raise ValueError(f"{name}: eps must be positive, got {eps!r}")
-    return float(eps)
+def _positive(eps: object, name: str) -> float:
+    value = real(eps, "eps", name)
+    if not value > 0:
+        raise DomainError(name, f"eps must be positive, got {eps!r}")
+    return value
 
 
 def _affine_shapes(
     shapes: Callable[..., tuple[Shape, ArraySpecs]],
     scale_init: Initializer | None,
     bias_init: Initializer | None,
+    name: str,
 ) -> partial[tuple[Shape, ArraySpecs]]:
     """``shapes`` with its initializers bound: ones for ``scale`` and zeros for ``bias`` by default."""
     return partial(
-        shapes, scale_init=or_default(scale_init, ones()), bias_init=or_default(bias_init, zeros())
+        shapes,
+        scale_init=initializer(scale_init, ones(), "scale_init", name),
+        bias_init=initializer(bias_init, zeros(), "bias_init", name),
     )
+
+
+def _affine_params(params: Params, shape: tuple[int, ...], name: str, affine: bool) -> Array | None:
+    """``scale`` (``bias`` checked too) of ``shape``; ``None`` without ``affine``."""
+    check_keys(params, _AFFINE if affine else NO_PARAMS, name)
+    if not affine:
+        return None
+    scale = check_param(params, "scale", shape, name)
+    check_param(params, "bias", shape, name, scale.dtype)
+    return scale
+
+
+def _checked_cache(cache: NormCache, inv_std_shape: tuple[int, ...], name: str) -> None:
+    """Refuse a norm cache this layer's forward did not make (another kind, or another grouping)."""
+    if cache.kind != name or cache.inv_std.shape != inv_std_shape:
+        wrong_cache(cache, f"NormCache of this {name}", name)
 
 
 # layer norm ------------------------------------------------------------------------------------
@@ -104,34 +135,50 @@ def _layer_norm_shapes(
 def _layer_norm_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, n_axes: int, affine: bool, eps: float
 ) -> tuple[Array, NormCache]:
-    check_keys(params, _AFFINE if affine else NO_PARAMS, "layer_norm")
     check_float(x, "layer_norm")
-    if affine:
-        scale = params["scale"]
-        if x.ndim <= n_axes or x.shape[x.ndim - n_axes :] != scale.shape:
+    if x.ndim <= n_axes:
+        raise ShapeError("layer_norm", f"expected more than {n_axes} axes, got {describe_shape(x.shape)}")
+    normalized = x.shape[x.ndim - n_axes :]
+    try:
+        scale = _affine_params(params, normalized, "layer_norm", affine)
+    except ShapeError:
+        found = params["scale"]
+        if found.shape == getattr(params["bias"], "shape", None):  # fine params: the input does not fit
             raise ShapeError(
                 "layer_norm",
-                f"expected input of shape (batch, ..., {', '.join(map(str, scale.shape))}), "
+                f"expected input of shape (batch, ..., {', '.join(map(str, found.shape))}), "
                 f"got {describe_shape(x.shape)}",
-            )
+            ) from None
+        raise
+    if scale is not None:
         check_same_dtype(x, scale, "layer_norm")
-    elif x.ndim <= n_axes:
-        raise ShapeError("layer_norm", f"expected more than {n_axes} axes, got {describe_shape(x.shape)}")
     lead = x.shape[: x.ndim - n_axes]
-    xhat, inv_std = _normalize(x.reshape((*lead, -1)), eps)
+    xhat, inv_std = _normalize(x.reshape((*lead, _size(normalized))), eps)
     xhat = xhat.reshape(x.shape)
     y = xhat * params["scale"] + params["bias"] if affine else xhat
-    return y, NormCache(xhat, inv_std)
+    return y, NormCache(xhat, inv_std, "layer_norm")
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    """The number of entries of an array of ``shape`` (a reshape with ``-1`` fails on an empty batch)."""
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _layer_norm_backward(
     params: Params, cache: NormCache, dy: Array, /, *, n_axes: int, affine: bool
 ) -> tuple[Array, Params]:
+    check_cache(cache, NormCache, "layer_norm")
     xhat = cache.xhat
-    check_same_shape(dy, xhat.shape, "layer_norm")
-    g = dy * params["scale"] if affine else dy
     lead = xhat.shape[: xhat.ndim - n_axes]
-    dx = _normalize_backward(g.reshape((*lead, -1)), xhat.reshape((*lead, -1)), cache.inv_std).reshape(
+    _checked_cache(cache, (*lead, 1), "layer_norm")
+    _affine_params(params, xhat.shape[xhat.ndim - n_axes :], "layer_norm", affine)
+    check_dy(dy, xhat.shape, xhat.dtype, "layer_norm")
+    g = dy * params["scale"] if affine else dy
+    group = _size(xhat.shape[xhat.ndim - n_axes :])
+    dx = _normalize_backward(g.reshape((*lead, group)), xhat.reshape((*lead, group)), cache.inv_std).reshape(
         xhat.shape
     )
     if not affine:
@@ -168,12 +215,16 @@ def layer_norm(
         >>> y.round(4).tolist()
         [[-1.3416, -0.4472, 0.4472, 1.3416]]
     """
-    if not isinstance(n_axes, int) or n_axes < 1:
-        raise ValueError(f"layer_norm: n_axes must be a positive int, got {n_axes!r}")
-    shapes = _affine_shapes(_layer_norm_shapes, scale_init, bias_init)
+    shapes = _affine_shapes(_layer_norm_shapes, scale_init, bias_init, "layer_norm")
     forward = partial(_layer_norm_forward, eps=_positive(eps, "layer_norm"))
     return build(
-        "layer_norm", shapes, forward, _layer_norm_backward, dtype=dtype, n_axes=n_axes, affine=affine
+        "layer_norm",
+        shapes,
+        forward,
+        _layer_norm_backward,
+        dtype=dtype,
+        n_axes=positive_int(n_axes, "n_axes", "layer_norm"),
+        affine=flag(affine, "affine", "layer_norm"),
     )
 
 
@@ -198,36 +249,50 @@ def _channel(v: Array, ndim: int) -> Array:
 def _group_norm_forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, groups: int, affine: bool, eps: float
 ) -> tuple[Array, NormCache]:
-    check_keys(params, _AFFINE if affine else NO_PARAMS, "group_norm")
     check_float(x, "group_norm")
-    if x.ndim < 2 or x.shape[1] % groups or (affine and x.shape[1] != params["scale"].shape[0]):
-        want = (
-            f"(N, {params['scale'].shape[0]}, ...)" if affine else f"(N, C, ...) with C divisible by {groups}"
+    if x.ndim < 2 or x.shape[1] % groups:
+        raise ShapeError(
+            "group_norm",
+            f"expected input of shape (N, C, ...), C divisible by {groups}, got {describe_shape(x.shape)}",
         )
-        raise ShapeError("group_norm", f"expected input of shape {want}, got {describe_shape(x.shape)}")
-    if affine:
-        check_same_dtype(x, params["scale"], "group_norm")
-    if x.size and x.size // (x.shape[0] * groups) < 2:
+    try:
+        scale = _affine_params(params, (x.shape[1],), "group_norm", affine)
+    except ShapeError:
+        found = params["scale"]
+        if found.ndim == 1 and found.shape == getattr(
+            params["bias"], "shape", None
+        ):  # the input does not fit
+            raise ShapeError(
+                "group_norm",
+                f"expected input of shape (N, {found.shape[0]}, ...), got {describe_shape(x.shape)}",
+            ) from None
+        raise
+    if scale is not None:
+        check_same_dtype(x, scale, "group_norm")
+    per_group = _size(x.shape[1:]) // groups
+    if x.size and per_group < 2:
         # As PyTorch: a group of one value normalises to 0 whatever it holds.
         raise ShapeError(
             "group_norm", f"each group needs more than one value, got input {describe_shape(x.shape)}"
         )
-    xhat, inv_std = _normalize(x.reshape((x.shape[0], groups, -1)), eps)
+    xhat, inv_std = _normalize(x.reshape((x.shape[0], groups, per_group)), eps)
     xhat = xhat.reshape(x.shape)
+    cache = NormCache(xhat, inv_std, "group_norm")
     if not affine:
-        return xhat, NormCache(xhat, inv_std)
-    return xhat * _channel(params["scale"], x.ndim) + _channel(params["bias"], x.ndim), NormCache(
-        xhat, inv_std
-    )
+        return xhat, cache
+    return xhat * _channel(params["scale"], x.ndim) + _channel(params["bias"], x.ndim), cache
 
 
 def _group_norm_backward(
     params: Params, cache: NormCache, dy: Array, /, *, groups: int, affine: bool
 ) -> tuple[Array, Params]:
+    check_cache(cache, NormCache, "group_norm")
     xhat = cache.xhat
-    check_same_shape(dy, xhat.shape, "group_norm")
+    _checked_cache(cache, (xhat.shape[0], groups, 1), "group_norm")
+    _affine_params(params, xhat.shape[1:2], "group_norm", affine)
+    check_dy(dy, xhat.shape, xhat.dtype, "group_norm")
     g = dy * _channel(params["scale"], dy.ndim) if affine else dy
-    grouped = (xhat.shape[0], groups, -1)
+    grouped = (xhat.shape[0], groups, _size(xhat.shape[1:]) // groups)
     dx = _normalize_backward(g.reshape(grouped), xhat.reshape(grouped), cache.inv_std).reshape(xhat.shape)
     if not affine:
         return dx, EMPTY
@@ -257,10 +322,14 @@ def group_norm(
         bias_init: initializer for ``bias`` (default zeros).
         dtype: dtype of the params.
     """
-    if not isinstance(num_groups, int) or num_groups < 1:
-        raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
-    shapes = _affine_shapes(_group_norm_shapes, scale_init, bias_init)
+    shapes = _affine_shapes(_group_norm_shapes, scale_init, bias_init, "group_norm")
     forward = partial(_group_norm_forward, eps=_positive(eps, "group_norm"))
     return build(
-        "group_norm", shapes, forward, _group_norm_backward, dtype=dtype, groups=num_groups, affine=affine
+        "group_norm",
+        shapes,
+        forward,
+        _group_norm_backward,
+        dtype=dtype,
+        groups=positive_int(num_groups, "num_groups", "group_norm"),
+        affine=flag(affine, "affine", "group_norm"),
     )

@@ -34,14 +34,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_float,
+    check_no_params,
+    not_an_array,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.layers import _max_tiles
+from functional_dl.layers._args import flag
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.layers._windows import (
     Pads,
@@ -68,7 +76,6 @@ __all__ = [
 ]
 
 
-
 class PoolSpec(NamedTuple):
     """Pooling hyperparameters, one entry per spatial axis."""
 
@@ -88,13 +95,16 @@ class MaxPoolCache(NamedTuple):
     # The general path: (N, C, *Out), the row-major index of the chosen tap in its window.
     argmax: npt.NDArray[np.int16] | None
     picks: _max_tiles.Picks  # the tile path: the chosen tap along each axis; () on the general path
+    dtype: np.dtype[Any]  # the input's, which dy must have
+    spec: PoolSpec  # the layer that made it (every max pooling shares this type)
 
 
 class AvgPoolCache(NamedTuple):
     """What average pooling's backward needs."""
 
     in_shape: tuple[int, ...]  # (N, C, *S)
-    divisor: Array  # broadcastable to (N, C, *Out): taps counted per window
+    divisor: Array  # broadcastable to (N, C, *Out): taps counted per window; the input's dtype
+    spec: PoolSpec  # the layer that made it (every average pooling shares this type)
 
 
 def _axis_out(n: int, pads: tuple[int, int], k: int, s: int, d: int, *, ceil_mode: bool) -> int:
@@ -144,16 +154,32 @@ def _geometry(spatial: Sequence[int], spec: PoolSpec) -> tuple[tuple[int, ...], 
 
 def _check(params: Params, x: Array, spec: PoolSpec) -> tuple[tuple[int, ...], Pads]:
     """Validate input; return the spatial output size and the padding to apply (:func:`_geometry`)."""
-    if params:
-        check_keys(params, NO_PARAMS, spec.name)
+    check_no_params(params, spec.name)
     nd = len(spec.kernel)
-    if x.ndim != nd + 2:
-        layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
-        raise ShapeError(
-            spec.name, f"expected a {nd + 2}-D input {layout}, got shape {describe_shape(x.shape)}"
-        )
+    if type(x) is not np.ndarray or x.ndim != nd + 2:
+        if not isinstance(x, np.ndarray):
+            raise not_an_array(x, "the input", spec.name)
+        if x.ndim != nd + 2:
+            layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+            raise ShapeError(
+                spec.name, f"expected a {nd + 2}-D input {layout}, got shape {describe_shape(x.shape)}"
+            )
     check_float(x, spec.name)
     return _geometry(x.shape[2:], spec)
+
+
+def _check_backward(
+    params: Params, cache: MaxPoolCache | AvgPoolCache, kind: type, dy: Array, spec: PoolSpec
+) -> tuple[tuple[int, ...], Pads]:
+    """Validate the cache, params and ``dy``; return the geometry of the forward (:func:`_geometry`)."""
+    check_cache(cache, kind, spec.name)
+    dtype = cache.dtype if isinstance(cache, MaxPoolCache) else cache.divisor.dtype
+    if cache.spec is not spec and cache.spec != spec:
+        wrong_cache(cache, f"{kind.__name__} of this {spec.name}", spec.name)
+    check_no_params(params, spec.name)
+    out, pads = _geometry(cache.in_shape[2:], spec)
+    check_dy(dy, (*cache.in_shape[:2], *out), dtype, spec.name)
+    return out, pads
 
 
 def _shapes(in_shape: Shape, /, *, spec: PoolSpec) -> tuple[Shape, ArraySpecs]:
@@ -193,7 +219,7 @@ def _max_forward(
     if _max_tiles.applies(spec.kernel, spec.stride, spec.dilation, pads):
         fast = _max_tiles.max_and_picks(x, spec.kernel, out)
         if fast is not None:
-            return fast[0], MaxPoolCache(x.shape, None, fast[1])
+            return fast[0], MaxPoolCache(x.shape, None, fast[1], x.dtype, spec)
     return _max_forward_windows(x, spec, out, pads)
 
 
@@ -212,15 +238,13 @@ def _max_forward_windows(
         better |= np.isnan(tap)  # PyTorch lets a NaN win, so NaN propagates
         np.copyto(best, tap, where=better)
         np.copyto(argmax, np.int16(k), where=better)
-    return best, MaxPoolCache(x.shape, argmax, ())
+    return best, MaxPoolCache(x.shape, argmax, (), x.dtype, spec)
 
 
 def _max_backward(
     params: Params, cache: MaxPoolCache, dy: Array, /, *, spec: PoolSpec
 ) -> tuple[Array, Params]:
-    out, pads = _geometry(cache.in_shape[2:], spec)
-    check_same_shape(dy, (*cache.in_shape[:2], *out), spec.name)
-    check_float(dy, spec.name, "dy")
+    out, pads = _check_backward(params, cache, MaxPoolCache, dy, spec)
     if cache.argmax is None:
         return _max_tiles.scatter(cache.picks, dy, cache.in_shape, spec.kernel), EMPTY
     zero = dy.dtype.type(0)
@@ -273,15 +297,13 @@ def _avg_forward(
     assert total is not None
     divisor = _divisor(x.shape, out, spec, x.dtype)
     total /= divisor
-    return total, AvgPoolCache(x.shape, divisor)
+    return total, AvgPoolCache(x.shape, divisor, spec)
 
 
 def _avg_backward(
     params: Params, cache: AvgPoolCache, dy: Array, /, *, spec: PoolSpec
 ) -> tuple[Array, Params]:
-    out, pads = _geometry(cache.in_shape[2:], spec)
-    check_same_shape(dy, (*cache.in_shape[:2], *out), spec.name)
-    check_float(dy, spec.name, "dy")
+    out, pads = _check_backward(params, cache, AvgPoolCache, dy, spec)
     return _scatter(cache.in_shape, spec, out, pads, repeat(dy / cache.divisor, size(spec.kernel))), EMPTY
 
 
@@ -301,13 +323,13 @@ def _spec(
     dilations = to_tuple(dilation, nd, "dilation", name)
     pads = resolve_padding(padding, kernel, dilations, strides, name)
     if any(max(p) > k // 2 for p, k in zip(pads, kernel, strict=True)):
-        raise ValueError(f"{name}: padding {pads} must be at most half the kernel {kernel} (PyTorch's rule)")
+        raise DomainError(name, f"padding {pads} must be at most half the kernel {kernel} (PyTorch's rule)")
     if size(kernel) > np.iinfo(np.int16).max:  # max pooling stores the chosen tap as int16
-        raise ValueError(f"{name}: kernel {kernel} has too many taps")
-    for flag, value in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
-        if not isinstance(value, bool | np.bool_):
-            raise TypeError(f"{name}: {flag} must be a bool, got {value!r}")
-    return PoolSpec(name, kernel, strides, pads, dilations, bool(ceil_mode), bool(count_include_pad))
+        raise DomainError(name, f"kernel {kernel} has too many taps")
+    ceil = flag(ceil_mode, "ceil_mode", name)
+    return PoolSpec(
+        name, kernel, strides, pads, dilations, ceil, flag(count_include_pad, "count_include_pad", name)
+    )
 
 
 def _avg_layer(
@@ -362,8 +384,7 @@ def max_pool2d(
         ceil_mode: round the output size up: a last, partial window runs past the padded input.
 
     Raises:
-        ValueError: a size, stride, padding or dilation out of range.
-        TypeError: ``ceil_mode`` not a bool.
+        DomainError: a size, stride, padding or dilation out of range, or ``ceil_mode`` not a bool.
 
     Example:
         >>> import numpy as np
@@ -419,8 +440,8 @@ def avg_pool2d(
             the whole window size except for ceil-mode windows) or only by those inside the input.
 
     Raises:
-        ValueError: a size, stride or padding out of range.
-        TypeError: ``ceil_mode`` or ``count_include_pad`` not a bool.
+        DomainError: a size, stride or padding out of range, or ``ceil_mode`` or
+            ``count_include_pad`` not a bool.
 
     Example:
         >>> import numpy as np

@@ -18,9 +18,17 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_float, check_keys, check_same_dtype, check_same_shape
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_float,
+    check_keys,
+    check_param,
+    check_same_dtype,
+)
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import constant
+from functional_dl.layers._args import positive_int, real
 from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.types import EVAL, Array, Context, Layer, Params, Shape
 
@@ -50,12 +58,10 @@ def _shapes(in_shape: Shape, /, *, num_parameters: int, init: float) -> tuple[Sh
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, num_parameters: int, init: float
 ) -> tuple[Array, PReLUCache]:
-    check_keys(params, _KEYS, _NAME)
     check_float(x, _NAME)
-    a = params["a"]
+    check_keys(params, _KEYS, _NAME)
+    a = check_param(params, "a", (num_parameters,), _NAME)
     check_same_dtype(x, a, _NAME)
-    if a.shape != (num_parameters,):
-        raise ShapeError(_NAME, f"expected a of shape ({num_parameters},), got {describe_shape(a.shape)}")
     if num_parameters > 1:
         if x.ndim < 2 or x.shape[1] != num_parameters:
             raise ShapeError(
@@ -69,8 +75,11 @@ def _forward(
 def _backward(
     params: Params, cache: PReLUCache, dy: Array, /, *, num_parameters: int, init: float
 ) -> tuple[Array, Params]:
+    check_cache(cache, PReLUCache, _NAME)
+    check_keys(params, _KEYS, _NAME)
     x = cache.x
-    check_same_shape(dy, x.shape, _NAME)
+    check_param(params, "a", (num_parameters,), _NAME, x.dtype)
+    check_dy(dy, x.shape, x.dtype, _NAME)
     dx: Array = np.where(x > 0, dy, cache.a * dy)
     term = dy * np.minimum(x, 0)
     if num_parameters > 1:
@@ -98,8 +107,12 @@ def prelu(
         >>> layer.forward(params, np.array([[-2.0, 3.0]], np.float32))[0].tolist()
         [[-0.5, 3.0]]
     """
-    if not (isinstance(num_parameters, int) and num_parameters > 0):
-        raise ValueError(f"prelu: num_parameters must be a positive int, got {num_parameters!r}")
     return build(
-        _NAME, _shapes, _forward, _backward, dtype=dtype, num_parameters=num_parameters, init=float(init)
+        _NAME,
+        _shapes,
+        _forward,
+        _backward,
+        dtype=dtype,
+        num_parameters=positive_int(num_parameters, "num_parameters", _NAME),
+        init=real(init, "init", _NAME),
     )

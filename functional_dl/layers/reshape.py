@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from functional_dl._checks import NO_PARAMS, check_float, check_keys, check_same_shape
-from functional_dl.errors import ShapeError, describe_shape
+import numpy as np
+
+from functional_dl._checks import check_dy, check_float, check_no_params, wrong_cache
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
 
@@ -24,6 +26,8 @@ class ReshapeCache(NamedTuple):
 
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
+    dtype: np.dtype[Any]  # the input's, which dy must have
+    kind: str  # "flatten" or "reshape": which backward this cache belongs to
 
 
 def _resolve(features: tuple[int | None, ...], target: tuple[int, ...] | None, name: str) -> tuple[int, ...]:
@@ -52,17 +56,19 @@ def _shapes(in_shape: Shape, /, *, target: tuple[int, ...] | None, name: str) ->
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, target: tuple[int, ...] | None, name: str
 ) -> tuple[Array, ReshapeCache]:
-    if params:
-        check_keys(params, NO_PARAMS, name)
+    check_no_params(params, name)
     check_float(x, name)
     if x.ndim < 1:
         raise ShapeError(name, "expected an input with a batch axis, got a scalar")
     y = x.reshape((x.shape[0], *_resolve(x.shape[1:], target, name)))
-    return y, ReshapeCache(x.shape, y.shape)
+    return y, ReshapeCache(x.shape, y.shape, x.dtype, name)
 
 
 def _backward(params: Params, cache: ReshapeCache, dy: Array, /, *, name: str) -> tuple[Array, Params]:
-    check_same_shape(dy, cache.out_shape, name)
+    if type(cache) is not ReshapeCache or cache.kind != name:
+        wrong_cache(cache, f"ReshapeCache of {name}", name)
+    check_no_params(params, name)
+    check_dy(dy, cache.out_shape, cache.dtype, name)
     return dy.reshape(cache.in_shape), EMPTY
 
 
@@ -90,7 +96,11 @@ def reshape(shape: tuple[int, ...]) -> Layer[ReshapeCache]:
         >>> reshape((2, -1)).forward({}, np.zeros((5, 12)))[0].shape
         (5, 2, 6)
     """
+    if not isinstance(shape, tuple | list) or not all(
+        isinstance(d, int | np.integer) and not isinstance(d, bool) for d in shape
+    ):
+        raise DomainError("reshape", f"shape must be a tuple of ints, got {shape!r}")
     target = tuple(int(d) for d in shape)
     if sum(d == -1 for d in target) > 1 or any(d < -1 or d == 0 for d in target):
-        raise ValueError(f"reshape: shape needs positive sizes and at most one -1, got {shape!r}")
+        raise DomainError("reshape", f"shape needs positive sizes and at most one -1, got {shape!r}")
     return _reshape_layer("reshape", target)

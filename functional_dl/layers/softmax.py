@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 
 from functional_dl import _math
-from functional_dl.errors import ShapeError, describe_shape
+from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.layers.elementwise import ElementwiseCache, elementwise
 from functional_dl.types import Array, Layer
 
@@ -28,6 +28,13 @@ __all__ = ["log_softmax", "softmax"]
 def _check_axis(x: Array, axis: int, name: str) -> None:
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(name, f"axis {axis} is out of range for input of shape {describe_shape(x.shape)}")
+
+
+def _axis_arg(axis: object, name: str) -> int:
+    """The factory's ``axis``: an int (checked against the input's rank at each call)."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise DomainError(name, f"axis must be an int, got {axis!r}")
+    return axis
 
 
 def _softmax_value(x: Array, /, *, axis: int) -> Array:
@@ -59,11 +66,13 @@ def softmax(axis: int = -1) -> Layer[ElementwiseCache]:
         >>> y.tolist()
         [[1.0, 0.0, 0.0]]
     """
+    axis = _axis_arg(axis, "softmax")
     return elementwise("softmax", partial(_softmax_value, axis=axis), partial(_softmax_grad, axis=axis))
 
 
 def log_softmax(axis: int = -1) -> Layer[ElementwiseCache]:
     """Log-softmax along ``axis`` (``torch.nn.LogSoftmax(dim=-1)``)."""
+    axis = _axis_arg(axis, "log_softmax")
     return elementwise(
         "log_softmax", partial(_log_softmax_value, axis=axis), partial(_log_softmax_grad, axis=axis)
     )

@@ -25,7 +25,14 @@ import numpy.typing as npt
 
 from functional_dl._math import sigmoid
 from functional_dl.errors import DomainError, LabelError
-from functional_dl.losses._common import Reduction, as_target, check_pair, reduce_loss
+from functional_dl.losses._common import (
+    Reduction,
+    as_prediction,
+    as_target,
+    check_reduction,
+    quiet,
+    reduce_loss,
+)
 from functional_dl.types import Array
 
 __all__ = ["binary_cross_entropy", "sigmoid_binary_cross_entropy"]
@@ -35,13 +42,14 @@ _GRAD_EPS = 1e-12
 
 
 def _check_unit_interval(a: Array, what: str, loss: str) -> None:
+    # NaN compares False both ways: a NaN target never gets here, a NaN probability goes through.
     if a.size and (a.min() < 0 or a.max() > 1):
         error = LabelError if what == "target" else DomainError
         raise error(loss, f"{what} values must lie in [0, 1], got range [{a.min()}, {a.max()}]")
 
 
 def sigmoid_binary_cross_entropy(
-    logits: Array,
+    logits: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
@@ -70,16 +78,18 @@ def sigmoid_binary_cross_entropy(
         (5000.0, [0.5, 0.0])
     """
     name = "sigmoid_binary_cross_entropy"
-    check_pair(logits, name)
-    y = as_target(target, logits, name)
+    check_reduction(reduction, name)
+    z = as_prediction(logits, name)
+    y = as_target(target, z, name)
     _check_unit_interval(y, "target", name)
-    per_element: Array = np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))
-    grad: Array = sigmoid(logits) - y
-    return reduce_loss(per_element, grad, reduction, weights, name)
+    with quiet():
+        per_element: Array = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        grad: Array = sigmoid(z) - y
+        return reduce_loss(per_element, grad, reduction, weights, name)
 
 
 def binary_cross_entropy(
-    probs: Array,
+    probs: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
@@ -99,13 +109,14 @@ def binary_cross_entropy(
         DomainError: ``probs`` holds values outside ``[0, 1]``.
     """
     name = "binary_cross_entropy"
-    check_pair(probs, name)
-    y = as_target(target, probs, name)
+    check_reduction(reduction, name)
+    p = as_prediction(probs, name)
+    y = as_target(target, p, name)
     _check_unit_interval(y, "target", name)
-    _check_unit_interval(probs, "prediction", name)
-    with np.errstate(divide="ignore"):  # log(0) = -inf is clamped to -100 just below
-        log_p = np.maximum(np.log(probs), _LOG_FLOOR)
-        log_1mp = np.maximum(np.log1p(-probs), _LOG_FLOOR)
-    per_element: Array = -(y * log_p + (1 - y) * log_1mp)
-    grad: Array = (probs - y) / np.maximum(probs * (1 - probs), probs.dtype.type(_GRAD_EPS))
-    return reduce_loss(per_element, grad, reduction, weights, name)
+    _check_unit_interval(p, "prediction", name)
+    with quiet(), np.errstate(divide="ignore"):  # log(0) = -inf is clamped to -100 just below
+        log_p = np.maximum(np.log(p), _LOG_FLOOR)
+        log_1mp = np.maximum(np.log1p(-p), _LOG_FLOOR)
+        per_element: Array = -(y * log_p + (1 - y) * log_1mp)
+        grad: Array = (p - y) / np.maximum(p * (1 - p), p.dtype.type(_GRAD_EPS))
+        return reduce_loss(per_element, grad, reduction, weights, name)

@@ -22,9 +22,18 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._arraylike import as_numeric
 from functional_dl._math import log_softmax
 from functional_dl.errors import LabelError, ShapeError, describe_shape
-from functional_dl.losses._common import Reduction, check_finite_target, check_pair, reduce_loss
+from functional_dl.losses._common import (
+    Reduction,
+    as_prediction,
+    check_finite_target,
+    check_reduction,
+    quiet,
+    real_hyperparameter,
+    reduce_loss,
+)
 from functional_dl.types import Array, IntArray
 
 __all__ = ["class_labels", "cross_entropy", "softmax_cross_entropy"]
@@ -46,17 +55,23 @@ def class_labels(target: npt.NDArray[np.generic], n_classes: int, loss: str) -> 
             raise LabelError(loss, "labels contain NaN or infinity")
         if (as_float != np.round(as_float)).any():
             raise LabelError(loss, "labels must be whole numbers (class indices), got fractional values")
-        labels = as_float.astype(np.intp)
+        _check_range(as_float, n_classes, loss)  # before the cast, which a huge float would overflow
+        return as_float.astype(np.intp)
     else:
         raise LabelError(loss, f"expected integer class labels, got dtype {target.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        bad = labels.min() if labels.min() < 0 else labels.max()
-        raise LabelError(loss, f"label {bad} is out of range for {n_classes} classes (0..{n_classes - 1})")
+    _check_range(labels, n_classes, loss)
     return labels
 
 
+def _check_range(labels: npt.NDArray[np.generic], n_classes: int, loss: str) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        shown = int(bad) if float(bad).is_integer() and abs(float(bad)) < 2**63 else bad
+        raise LabelError(loss, f"label {shown} is out of range for {n_classes} classes (0..{n_classes - 1})")
+
+
 def softmax_cross_entropy(
-    logits: Array,
+    logits: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     label_smoothing: float = 0.0,
@@ -78,8 +93,10 @@ def softmax_cross_entropy(
         ``(value, dlogits)``; ``dlogits`` has the logits' shape and dtype.
 
     Raises:
-        ShapeError: logits without a class axis, or a target of neither accepted shape.
+        ShapeError: logits without a class axis (or with no class), or a target of neither
+            accepted shape.
         LabelError: NaN, fractional or out-of-range labels; NaN, infinite or negative probabilities.
+        DomainError: a ``label_smoothing`` outside ``[0, 1]`` or a bad ``reduction``.
 
     Example:
         >>> import numpy as np
@@ -87,24 +104,41 @@ def softmax_cross_entropy(
         >>> round(float(value), 6), grad.round(3).tolist()
         (0.346574, [[0.0, 0.0], [0.25, -0.25]])
     """
-    check_pair(logits, _NAME)
-    t = np.asarray(target)
-    if logits.ndim == 2 and not label_smoothing and t.shape == logits.shape[:1]:
-        losses, dlogits = _hard_labels_fast(logits, class_labels(t, logits.shape[1], _NAME))
-        return reduce_loss(losses, dlogits, reduction, weights, _NAME, class_axis=1)
-    if logits.ndim < 2:
-        raise ShapeError(_NAME, f"expected logits (N, C, ...), got {describe_shape(logits.shape)}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{_NAME}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    check_reduction(reduction, _NAME)
+    z = as_prediction(logits, _NAME)
+    t = as_numeric(target, "target", _NAME, error=LabelError)
+    smoothing = (
+        label_smoothing
+        if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0
+        else real_hyperparameter(label_smoothing, "label_smoothing", _NAME, low=0.0, high=1.0)
+    )
+    if z.ndim == 2 and not smoothing and t.shape == z.shape[:1] and z.shape[1]:
+        labels = class_labels(t, z.shape[1], _NAME)
+        with quiet():
+            losses, dlogits = _hard_labels_fast(z, labels)
+            return reduce_loss(losses, dlogits, reduction, weights, _NAME, class_axis=1)
+    if z.ndim < 2:
+        raise ShapeError(_NAME, f"expected logits (N, C, ...), got {describe_shape(z.shape)}")
+    if not z.shape[1]:
+        raise ShapeError(
+            _NAME, f"expected logits (N, C, ...) with at least one class, got {describe_shape(z.shape)}"
+        )
+    with quiet():
+        per_sample, grad = _soft_or_hard(z, t, smoothing)
+        return reduce_loss(per_sample, grad, reduction, weights, _NAME, class_axis=1)
+
+
+def _soft_or_hard(logits: Array, t: npt.NDArray[np.generic], label_smoothing: float) -> tuple[Array, Array]:
+    """Per-sample losses and their gradient for probability targets or labels, with smoothing."""
     n_classes = logits.shape[1]
     log_p = log_softmax(logits, axis=1)
     p = np.exp(log_p)
     smooth = label_smoothing / n_classes
     if t.shape == logits.shape:
-        if t.dtype.kind not in "biuf":
-            raise LabelError(_NAME, f"expected numeric target probabilities, got dtype {t.dtype}")
         q = t.astype(logits.dtype, copy=False)
-        check_finite_target(q, _NAME, nonnegative=True)
+        check_finite_target(t, _NAME, nonnegative=True)
+        if not np.isfinite(q).all():
+            raise LabelError(_NAME, f"target values do not fit in the logits' dtype {logits.dtype}")
         if label_smoothing:
             q = q * (1.0 - label_smoothing) + smooth
         per_sample: Array = -(q * log_p).sum(axis=1)
@@ -125,7 +159,7 @@ def softmax_cross_entropy(
             f"expected labels of shape {describe_shape((logits.shape[0], *logits.shape[2:]))} or "
             f"probabilities of shape {describe_shape(logits.shape)}, got {describe_shape(t.shape)}",
         )
-    return reduce_loss(per_sample, grad, reduction, weights, _NAME, class_axis=1)
+    return per_sample, grad
 
 
 def _hard_labels(logits: Array, labels: IntArray) -> tuple[Array, Array]:

@@ -4,7 +4,7 @@ The prediction is a *log*-probability ``x = log q`` (the output of ``log_softmax
 probability ``p`` (or a log-probability when ``log_target=True``). Elementwise::
 
     l = p (log p - x)          dl/dx = -p             (l = 0 where p = 0)
-    l = e^t (t - x)            dl/dx = -e^t           (log_target: t = log p)
+    l = e^t (t - x)            dl/dx = -e^t           (log_target: t = log p; l = 0 where t = -inf)
 
 so ``sum_c l_c = KL(p || q)`` for each sample. We chose PyTorch's argument order and log-input
 convention so that code and checkpoints move across unchanged. As in PyTorch, ``"mean"`` averages
@@ -20,8 +20,17 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl.errors import LabelError
-from functional_dl.losses._common import Reduction, as_target, check_finite_target, check_pair, reduce_loss
+from functional_dl.errors import DomainError, LabelError
+from functional_dl.losses._common import (
+    REDUCTIONS,
+    Reduction,
+    as_prediction,
+    as_target,
+    check_finite_target,
+    check_reduction,
+    quiet,
+    reduce_loss,
+)
 from functional_dl.types import Array
 
 KLReduction = Reduction | Literal["batchmean"]
@@ -29,10 +38,11 @@ KLReduction = Reduction | Literal["batchmean"]
 __all__ = ["KLReduction", "kl_divergence"]
 
 _NAME = "kl_divergence"
+_KL_REDUCTIONS = (*REDUCTIONS, "batchmean")
 
 
 def kl_divergence(
-    log_pred: Array,
+    log_pred: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     log_target: bool = False,
@@ -64,23 +74,28 @@ def kl_divergence(
         >>> round(float(value), 6), grad[0].tolist()       # the same KL per sample, over N = 2
         (0.346574, [-0.25, -0.25, -0.0])
     """
-    check_pair(log_pred, _NAME)
-    t = as_target(target, log_pred, _NAME)
-    if log_target:
-        if np.isnan(t).any() or np.isposinf(t).any():
-            raise LabelError(_NAME, "log-target contains NaN or +infinity")
-        p = np.exp(t)
-        per_element: Array = p * (t - log_pred)
-    else:
-        check_finite_target(t, _NAME, nonnegative=True)
-        p = t
-        positive = p > 0
-        # p log p with the convention 0 log 0 = 0 (torch's xlogy); log of the zeros is never taken.
-        log_p = np.log(np.where(positive, p, 1.0))
-        per_element = p * np.where(positive, log_p - log_pred, 0.0)
-    if reduction == "batchmean":
-        total, grad = reduce_loss(per_element, -p, "sum", weights, _NAME)
-        n = log_pred.dtype.type(log_pred.shape[0])
-        batch_grad: Array = grad / n
-        return np.asarray(total / n, dtype=log_pred.dtype), batch_grad
-    return reduce_loss(per_element, -p, reduction, weights, _NAME)
+    check_reduction(reduction, _NAME, _KL_REDUCTIONS)
+    if not isinstance(log_target, bool | np.bool_):
+        raise DomainError(_NAME, f"log_target must be a bool, got {type(log_target).__name__} {log_target!r}")
+    x = as_prediction(log_pred, _NAME)
+    t = as_target(target, x, _NAME, finite=not log_target)
+    with quiet():
+        if log_target:
+            if np.isnan(t).any() or np.isposinf(t).any():
+                raise LabelError(_NAME, "log-target contains NaN or +infinity")
+            p = np.exp(t)
+            # A log-target of -inf is a zero probability, whose term is 0 (e^t (t - x) would be 0 * -inf).
+            per_element: Array = np.where(p > 0, p * (t - x), 0.0)
+        else:
+            check_finite_target(t, _NAME, nonnegative=True)
+            p = t
+            positive = p > 0
+            # p log p with the convention 0 log 0 = 0 (torch's xlogy); log of the zeros is never taken.
+            log_p = np.log(np.where(positive, p, 1.0))
+            per_element = p * np.where(positive, log_p - x, 0.0)
+        if reduction == "batchmean":
+            total, grad = reduce_loss(per_element, -p, "sum", weights, _NAME)
+            n = x.dtype.type(x.shape[0])
+            batch_grad: Array = grad / n
+            return np.asarray(total / n, dtype=x.dtype), batch_grad
+        return reduce_loss(per_element, -p, reduction, weights, _NAME)

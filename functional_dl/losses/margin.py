@@ -10,7 +10,8 @@ label ``y`` and margin ``m``::
     l = sum_{j != y} max(0, m - x_y + x_j) / C
     dl/dx_j = [m - x_y + x_j > 0] / C  (j != y)        dl/dx_y = -sum_{j != y} [m - x_y + x_j > 0] / C
 
-At the hinge itself (``y x = 1``) the gradient is taken as 0.
+At the hinge itself (``y x = 1``) the gradient is taken as 0. A NaN score gives a NaN loss and
+gradient (``max(0, NaN)`` is NaN), never a silent 0.
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._arraylike import as_numeric
 from functional_dl.errors import LabelError, ShapeError, describe_shape
-from functional_dl.losses._common import Reduction, as_target, check_pair, reduce_loss
+from functional_dl.losses._common import (
+    Reduction,
+    as_prediction,
+    as_target,
+    check_reduction,
+    quiet,
+    real_hyperparameter,
+    reduce_loss,
+)
 from functional_dl.losses.categorical import class_labels
 from functional_dl.types import Array
 
@@ -27,7 +37,7 @@ __all__ = ["hinge", "multiclass_hinge"]
 
 
 def hinge(
-    pred: Array,
+    pred: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
@@ -51,17 +61,19 @@ def hinge(
         ([0.0, 0.5, 2.0], [-0.0, -1.0, -1.0])
     """
     name = "hinge"
-    check_pair(pred, name)
-    y = as_target(target, pred, name)
+    check_reduction(reduction, name)
+    x = as_prediction(pred, name)
+    y = as_target(target, x, name)
     if not np.isin(y, (-1.0, 1.0)).all():
         raise LabelError(name, "targets must be -1 or +1 (map 0/1 labels with 2 * y - 1)")
-    margin = 1.0 - y * pred
-    active = margin > 0
-    return reduce_loss(np.where(active, margin, 0.0), -y * active, reduction, weights, name)
+    with quiet():
+        margin = 1.0 - y * x
+        # heaviside(m, 0) is [m > 0] but NaN at a NaN margin, so a NaN score shows in the gradient too.
+        return reduce_loss(np.maximum(margin, 0), -y * np.heaviside(margin, 0), reduction, weights, name)
 
 
 def multiclass_hinge(
-    logits: Array,
+    logits: npt.ArrayLike,
     labels: npt.ArrayLike,
     *,
     margin: float = 1.0,
@@ -73,26 +85,34 @@ def multiclass_hinge(
     Args:
         logits: ``(N, C)`` scores.
         labels: ``(N,)`` integer class labels in ``[0, C)``.
-        margin: the margin ``m`` by which the true class should win.
+        margin: the margin ``m`` by which the true class should win: a finite real number.
         reduction: ``"mean"`` over samples (default), ``"sum"`` or ``"none"`` (one loss per sample).
         weights: optional per-sample multipliers broadcastable to ``(N,)``.
     """
     name = "multiclass_hinge"
-    check_pair(logits, name)
-    t = np.asarray(labels)
-    if logits.ndim != 2 or t.shape != logits.shape[:1]:
+    check_reduction(reduction, name)
+    m = real_hyperparameter(margin, "margin", name, finite=True)
+    z = as_prediction(logits, name)
+    t = as_numeric(labels, "labels", name, error=LabelError)
+    if z.ndim != 2 or t.shape != z.shape[:1]:
         raise ShapeError(
             name,
-            f"expected logits (N, C) and labels (N,), got {describe_shape(logits.shape)} and "
+            f"expected logits (N, C) and labels (N,), got {describe_shape(z.shape)} and "
             f"{describe_shape(t.shape)}",
         )
-    n_classes = logits.shape[1]
+    if not z.shape[1]:
+        raise ShapeError(
+            name, f"expected logits (N, C) with at least one class, got {describe_shape(z.shape)}"
+        )
+    n_classes = z.shape[1]
     idx = class_labels(t, n_classes, name)[:, None]
-    true_score = np.take_along_axis(logits, idx, axis=1)
-    slack = margin - true_score + logits
-    active = slack > 0
-    np.put_along_axis(active, idx, False, axis=1)  # the true class is not its own rival
-    per_sample: Array = np.where(active, slack, 0.0).sum(axis=1) / n_classes
-    grad: Array = active / logits.dtype.type(n_classes)
-    np.put_along_axis(grad, idx, -active.sum(axis=1, keepdims=True) / logits.dtype.type(n_classes), axis=1)
-    return reduce_loss(per_sample, grad, reduction, weights, name, class_axis=1)
+    with quiet():
+        true_score = np.take_along_axis(z, idx, axis=1)
+        slack = m - true_score + z
+        # [slack > 0] as a float, NaN where a score is NaN (so the loss and gradient show it).
+        active = np.heaviside(slack, 0)
+        np.put_along_axis(active, idx, 0, axis=1)  # the true class is not its own rival
+        per_sample: Array = (np.maximum(slack, 0) * active).sum(axis=1) / z.dtype.type(n_classes)
+        grad: Array = active / z.dtype.type(n_classes)
+        np.put_along_axis(grad, idx, -active.sum(axis=1, keepdims=True) / z.dtype.type(n_classes), axis=1)
+        return reduce_loss(per_sample, grad, reduction, weights, name, class_axis=1)

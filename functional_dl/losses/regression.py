@@ -16,20 +16,29 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl.losses._common import Reduction, as_target, check_pair, reduce_loss
+from functional_dl.losses._common import (
+    Reduction,
+    as_prediction,
+    as_target,
+    check_reduction,
+    quiet,
+    real_hyperparameter,
+    reduce_loss,
+)
 from functional_dl.types import Array
 
 __all__ = ["huber", "mean_absolute_error", "mean_squared_error"]
 
 
-def _residual(pred: Array, target: npt.ArrayLike, name: str) -> Array:
-    check_pair(pred, name)
-    d: Array = pred - as_target(target, pred, name)
-    return d
+def _checked(pred: npt.ArrayLike, target: npt.ArrayLike, reduction: object, name: str) -> tuple[Array, Array]:
+    """``(pred, target)`` as arrays of one float dtype and shape, after checking ``reduction``."""
+    check_reduction(reduction, name)
+    p = as_prediction(pred, name)
+    return p, as_target(target, p, name)
 
 
 def mean_squared_error(
-    pred: Array,
+    pred: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
@@ -49,12 +58,14 @@ def mean_squared_error(
         >>> float(value), grad.tolist()
         (2.5, [1.0, 2.0])
     """
-    d = _residual(pred, target, "mean_squared_error")
-    return reduce_loss(d * d, 2 * d, reduction, weights, "mean_squared_error")
+    p, t = _checked(pred, target, reduction, "mean_squared_error")
+    with quiet():
+        d = p - t
+        return reduce_loss(d * d, 2 * d, reduction, weights, "mean_squared_error")
 
 
 def mean_absolute_error(
-    pred: Array,
+    pred: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     reduction: Reduction = "mean",
@@ -68,12 +79,14 @@ def mean_absolute_error(
         reduction: ``"mean"`` over all elements (default), ``"sum"`` or ``"none"``.
         weights: optional per-element multipliers broadcastable to ``pred``.
     """
-    d = _residual(pred, target, "mean_absolute_error")
-    return reduce_loss(np.abs(d), np.sign(d), reduction, weights, "mean_absolute_error")
+    p, t = _checked(pred, target, reduction, "mean_absolute_error")
+    with quiet():
+        d = p - t
+        return reduce_loss(np.abs(d), np.sign(d), reduction, weights, "mean_absolute_error")
 
 
 def huber(
-    pred: Array,
+    pred: npt.ArrayLike,
     target: npt.ArrayLike,
     *,
     delta: float = 1.0,
@@ -85,7 +98,8 @@ def huber(
     Args:
         pred: predictions, any shape with a batch axis.
         target: same shape as ``pred``.
-        delta: where the loss turns from quadratic to linear; positive.
+        delta: where the loss turns from quadratic to linear; positive (``inf`` is half the
+            squared error).
         reduction: ``"mean"`` over all elements (default), ``"sum"`` or ``"none"``.
         weights: optional per-element multipliers broadcastable to ``pred``.
 
@@ -95,9 +109,10 @@ def huber(
         >>> value.tolist(), grad.tolist()
         ([0.125, 2.5], [0.5, 1.0])
     """
-    if not delta > 0:
-        raise ValueError(f"huber: delta must be positive, got {delta!r}")
-    d = _residual(pred, target, "huber")
-    a = np.abs(d)
-    per_element: Array = np.where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta))
-    return reduce_loss(per_element, np.clip(d, -delta, delta), reduction, weights, "huber")
+    k = real_hyperparameter(delta, "delta", "huber", low=0.0, low_open=True, expected="positive")
+    p, t = _checked(pred, target, reduction, "huber")
+    with quiet():
+        d = p - t
+        a = np.abs(d)
+        per_element: Array = np.where(a <= k, 0.5 * d * d, k * (a - 0.5 * k))
+        return reduce_loss(per_element, np.clip(d, -k, k), reduction, weights, "huber")

@@ -55,7 +55,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
-from functional_dl.errors import DomainError, ParamsError
+from functional_dl.errors import ArgumentError, DomainError, ParamsError
 from functional_dl.params import FrozenParams, adopt, check_structure, freeze
 from functional_dl.types import Array, Params
 
@@ -70,6 +70,7 @@ __all__ = [
     "add_update",
     "apply_updates",
     "check_grads",
+    "check_optimizer",
     "check_slots",
     "check_state",
     "moment_zeros",
@@ -279,6 +280,25 @@ def _optimizer_update(
         fresh, inner = applied(grads, state.inner, params)
         new_params = adopt(dict(fresh))
     return OptimizerState(new_params, inner, state.step + 1), new_params
+
+
+def check_optimizer(opt: object, where: str) -> None:
+    """Raise :class:`ArgumentError` unless ``opt`` is an :class:`Optimizer`.
+
+    A bare :class:`GradientTransformation` (``chain(...)``, ``scale_by_adam()``) has ``init`` and
+    ``update`` too, so without this check it is accepted and fails at the first step with an
+    ``AttributeError`` from deep inside the loop; the message says how to wrap it.
+    """
+    if isinstance(opt, Optimizer):
+        return
+    if isinstance(opt, GradientTransformation):
+        raise ArgumentError(
+            where,
+            "expected an Optimizer, got a GradientTransformation (an optax-style transform such as "
+            "chain(...)); wrap it: functional_dl.optim.optimizer(transform)",
+        )
+    kind = type(opt).__name__
+    raise ArgumentError(where, f"expected an Optimizer (e.g. functional_dl.optim.adam(1e-3)), got {kind}")
 
 
 def optimizer(

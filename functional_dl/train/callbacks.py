@@ -301,6 +301,8 @@ def save_checkpoints(path: str, *, every: int = 1) -> Callback:
     Args:
         path: the file name; ``{epoch}`` in it is replaced by the number of epochs done
             (``"run/epoch{epoch:03d}.npz"``), otherwise each save replaces the last, atomically.
+            Missing directories are created at each save, as PyTorch Lightning's
+            ``ModelCheckpoint`` does.
         every: save after every ``every``-th epoch.
 
     Resume by loading against a template built like the original run, and pass both parts to

@@ -7,8 +7,9 @@ from functools import partial
 
 import numpy as np
 
+from functional_dl._arraylike import as_numeric
 from functional_dl._fn import pipe
-from functional_dl.errors import DomainError, DTypeError, ShapeError
+from functional_dl.errors import DomainError, ShapeError
 from functional_dl.random import permutation
 from functional_dl.train.step import Batch
 from functional_dl.types import Array, IntArray, Key
@@ -27,27 +28,19 @@ def check_count(where: str, name: str, value: object, minimum: int) -> int:
 
 
 def _as_array(where: str, name: str, value: object) -> Array:
-    if isinstance(value, np.ndarray):
-        arr: Array = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as err:  # a ragged nested list
-            raise ShapeError(where, f"{name} is not a rectangular array: {err}") from None
-    if arr.dtype.kind not in "biuf":
-        raise DTypeError(where, f"{name} must be a numeric array, got dtype {arr.dtype}")
+    arr: Array = as_numeric(value, name, where)  # the library's array-like rule
     if arr.ndim == 0:
         raise ShapeError(where, f"{name} must have a sample axis, got a 0-d array")
     return arr
 
 
 def as_batch(where: str, data: object) -> Batch:
-    """``(x, y)`` as NumPy arrays: lists and other array-likes are converted, anything else refused.
+    """``(x, y)`` as NumPy arrays by the library's array-like rule (:mod:`functional_dl._arraylike`).
 
     Raises:
         DomainError: ``data`` is not a pair.
         ShapeError: a ragged or 0-d ``x``/``y``, or different numbers of samples.
-        DTypeError: a non-numeric ``x``/``y`` (strings, objects).
+        DTypeError: a non-numeric ``x``/``y`` (strings, objects, complex numbers) or a masked array.
     """
     if not isinstance(data, tuple | list) or len(data) != 2:
         raise DomainError(where, f"data must be a pair (x, y), got a {type(data).__name__}")

@@ -12,6 +12,7 @@ uninterrupted one, callbacks and all.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial, reduce
@@ -19,7 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from functional_dl import checkpoint
 from functional_dl.losses import LossFn
-from functional_dl.optim.base import Optimizer
+from functional_dl.optim.base import Optimizer, check_optimizer
 from functional_dl.optim.hyperparams import current_learning_rate
 from functional_dl.random import fold_in, split
 from functional_dl.train.callbacks import Callback, EpochEnd
@@ -221,6 +222,7 @@ def fit(
     epochs = check_count("fit", "epochs", epochs, 0)
     batch_size = check_count("fit", "batch_size", batch_size, 1)
     data = as_batch("fit", data)
+    check_optimizer(opt, "fit")
     step = train_step(net, loss, opt, metrics, penalty, grad_fn=grad_fn)
     shuffle_key, step_key = split(key, 2)
     report = reporter(progress)
@@ -263,9 +265,21 @@ def fit(
                 save_to.append(result.save_to)
         # Saved only now that every callback has run: the file holds exactly the next epoch's carry.
         for path in save_to:
-            checkpoint.save(path, FitCheckpoint(ts, tuple(cb_states)))
+            _save_run(path, FitCheckpoint(ts, tuple(cb_states)))
         records.append(logs)
         report.end_epoch(epoch, last, logs, time.perf_counter() - started)
         if stop:
             break
     return FitResult(ts, history_of(records), tuple(cb_states), restored_epoch)
+
+
+def _save_run(path: str, run: FitCheckpoint[Any]) -> None:
+    """Save ``run`` to ``path``, creating its directory first (as PyTorch Lightning's checkpoints do).
+
+    The first save comes only after a whole epoch, so a missing directory (``"runs/exp1/"`` or a
+    ``{epoch}`` in a directory name) would otherwise fail the run late, with nothing saved.
+    """
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    checkpoint.save(path, run)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from functional_dl.errors import ParamsError
 from functional_dl.losses import LossFn
-from functional_dl.optim.base import Optimizer, OptimizerState
+from functional_dl.optim.base import Optimizer, OptimizerState, check_optimizer
 from functional_dl.params import freeze
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Key, Layer, Params
 
@@ -143,6 +143,7 @@ class TrainState(NamedTuple, Generic[S]):
 
 def init_train_state(opt: Optimizer[S], params: Params, buffers: Buffers = EMPTY) -> TrainState[S]:
     """The training state at step 0: ``opt.init(params)``, the given buffers, epoch 0."""
+    check_optimizer(opt, "init_train_state")
     return TrainState(opt.init(params), freeze(buffers) if buffers else EMPTY, 0, 0)
 
 
@@ -230,6 +231,7 @@ def train_step(
             ``value_and_grad(net, loss)``, with the same result (for example the data-parallel one
             of :mod:`functional_dl.distributed`, which sees ``(params, x, y, ctx)`` as this step does).
     """
+    check_optimizer(opt, "train_step")
     return partial(
         _train_step,
         net=net,

@@ -27,11 +27,20 @@ PATH = [
     "optimizers_compared",
     "vanishing_gradients",
     "digits_cnn",
+    "sequence_models",
+    "char_lm",
 ]
 
 
 #: The examples that draw figures (each must save at least one and show each inline).
-PLOTTING = {"breast_cancer", "regularisation", "optimizers_compared", "vanishing_gradients"}
+PLOTTING = {
+    "breast_cancer",
+    "regularisation",
+    "optimizers_compared",
+    "vanishing_gradients",
+    "sequence_models",
+    "char_lm",
+}
 
 
 def _outputs(cells: list[Any], kind: str) -> list[Any]:

@@ -138,6 +138,13 @@ def _round_trip(net: fdl.Layer[Any], module: Any, in_shape: fdl.Shape) -> None:
             (None, 2, 6),
         ),
         (
+            lambda: L.conv_transpose1d(
+                4, 3, stride=2, padding=1, output_padding=1, groups=2, dtype=np.float64
+            ),
+            lambda: nn.ConvTranspose1d(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2),
+            (None, 2, 5),
+        ),
+        (
             lambda: L.conv_transpose2d(3, 2, stride=2, dtype=np.float64),
             lambda: nn.ConvTranspose2d(2, 3, 2, stride=2),
             (None, 2, 3, 3),
@@ -158,6 +165,7 @@ def _round_trip(net: fdl.Layer[Any], module: Any, in_shape: fdl.Shape) -> None:
         "dense",
         "dense_no_bias",
         "conv1d",
+        "conv_transpose1d",
         "conv_transpose2d",
         "batch_norm1d",
         "layer_norm",
@@ -175,6 +183,41 @@ def test_every_kind_round_trips(ours: Any, theirs: Any, in_shape: fdl.Shape | No
         assert np.array_equal(params["0.b"], module["a"].bias.detach().numpy())
         return
     _round_trip(ours(), theirs(), in_shape)
+
+
+def test_adaptive_and_global_pools_own_nothing_and_pair_in_order() -> None:
+    """The parameter-free pools need no entry in ``KINDS``: the layers around them pair in order."""
+    net = fdl.serial(
+        L.conv2d(3, 2, dtype=np.float64),
+        L.adaptive_max_pool2d((3, 2)),
+        L.adaptive_avg_pool2d(2),
+        L.flatten(),
+        L.dense(4, dtype=np.float64),
+    )
+    module = nn.Sequential(
+        nn.Conv2d(2, 3, 2),
+        nn.AdaptiveMaxPool2d((3, 2)),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(12, 4),
+    )
+    _round_trip(net, module, (None, 2, 7, 6))
+    net1d = fdl.serial(
+        L.conv1d(3, 2, dtype=np.float64),
+        L.adaptive_avg_pool1d(5),
+        L.adaptive_max_pool1d(3),
+        L.flatten(),
+        L.dense(2, dtype=np.float64),
+    )
+    module1d = nn.Sequential(
+        nn.Conv1d(2, 3, 2), nn.AdaptiveAvgPool1d(5), nn.AdaptiveMaxPool1d(3), nn.Flatten(), nn.Linear(9, 2)
+    )
+    _round_trip(net1d, module1d, (None, 2, 9))
+    global_net = fdl.serial(
+        L.conv2d(3, 3, dtype=np.float64), L.global_max_pool(), L.dense(2, dtype=np.float64)
+    )
+    global_module = nn.Sequential(nn.Conv2d(2, 3, 3), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    _round_trip(global_net, global_module, (None, 2, 5, 5))
 
 
 def _dense_pair() -> tuple[fdl.Layer[Any], fdl.Params, dict[str, Any]]:

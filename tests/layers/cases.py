@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl import layers as L
+from functional_dl._checks import check_float, check_no_params
 from functional_dl.testing import strategies as fst
 from functional_dl.types import without_buffers
 from tests.layers import nets
@@ -35,6 +37,8 @@ class LayerCase(NamedTuple):
         random_state: replace the initial state with random positive values (batch norm in
             evaluation mode, so the running statistics are not the trivial zeros and ones).
         example_features: the non-batch input shape used by the pickling test.
+        ids: when positive, the input is integer ids in ``[0, ids)`` (an embedding), not floats:
+            its ``dx`` is ``None`` and only the params' gradients are checked.
     """
 
     id: str
@@ -47,6 +51,7 @@ class LayerCase(NamedTuple):
     min_batch: int = 1
     random_state: bool = False
     example_features: tuple[int, ...] = (4,)
+    ids: int = 0
 
 
 def _vector(max_side: int = 5) -> st.SearchStrategy[tuple[int, ...]]:
@@ -115,6 +120,7 @@ LAYER_CASES += [
     LayerCase("softplus", L.softplus, fst.shapes(max_dims=3), bound=10.0),
     LayerCase("softplus_beta2", lambda: L.softplus(2.0), _vector()),
     LayerCase("silu", L.silu, fst.shapes(max_dims=3), bound=6.0),
+    LayerCase("swish", L.swish, fst.shapes(max_dims=3), bound=6.0),
     LayerCase("hard_sigmoid", L.hard_sigmoid, fst.shapes(max_dims=3), bound=4.0, kinks=(-3.0, 3.0)),
     LayerCase("hard_tanh", L.hard_tanh, fst.shapes(max_dims=3), kinks=(-1.0, 1.0)),
     LayerCase("hard_tanh_asym", lambda: L.hard_tanh(-2.0, 0.5), _vector(), kinks=(-2.0, 0.5)),
@@ -250,32 +256,38 @@ def _spread_init(key: fdl.Key, in_shape: fdl.Shape, /) -> tuple[fdl.Shape, fdl.P
 
 
 def _spread_forward(
-    params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /
+    params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /, *, step: float
 ) -> tuple[fdl.Array, None]:
+    check_no_params(params, "spread")
+    check_float(x, "spread")
     features = x.shape[1:]
     ranks = fdl.random.permutation(fdl.random.key(7), math.prod(features)).reshape(features)
-    return x + (_SPREAD * ranks).astype(x.dtype), None
+    return x + (step * ranks).astype(x.dtype), None
 
 
 def _spread_backward(params: fdl.Params, cache: None, dy: fdl.Array, /) -> tuple[fdl.Array, fdl.Params]:
+    check_no_params(params, "spread")
+    check_float(dy, "spread", "dy")
     return dy, fdl.params.freeze({})
 
 
-#: Larger than twice the input bound, so spread entries differ pairwise by more than 4.
+#: Larger than twice the input bound (3), so spread entries differ pairwise by more than 4.
 _SPREAD = 10.0
 
 
-def _spread() -> fdl.Layer[None]:
-    """``x + 10 * ranks``, ``ranks`` a fixed permutation of the feature positions.
+def _spread(step: float = _SPREAD) -> fdl.Layer[None]:
+    """``x + step * ranks``, ``ranks`` a fixed permutation of the feature positions.
 
     Hypothesis draws many equal entries, and max pooling has no derivative at a tie (finite
     differences split the gradient, the layer gives it to the first maximum). Put in front of a max
     pool, this makes every window's maximum unique with a margin, at a position the permutation
-    chooses, so the max pool cases below can run the whole contract.
+    chooses, so the max pool cases below can run the whole contract. ``step`` must exceed twice
+    the input bound. A smaller ``step`` (with a smaller bound) keeps the outputs small for poolings
+    with many outputs: finite differences of ``r . y`` lose about ``|r| |y| 1e-16 / eps``.
     """
     return fdl.Layer(
         init_with_buffers=without_buffers(_spread_init),
-        forward=_spread_forward,
+        forward=partial(_spread_forward, step=step),
         backward=_spread_backward,
         name="spread",
         reads_context=False,
@@ -293,6 +305,24 @@ def _spread_max_pool2d() -> fdl.Layer[Any]:
     return fdl.serial(
         _spread(), L.max_pool2d(2, stride=(2, 3), padding=(1, 0), dilation=(1, 2), ceil_mode=True)
     )
+
+
+#: The step and input bound of the adaptive and global max pool cases (many outputs each).
+_SMALL_STEP, _SMALL_BOUND = 0.1, 2.0**-5  # the bound is a float32
+
+
+def _spread_adaptive_max_pool1d() -> fdl.Layer[Any]:
+    # Output 3 against L <= 5: bins of unequal sizes that overlap, or share entries when L < 3.
+    return fdl.serial(_spread(_SMALL_STEP), L.adaptive_max_pool1d(3))
+
+
+def _spread_adaptive_max_pool2d() -> fdl.Layer[Any]:
+    # Rows: 2 bins over H <= 4 (overlapping for H = 3). Columns: 5 bins, more than W <= 4.
+    return fdl.serial(_spread(_SMALL_STEP), L.adaptive_max_pool2d((2, 5)))
+
+
+def _spread_global_max_pool() -> fdl.Layer[Any]:
+    return fdl.serial(_spread(_SMALL_STEP), L.global_max_pool())
 
 
 LAYER_CASES += [
@@ -316,6 +346,18 @@ LAYER_CASES += [
         lambda: L.conv1d(3, 2, stride=2, padding=2, dilation=2, groups=3, use_bias=False),
         _channels(3, 1),
         example_features=(3, 6),
+    ),
+    LayerCase(
+        "conv_transpose1d",
+        lambda: L.conv_transpose1d(3, 3, stride=2, padding=1, output_padding=1),
+        _signal(),
+        example_features=(2, 5),
+    ),
+    LayerCase(
+        "conv_transpose1d_dilated_grouped",
+        lambda: L.conv_transpose1d(4, 2, stride=3, padding=((1, 0),), dilation=2, groups=2, use_bias=False),
+        st.tuples(st.sampled_from([2, 4]), st.integers(1, 4)),
+        example_features=(2, 5),
     ),
     LayerCase(
         "conv_transpose2d",
@@ -349,6 +391,16 @@ LAYER_CASES += [
     LayerCase("global_avg_pool", L.global_avg_pool, _image(), example_features=(2, 3, 3)),
     LayerCase(
         "adaptive_avg_pool2d", lambda: L.adaptive_avg_pool2d((2, 3)), _image(), example_features=(2, 3, 3)
+    ),
+    LayerCase("adaptive_avg_pool1d", lambda: L.adaptive_avg_pool1d(3), _signal(), example_features=(2, 5)),
+    *(
+        LayerCase(name, make, features, bound=_SMALL_BOUND, example_features=example)
+        for name, make, features, example in [
+            ("adaptive_max_pool1d", _spread_adaptive_max_pool1d, _signal(), (2, 5)),
+            ("adaptive_max_pool2d", _spread_adaptive_max_pool2d, _image(4), (2, 3, 4)),
+            ("global_max_pool", _spread_global_max_pool, _image(), (2, 3, 3)),
+            ("global_max_pool_1d", _spread_global_max_pool, _signal(), (2, 5)),
+        ]
     ),
     LayerCase("conv_net", _conv_net, _image(), example_features=(2, 4, 4)),
 ]
@@ -396,5 +448,124 @@ LAYER_CASES += [
         lambda: L.multi_head_attention(6, 3, causal=True),
         _tokens(6),
         example_features=(3, 6),
+    ),
+]
+
+
+# --- embeddings: integer ids in, vectors out ----------------------------------------------------------
+
+
+def _embedding_classifier() -> fdl.Layer[Any]:
+    """Ids ``(batch, time)`` to vectors, flattened into a dense: the gradient reaches the table."""
+    return fdl.serial(L.embedding(6, 3), L.flatten(), L.dense(2))
+
+
+LAYER_CASES += [
+    LayerCase("embedding", lambda: L.embedding(5, 3), _vector(4), ids=5, example_features=(3,)),
+    LayerCase(
+        "embedding_padding",
+        lambda: L.embedding(4, 2, padding_idx=1),
+        fst.shapes(min_dims=1, max_dims=2, max_side=3),
+        ids=4,
+        example_features=(3,),
+    ),
+    LayerCase("embedding_classifier", _embedding_classifier, _vector(4), ids=6, example_features=(3,)),
+]
+
+
+def _cross_attention_of_projections() -> fdl.Layer[Any]:
+    """Cross-attention with separate projections: keys and values of other sizes, made from ``x``."""
+    return fdl.serial(
+        fdl.fan_out(3),
+        fdl.parallel(L.identity(), L.dense(3), L.dense(5)),
+        L.multi_head_attention(4, 2, cross=True, kdim=3, vdim=5),
+    )
+
+
+LAYER_CASES += [
+    LayerCase(
+        "multi_head_attention_dropout_train",
+        lambda: L.multi_head_attention(4, 2, causal=True, dropout=0.4),
+        _tokens(4),
+        train=True,
+        example_features=(3, 4),
+    ),
+    LayerCase(
+        "multi_head_attention_cross_packed",
+        lambda: fdl.serial(fdl.fan_out(3), L.multi_head_attention(6, 3, cross=True, dropout=0.3)),
+        _tokens(6),
+        train=True,
+        example_features=(3, 6),
+    ),
+    LayerCase(
+        "multi_head_attention_cross_separate",
+        _cross_attention_of_projections,
+        _tokens(4),
+        example_features=(3, 4),
+    ),
+]
+
+
+# --- positional encodings ----------------------------------------------------------------------------
+
+LAYER_CASES += [
+    LayerCase(
+        "sinusoidal_positional_encoding",
+        L.sinusoidal_positional_encoding,
+        _sequence(6, 5),
+        example_features=(4, 3),
+    ),
+    LayerCase(
+        "learned_positional_encoding",
+        lambda: L.learned_positional_encoding(6),
+        _sequence(6, 3),
+        example_features=(4, 3),
+    ),
+]
+
+
+# --- transformer blocks --------------------------------------------------------------------------------
+#
+# Hypothesis draws inputs whose features are all equal (all zeros, say): a layer norm's input then
+# has no variance and its gain is 1 / sqrt(eps), 316 at PyTorch's 1e-5, where central differences
+# lose their accuracy to the curvature. layer_norm_eps=0.1 keeps the cases well conditioned; the
+# default eps is tested in test_transformer.py on random inputs and against PyTorch.
+
+LAYER_CASES += [
+    LayerCase(
+        "transformer_encoder_layer_post_norm",
+        lambda: L.transformer_encoder_layer(4, 2, 6, 0.0, activation="gelu", layer_norm_eps=0.1),
+        _tokens(4),
+        example_features=(3, 4),
+    ),
+    LayerCase(
+        "transformer_encoder_layer_pre_norm_causal_dropout_train",
+        lambda: L.transformer_encoder_layer(
+            6, 3, 5, 0.3, activation="gelu", norm_first=True, causal=True, layer_norm_eps=0.1
+        ),
+        _tokens(6),
+        train=True,
+        example_features=(3, 6),
+    ),
+]
+
+
+def _tied_mlp() -> fdl.Layer[Any]:
+    """Two dense layers sharing one weight (``b.w`` is ``a.w``): one parameter, two uses."""
+    return fdl.tie(fdl.serial(a=L.dense(3), act=L.tanh(), b=L.dense(3)), {"b.w": "a.w"})
+
+
+LAYER_CASES += [LayerCase("tie_two_dense", _tied_mlp, st.just((3,)), example_features=(3,))]
+
+
+# --- a decoder-only language model: ids (batch, time) in, logits (batch, time, vocab) out ----------
+
+LAYER_CASES += [
+    LayerCase(
+        "decoder_only_transformer",
+        lambda: L.decoder_only_transformer(5, 4, 2, 1, max_len=4, dim_feedforward=6, layer_norm_eps=0.1),
+        st.just((3,)),
+        ids=5,
+        example_features=(3,),
     ),
 ]

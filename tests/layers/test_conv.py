@@ -1,4 +1,4 @@
-"""conv1d, conv2d and conv_transpose2d: finite differences, errors, memory of the backward pass.
+"""conv1d, conv2d, conv_transpose1d/2d: finite differences, errors, memory of the backward pass.
 
 Configurations are drawn by hypothesis, deliberately including awkward ones: kernels larger than
 the stride, padding larger than half the kernel and asymmetric padding, odd sizes, 1x1 kernels,
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl import layers as L
-from functional_dl.errors import ShapeError
+from functional_dl.errors import DTypeError, ParamsError, ShapeError
 from functional_dl.layers._windows import Pads
 from functional_dl.testing import check_gradients, check_purity
 
@@ -106,19 +106,22 @@ def conv_configs(draw: st.DrawFn, nd: int | None = None, max_multiplier: int | N
 class TransposeConfig(NamedTuple):
     """One transposed convolution to test."""
 
+    nd: int
     batch: int
     in_channels: int
     out_channels: int
-    spatial: tuple[int, int]
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    output_padding: tuple[int, int]
-    dilation: tuple[int, int]
+    spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
     groups: int
+    use_bias: bool
 
     def layer(self) -> fdl.Layer[Any]:
-        return L.conv_transpose2d(
+        make = L.conv_transpose1d if self.nd == 1 else L.conv_transpose2d
+        return make(
             self.out_channels,
             self.kernel,
             stride=self.stride,
@@ -126,13 +129,18 @@ class TransposeConfig(NamedTuple):
             output_padding=self.output_padding,
             dilation=self.dilation,
             groups=self.groups,
+            use_bias=self.use_bias,
             dtype=np.float64,
         )
 
     def params_and_input(self, seed: int) -> tuple[fdl.Params, np.ndarray]:
         key = fdl.random.key(seed)
         _, params = self.layer().init(key, (None, self.in_channels, *self.spatial))
-        params = {**params, "b": fdl.random.normal(fdl.random.fold_in(key, 1), params["b"].shape, np.float64)}
+        if self.use_bias:  # non-zero, so that a wrong bias gradient cannot hide behind zeros
+            params = {
+                **params,
+                "b": fdl.random.normal(fdl.random.fold_in(key, 1), params["b"].shape, np.float64),
+            }
         x = fdl.random.normal(
             fdl.random.fold_in(key, 2), (self.batch, self.in_channels, *self.spatial), np.float64
         )
@@ -140,29 +148,32 @@ class TransposeConfig(NamedTuple):
 
 
 @st.composite
-def transpose_configs(draw: st.DrawFn) -> TransposeConfig:
+def transpose_configs(draw: st.DrawFn, nd: int | None = None) -> TransposeConfig:
     """Small transposed convolutions, ``output_padding < max(stride, dilation)``, output non-empty."""
+    nd = draw(st.sampled_from([1, 2])) if nd is None else nd
     groups = draw(st.integers(1, 2))
-    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    spatial = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    spatial = tuple(draw(st.integers(1, 4 if nd == 2 else 6)) for _ in range(nd))
     output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     padding = []
     for n, k, s, d, op in zip(spatial, kernel, stride, dilation, output_padding, strict=True):
         full = (n - 1) * s + d * (k - 1) + 1 + op
         padding.append(draw(st.integers(0, (full - 1) // 2)))
     return TransposeConfig(
+        nd,
         draw(st.integers(1, 2)),
         groups * draw(st.integers(1, 2)),
         groups * draw(st.integers(1, 2)),
         spatial,
         kernel,
         stride,
-        (padding[0], padding[1]),
-        (output_padding[0], output_padding[1]),
+        tuple(padding),
+        output_padding,
         dilation,
         groups,
+        draw(st.booleans()),
     )
 
 
@@ -173,10 +184,13 @@ def test_conv_finite_differences(cfg: ConvConfig, seed: int) -> None:
     assert report.checked == x.size + fdl.params.num_params(params)
 
 
-@given(cfg=transpose_configs(), seed=st.integers(0, 2**16))
-def test_conv_transpose_finite_differences(cfg: TransposeConfig, seed: int) -> None:
+@pytest.mark.parametrize("nd", [1, 2])
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_conv_transpose_finite_differences(nd: int, data: st.DataObject, seed: int) -> None:
+    cfg = data.draw(transpose_configs(nd))
     params, x = cfg.params_and_input(seed)
-    check_gradients(cfg.layer(), params, x)
+    report = check_gradients(cfg.layer(), params, x)
+    assert report.checked == x.size + fdl.params.num_params(params)
 
 
 @given(cfg=conv_configs(), seed=st.integers(0, 2**16))
@@ -287,6 +301,43 @@ def test_conv_transpose_errors() -> None:
     _, params = layer.init(fdl.random.key(0), (None, 3, 4, 4))
     with pytest.raises(ShapeError, match=r"conv_transpose2d: expected 3 input channels"):
         layer.forward(params, np.ones((1, 2, 4, 4), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stride": 2, "output_padding": 2}, r"conv_transpose1d: output_padding \(2,\) must be smaller"),
+        ({"padding": "same"}, r"conv_transpose1d: padding must be an int, a tuple or 'valid'"),
+        ({"stride": (1, 2)}, r"conv_transpose1d: stride must be an int >= 1 or 1 of them"),
+        ({"groups": 2}, r"conv_transpose1d: groups must divide out_channels=3, got 2"),
+        ({"dilation": 0}, r"conv_transpose1d: dilation must be an int >= 1"),
+    ],
+)
+def test_conv_transpose1d_bad_hyperparameters(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        L.conv_transpose1d(3, 2, **kwargs)
+
+
+def test_conv_transpose1d_bad_inputs_name_the_layer() -> None:
+    layer = L.conv_transpose1d(2, 3, padding=2)
+    with pytest.raises(ShapeError, match=r"conv_transpose1d: expected an input shape \(N, C, L\)"):
+        layer.init(fdl.random.key(0), (None, 3, 4, 4))
+    _, params = layer.init(fdl.random.key(0), (None, 3, 4))
+    bad_inputs: list[tuple[np.ndarray, type[Exception], str]] = [
+        (np.ones((1, 3, 4, 4), np.float32), ShapeError, r"expected a 3-D input \(N, C, L\), got shape"),
+        (np.ones((1, 2, 4), np.float32), ShapeError, r"expected 3 input channels \(weight \(3, 2, 3\)\)"),
+        (np.ones((1, 3, 1), np.float32), ShapeError, r"padding \(\(2, 2\),\) leaves no output"),
+        (np.ones((1, 3, 4), np.int64), DTypeError, r"expected input of dtype float32"),
+        (np.ones((1, 3, 4), np.float64), DTypeError, r"expected input of dtype float32"),
+    ]
+    for x, error, message in bad_inputs:
+        with pytest.raises(error, match=rf"^conv_transpose1d: {message}"):
+            layer.forward(params, x)
+    _, cache = layer.forward(params, np.ones((1, 3, 4), np.float32))
+    with pytest.raises(ShapeError, match=r"^conv_transpose1d: expected dy of shape \(1, 2, 2\)"):
+        layer.backward(params, cache, np.ones((1, 2, 3), np.float32))
+    with pytest.raises(ParamsError, match=r"^conv_transpose1d: parameter keys do not match"):
+        layer.forward({"w": params["w"]}, np.ones((1, 3, 4), np.float32))
 
 
 # --- memory ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""conv1d, conv2d and conv_transpose2d against ``torch.nn.functional`` in float64.
+"""conv1d, conv2d, conv_transpose1d and conv_transpose2d against ``torch.nn.functional`` in float64.
 
 Forward output and every gradient (input, weight, bias) must agree to 1e-10 relative (measured
 against the largest entry of PyTorch's result) over the hypothesis configurations of
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl.layers._conv_gemm import SHALLOW_DEPTH
-from tests.layers.test_conv import ConvConfig, TransposeConfig, conv_configs, transpose_configs
+from tests.layers.test_conv import ConvConfig, conv_configs, transpose_configs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -110,12 +110,16 @@ def test_same_padding_matches_torch(kernel: tuple[int, int], dilation: int) -> N
     assert rel_diff(y, yt.numpy()) <= RTOL
 
 
-@given(cfg=transpose_configs(), seed=st.integers(0, 2**16))
-def test_conv_transpose_matches_torch(cfg: TransposeConfig, seed: int) -> None:
+@pytest.mark.parametrize("nd", [1, 2])
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_conv_transpose_matches_torch(nd: int, data: st.DataObject, seed: int) -> None:
+    """Strides, paddings, output_padding, dilation, groups and bias drawn together, in 1-D and 2-D."""
+    cfg = data.draw(transpose_configs(nd))
     params, x = cfg.params_and_input(seed)
+    torch_fn = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
 
     def reference(xt: Any, wt: Any, bt: Any) -> Any:
-        return F.conv_transpose2d(
+        return torch_fn(
             xt,
             wt,
             bt,

@@ -194,6 +194,10 @@ TORCH_REFS: dict[str, TorchRef] = {
     "encoder_decoder": _encoder_decoder,
     "named_block": lambda p, x, s, t: torch.sigmoid(_linear(p, x, "block.0.")),
     "eval_everything": _eval_everything,
+    "adaptive_avg_pool1d": lambda p, x, s, t: F.adaptive_avg_pool1d(x, 3),
+    "conv_transpose1d": lambda p, x, s, t: F.conv_transpose1d(
+        x, p["w"], p["b"], stride=2, padding=1, output_padding=1
+    ),
 }
 
 #: The scale of the terms behind each gradient, for cases whose ``tanh`` or ``sigmoid`` saturates.

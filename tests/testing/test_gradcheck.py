@@ -57,6 +57,6 @@ def test_checks_in_float64_even_for_float32_params() -> None:
 
 
 def test_partial_layers_still_checked() -> None:
-    layer = L.dense(2)._replace(forward=partial(_DENSE.forward))
+    layer = L.dense(2)._replace(forward=partial(L.dense(2).forward))
     _, params = layer.init(fdl.random.key(0), (None, 2))
     assert check_gradients(layer, params, np.ones((1, 2))).passed

@@ -23,9 +23,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_float, check_keys, check_same_dtype
-from functional_dl.errors import DomainError, DTypeError, ParamsError, ShapeError, describe_shape
+from functional_dl._checks import (
+    check_dy,
+    check_float,
+    check_keys,
+    check_param,
+    check_same_dtype,
+    not_an_array,
+    wrong_cache,
+)
+from functional_dl.errors import DomainError, DTypeError, ShapeError, describe_shape
 from functional_dl.initializers import uniform
+from functional_dl.layers._args import flag, positive_int
 from functional_dl.layers._builder import ArraySpec, ArraySpecs, build
 from functional_dl.layers.recurrent._cell import Cell, State
 from functional_dl.layers.recurrent._time import TimeCache, run, run_back
@@ -52,16 +61,6 @@ class RecurrentInput(NamedTuple):
     mask: BoolArray | None = None
 
 
-class RecurrentCache(NamedTuple):
-    """What backward needs from forward."""
-
-    inputs: tuple[Array, ...]  # per layer, its input sequence, time-major (time, batch, features)
-    runs: tuple[tuple[TimeCache, ...], ...]  # per layer, per direction
-    mask: BoolArray | None  # (time, batch, 1), false at padded steps; None when nothing is padded
-    given: int  # 0 when x came as a bare array, else the length of the input tuple
-    has_state: bool  # whether an initial state was given (it then gets a gradient)
-
-
 class _Config(NamedTuple):
     """The hyperparameters every function of the layer is bound with."""
 
@@ -71,6 +70,17 @@ class _Config(NamedTuple):
     directions: int
     bias: bool
     return_state: bool
+
+
+class RecurrentCache(NamedTuple):
+    """What backward needs from forward."""
+
+    inputs: tuple[Array, ...]  # per layer, its input sequence, time-major (time, batch, features)
+    runs: tuple[tuple[TimeCache, ...], ...]  # per layer, per direction
+    mask: BoolArray | None  # (time, batch, 1), false at padded steps; None when nothing is padded
+    given: int  # 0 when x came as a bare array, else the length of the input tuple
+    has_state: bool  # whether an initial state was given (it then gets a gradient)
+    config: _Config  # the layer that made it (rnn, gru and lstm of any size share this type)
 
 
 _SUFFIXES = ("", "_reverse")
@@ -142,22 +152,41 @@ def _split_input(x: object, name: str) -> tuple[object, object, object, object, 
 
 
 def _check_sequence(seq: object, params: Params, name: str) -> Array:
-    w = params["weight_ih_l0"]
-    if not isinstance(seq, np.ndarray) or seq.ndim != 3 or seq.shape[2] != w.shape[1]:
-        got = describe_shape(seq.shape) if isinstance(seq, np.ndarray) else type(seq).__name__
-        raise ShapeError(name, f"expected input of shape (batch, time, {w.shape[1]}), got {got}")
+    """``seq`` when it is a ``(batch, time, features)`` array (its features are checked with the params)."""
+    if type(seq) is not np.ndarray or seq.ndim != 3:
+        if not isinstance(seq, np.ndarray):
+            raise not_an_array(seq, "the input sequence", name)
+        if seq.ndim != 3:
+            w = params["weight_ih_l0"]
+            n_in = w.shape[1] if isinstance(w, np.ndarray) and w.ndim == 2 else "features"
+            raise ShapeError(
+                name, f"expected input of shape (batch, time, {n_in}), got {describe_shape(seq.shape)}"
+            )
     check_float(seq, name)
-    check_same_dtype(seq, w, name)
     return seq
 
 
-def _check_param_shapes(cfg: _Config, params: Params, features: int) -> None:
-    for key, shape in _param_shapes(cfg, features).items():
-        if params[key].shape != shape:
-            raise ParamsError(
-                cfg.cell.name,
-                f"expected {key} of shape {describe_shape(shape)}, got {describe_shape(params[key].shape)}",
-            )
+def _check_params(cfg: _Config, params: Params, features: int, seq: tuple[int, ...] | None) -> Array:
+    """``weight_ih_l0``, after checking every parameter is what ``init`` makes for ``features`` inputs.
+
+    Given the input's shape ``seq`` (forward), a first weight that is fine but for another input
+    size is reported as an input that does not fit it; otherwise (backward) as the weight's fault.
+    """
+    name = cfg.cell.name
+    shapes = iter(_param_shapes(cfg, features).items())
+    key, shape = next(shapes)
+    try:
+        first = check_param(params, key, shape, name)
+    except ShapeError:
+        w = params[key]
+        if seq is not None and w.ndim == 2 and w.shape[0] == shape[0]:
+            raise ShapeError(
+                name, f"expected input of shape (batch, time, {w.shape[1]}), got {describe_shape(seq)}"
+            ) from None
+        raise
+    for key, shape in shapes:
+        check_param(params, key, shape, name, first.dtype)
+    return first
 
 
 def _check_state(cfg: _Config, state: object, like: Array) -> State:
@@ -166,8 +195,10 @@ def _check_state(cfg: _Config, state: object, like: Array) -> State:
     if not isinstance(parts, tuple) or len(parts) != cfg.cell.states:
         raise ShapeError(name, "expected the initial state as a pair (h0, c0)")
     for part in parts:
-        if not isinstance(part, np.ndarray) or part.shape != expected:
-            got = describe_shape(part.shape) if isinstance(part, np.ndarray) else type(part).__name__
+        if not isinstance(part, np.ndarray):
+            raise not_an_array(part, "the initial state", name)
+        if part.shape != expected:
+            got = describe_shape(part.shape)
             raise ShapeError(
                 name, f"expected an initial state of shape {describe_shape(expected)}, got {got}"
             )
@@ -237,7 +268,8 @@ def _forward(
     seq_in, state_in, lengths, mask_in, given = _split_input(x, name)
     seq = _check_sequence(seq_in, params, name)
     batch, steps, features = seq.shape
-    _check_param_shapes(cfg, params, features)
+    w = _check_params(cfg, params, features, seq.shape)
+    check_same_dtype(seq, w, name)
     mask = _mask_of(name, lengths, mask_in, batch, steps)
     if state_in is None:
         zeros = np.zeros(_state_shape(cfg, batch), seq.dtype)
@@ -259,7 +291,7 @@ def _forward(
         layer_in = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
         runs.append(tuple(caches))
     y = np.ascontiguousarray(layer_in.transpose(1, 0, 2))
-    cache = RecurrentCache(tuple(inputs), tuple(runs), mask, given, state_in is not None)
+    cache = RecurrentCache(tuple(inputs), tuple(runs), mask, given, state_in is not None, cfg)
     if not cfg.return_state:
         return y, cache
     final = tuple(np.stack([f[k] for f in finals]) for k in range(cell.states))
@@ -267,6 +299,15 @@ def _forward(
 
 
 # --- backward ---------------------------------------------------------------------------------------
+
+
+def _check_cache(cfg: _Config, params: Params, cache: RecurrentCache) -> None:
+    """Refuse a cache this layer's forward did not make, and params that are not the forward's."""
+    name = cfg.cell.name
+    if type(cache) is not RecurrentCache or (cache.config is not cfg and cache.config != cfg):
+        wrong_cache(cache, f"RecurrentCache of this {name}", name)
+    check_keys(params, frozenset(_param_shapes(cfg, 1)), name)
+    _check_params(cfg, params, cache.inputs[0].shape[2], None)
 
 
 def _split_cotangent(cfg: _Config, cache: RecurrentCache, dy: Any) -> tuple[Array | None, State]:
@@ -282,15 +323,13 @@ def _split_cotangent(cfg: _Config, cache: RecurrentCache, dy: Any) -> tuple[Arra
         dy, dstate = dy
         if dstate is not None:
             parts = dstate if cell.states == 2 else (dstate,)
+            if not isinstance(parts, tuple) or len(parts) != cell.states:
+                raise ShapeError(name, "expected the final state's gradient as a pair (dh, dc)")
             dfinal = tuple(zeros if p is None else p for p in parts)
-            if any(p.shape != zeros.shape for p in dfinal):
-                raise ShapeError(
-                    name, f"expected the final state's gradient of shape {describe_shape(zeros.shape)}"
-                )
-    expected = (batch, steps, cfg.directions * cfg.hidden)
-    if dy is not None and (not isinstance(dy, np.ndarray) or dy.shape != expected):
-        got = describe_shape(dy.shape) if isinstance(dy, np.ndarray) else type(dy).__name__
-        raise ShapeError(name, f"expected dy of shape {describe_shape(expected)}, got {got}")
+            for p in dfinal:
+                check_dy(p, zeros.shape, zeros.dtype, name, "the final state's gradient")
+    if dy is not None or not cfg.return_state:  # None is an unused output of a pair only
+        check_dy(dy, (batch, steps, cfg.directions * cfg.hidden), top.dtype, name)
     return dy, dfinal
 
 
@@ -303,6 +342,7 @@ def _backpropagate(
     params: Params, cache: RecurrentCache, dy: Any, cfg: _Config, *, input_grad: bool
 ) -> tuple[Any, Params]:
     cell, n_dir, hidden = cfg.cell, cfg.directions, cfg.hidden
+    _check_cache(cfg, params, cache)
     d_top, dfinal = _split_cotangent(cfg, cache, dy)
     d_out = None if d_top is None else d_top.transpose(1, 0, 2)  # time-major view
     grads: dict[str, Array] = {}
@@ -322,9 +362,11 @@ def _backpropagate(
             )
             for k, part in enumerate(ds):
                 dstate0[k][at] = part
-            flat_x = da_x.reshape(steps * batch, -1)
+            gate_rows = cell.gates * hidden  # an explicit size: a reshape with -1 fails on an empty batch
+            flat_x = da_x.reshape(steps * batch, gate_rows)
             grads[k_ih] = flat_x.T @ x.reshape(steps * batch, n_in)
-            grads[k_hh] = da_h.reshape(steps * batch, -1).T @ run_cache.h_prev.reshape(steps * batch, hidden)
+            flat_h = run_cache.h_prev.reshape(steps * batch, hidden)
+            grads[k_hh] = da_h.reshape(steps * batch, gate_rows).T @ flat_h
             if cfg.bias:
                 grads[k_bih], grads[k_bhh] = _bias_grad(da_x), _bias_grad(da_h)
             if layer > 0 or input_grad:
@@ -363,16 +405,22 @@ def recurrent_layer(
     dtype: npt.DTypeLike,
 ) -> Layer[RecurrentCache]:
     """The :class:`~functional_dl.types.Layer` of ``cell`` with these hyperparameters (see ``rnn``)."""
-    for what, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{cell.name}: {what} must be a positive int, got {value!r}")
-    cfg = _Config(cell, hidden_size, num_layers, 2 if bidirectional else 1, bias, return_state)
+    name = cell.name
+    cfg = _Config(
+        cell,
+        positive_int(hidden_size, "hidden_size", name),
+        positive_int(num_layers, "num_layers", name),
+        2 if flag(bidirectional, "bidirectional", name) else 1,
+        flag(bias, "bias", name),
+        flag(return_state, "return_state", name),
+    )
     return build(
-        cell.name,
+        name,
         _shapes,
         partial(_forward, keys=frozenset(_param_shapes(cfg, 1))),
         _backward,
         dtype=dtype,
         backward_params=_backward_params,
+        tuple_input=True,
         cfg=cfg,
     )

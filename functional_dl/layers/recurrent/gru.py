@@ -96,6 +96,11 @@ def gru(
         ((None, 40, 12), (18, 6))
     """
     return recurrent_layer(
-        _CELL, hidden_size, num_layers, bias=bias, bidirectional=bidirectional,
-        return_state=return_state, dtype=dtype,
+        _CELL,
+        hidden_size,
+        num_layers,
+        bias=bias,
+        bidirectional=bidirectional,
+        return_state=return_state,
+        dtype=dtype,
     )

@@ -127,6 +127,11 @@ def lstm(
         ((None, 10, 8), ((1, None, 8), (1, None, 8)))
     """
     return recurrent_layer(
-        _CELL, hidden_size, num_layers, bias=bias, bidirectional=bidirectional,
-        return_state=return_state, dtype=dtype,
+        _CELL,
+        hidden_size,
+        num_layers,
+        bias=bias,
+        bidirectional=bidirectional,
+        return_state=return_state,
+        dtype=dtype,
     )

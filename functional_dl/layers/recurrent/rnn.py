@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl.errors import DomainError
 from functional_dl.layers.recurrent._cell import Cell, Saved, State
 from functional_dl.layers.recurrent._layer import RecurrentCache, recurrent_layer
 from functional_dl.types import Array, Layer
@@ -95,9 +96,14 @@ def rnn(
         >>> y.shape
         (2, 5, 4)
     """
-    if nonlinearity not in _CELLS:
-        raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    if not isinstance(nonlinearity, str) or nonlinearity not in _CELLS:
+        raise DomainError("rnn", f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return recurrent_layer(
-        _CELLS[nonlinearity], hidden_size, num_layers, bias=bias, bidirectional=bidirectional,
-        return_state=return_state, dtype=dtype,
+        _CELLS[nonlinearity],
+        hidden_size,
+        num_layers,
+        bias=bias,
+        bidirectional=bidirectional,
+        return_state=return_state,
+        dtype=dtype,
     )

@@ -1,0 +1,97 @@
+"""What every sweep of the public API (``test_sweep_*.py``) checks: library errors only, no warning,
+no mutated input.
+
+A sweep feeds an entry point an input wrong in exactly one way. :func:`refused` runs the call with
+every warning turned into an error and passes only if it raises one of the library's own
+exceptions (:mod:`functional_dl.errors`); a raw NumPy or Python exception, a warning, or a
+silent return fails the test. :func:`accepted` runs a call that must succeed, and
+:func:`accepted_or_refused` one that may do either. :func:`snapshot` and :func:`unchanged` check
+that the call left its inputs as they were. ``what`` (optional) says which call failed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from functional_dl.errors import FunctionalDLError
+from functional_dl.params import FrozenParams
+
+__all__ = ["accepted", "accepted_or_refused", "call", "refused", "snapshot", "strict", "unchanged"]
+
+T = TypeVar("T")
+
+
+def call(f: Callable[..., object], /, *args: object, **kwargs: object) -> Callable[[], object]:
+    """``f`` with its (deliberately wrong) arguments bound: the thunk a sweep runs."""
+    return partial(f, *args, **kwargs)
+
+
+@contextmanager
+def strict() -> Iterator[None]:
+    """Any warning is an error inside the block."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def _where(what: str) -> str:
+    return f"{what}: " if what else ""
+
+
+def refused(call: Callable[[], object], what: str = "") -> FunctionalDLError:
+    """Run ``call``; it must raise a library error (not a raw NumPy/Python one, not a warning)."""
+    with strict():
+        try:
+            call()
+        except FunctionalDLError as err:
+            return err
+        except Exception as err:  # the defect the sweep is for
+            pytest.fail(f"{_where(what)}raw {type(err).__name__} instead of a library error: {err}")
+    pytest.fail(f"{_where(what)}a meaningless input was accepted silently")
+
+
+def accepted(call: Callable[[], T], what: str = "") -> T:
+    """Run ``call``, which must return (the input is meaningful) without any warning or error."""
+    with strict():
+        try:
+            return call()
+        except Exception as err:
+            pytest.fail(f"{_where(what)}a meaningful input was refused: {type(err).__name__}: {err}")
+
+
+def accepted_or_refused(call: Callable[[], T], what: str = "") -> T | FunctionalDLError:
+    """Run ``call``, which may return or raise a library error, but nothing else and no warning."""
+    with strict():
+        try:
+            return call()
+        except FunctionalDLError as err:
+            return err
+        except Exception as err:
+            pytest.fail(f"{_where(what)}raw {type(err).__name__} instead of a library error: {err}")
+
+
+def snapshot(tree: object) -> list[np.ndarray[Any, Any]]:
+    """Copies of every array in a tree of dicts, params, tuples and lists (nested), in order."""
+    if isinstance(tree, np.ndarray):
+        return [tree.copy()]
+    if isinstance(tree, dict | FrozenParams):
+        return [a for v in tree.values() for a in snapshot(v)]
+    if isinstance(tree, tuple | list):
+        return [a for v in tree for a in snapshot(v)]
+    return []
+
+
+def unchanged(before: list[np.ndarray[Any, Any]], tree: object) -> None:
+    """Every array of ``tree`` equals its copy in ``before`` bit for bit (NaN equal to NaN), dtype too."""
+    after = snapshot(tree)
+    assert len(before) == len(after), "an input's structure changed"
+    for a, b in zip(before, after, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape, "an input array was replaced"
+        np.testing.assert_array_equal(a, b, err_msg="an input was mutated")
