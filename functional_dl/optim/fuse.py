@@ -55,7 +55,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
-from functional_dl import _buffers as buffers
+from functional_dl import _recycle as recycle
 from functional_dl import threads
 from functional_dl.errors import DomainError, ParamsError
 from functional_dl.optim._fuse_blocks import BLOCK, update_in_blocks
@@ -229,7 +229,7 @@ def _fused(
             for group, entries in layout:
                 if apply and len(entries) == 1:
                     key, shape = entries[0]
-                    new_params[key] = buffers.empty(shape, params[key].dtype)
+                    new_params[key] = recycle.empty(shape, params[key].dtype)
                     apply_to[group] = new_params[key].reshape(-1)
             flat_updates, new_inner = update_in_blocks(
                 inner,
