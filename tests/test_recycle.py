@@ -232,7 +232,7 @@ def test_the_fused_optimizer_writes_each_entry_of_its_recycled_arrays(
     monkeypatch.setattr(fuse_module, "BLOCK", 7)  # blocks of 7, the last one shorter
     params = {"0.w": np.linspace(-1, 1, 60).reshape(6, 10), "1.b": np.linspace(0, 1, 30), "2.b": np.ones(3)}
     grads = {k: np.cos(p) for k, p in params.items()}
-    opt = fdl.optim.fused_optimizer(
+    opt = fuse_module._fused_optimizer(
         fdl.optim.chain(
             fdl.optim.scale_by_adam(),
             fdl.optim.add_decayed_weights(0.1),
