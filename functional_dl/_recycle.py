@@ -26,6 +26,10 @@ kept: when a new one would pass either, the free slabs of every size are dropped
 that is not enough the new array is a plain ``numpy.empty`` that is not kept. So memory held for
 recycling never grows without bound, whatever sizes a program asks for.
 
+Threads share the kept slabs under one lock (a thread that takes a slab holds a reference to it
+before it lets go of the lock, so no other thread can see it free); a process forked from this
+one gets a lock of its own and its own copies of the slabs.
+
 Who may write into a recycled array: only the library code that asked :func:`empty` for it, and
 only before handing it out (every caller fills all of it first: a slab holds whatever an earlier
 array left there); after that it is an ordinary array of whoever holds it.
@@ -34,6 +38,7 @@ array left there); after that it is an ordinary array of whoever holds it.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import sys
 import threading
@@ -59,7 +64,18 @@ MAX_BYTES = 1 << 30
 # Module state: slabs by size in bytes. A cache of memory only: what an array holds never
 # depends on whether its slab was kept.
 _SLABS: dict[int, list[npt.NDArray[np.uint8]]] = {}
-_LOCK = threading.Lock()
+_LOCK = [threading.Lock()]  # in a list, so that a forked child can replace it
+
+
+def _new_lock_after_fork() -> None:
+    # A child forked while another thread held the lock inherits it held, by a thread it does not
+    # have: without a new one its first large array would wait forever. Its slabs are its own
+    # copies, with the counts of its own references, so they stay as they are.
+    _LOCK[0] = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 # sys.getrefcount(slabs[i]) of a slab nobody else holds: the list's reference and the argument's.
 _FREE = 2
 
@@ -132,7 +148,7 @@ def empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     # Only plain numeric dtypes: a slab's bytes seen as object pointers would crash the interpreter.
     if nbytes < RECYCLE_FROM or not RECYCLING or dt.isbuiltin != 1 or dt.hasobject:
         return np.empty(shape, dt)
-    with _LOCK:
+    with _LOCK[0]:
         slabs = _SLABS.get(nbytes, [])
         free = _free(slabs)
         if free:
@@ -152,5 +168,5 @@ def empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
 
 def release() -> int:
     """Drop every kept slab that no array uses (their memory goes back to ``malloc``); returns how many."""
-    with _LOCK:
+    with _LOCK[0]:
         return _drop_free()

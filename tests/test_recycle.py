@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib
+import os
+import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -250,3 +253,23 @@ def test_the_fused_optimizer_writes_each_entry_of_its_recycled_arrays(
         return [a.tobytes() for a in new.values()] + [repr(fdl.optim.unfused(state.inner)).encode()]
 
     assert run(_poisoned) == run(_zeroed)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_process_forked_while_a_thread_takes_a_slab_can_take_slabs_itself() -> None:
+    held = empty(LARGE, np.float32)  # a slab in use, inherited by the child
+    with _recycle._LOCK[0]:  # as if another thread were inside empty() at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: take a slab, check it is not the one in use, and report
+            fresh = empty(LARGE, np.float32)
+            os._exit(0 if not np.shares_memory(fresh, held) else 1)
+    for _ in range(200):  # up to 10 s
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child waited forever for the lock it inherited")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -39,6 +39,14 @@ def _memoryview(a: Array) -> object:
     return memoryview(a)  # type: ignore[arg-type]  # numpy arrays export the buffer protocol
 
 
+def _pickled_out_of_band(a: Array) -> object:
+    # Pickle protocol 5 hands the array's memory over as is: the copy loaded in this process is
+    # the same memory (a contiguous array), held through a PickleBuffer.
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(a, protocol=5, buffer_callback=buffers.append)
+    return pickle.loads(data, buffers=buffers)
+
+
 def _frombuffer(a: Array) -> object:
     # The buffer protocol wants contiguous memory: a strided gradient is read through its base.
     return np.frombuffer(a if a.flags.c_contiguous else a.base, np.uint8)  # type: ignore[arg-type]
@@ -61,6 +69,7 @@ KEEPERS: dict[str, Keeper] = {
     "frombuffer": _frombuffer,
     "torch.from_numpy": _torch,
     "dlpack": np.from_dlpack,
+    "pickle protocol 5, out of band": _pickled_out_of_band,
 }
 
 
