@@ -104,13 +104,14 @@ def _big_params(seed: int) -> dict[str, Array]:
 
 
 def _optimizer_run(keep: Keeper) -> list[object]:
-    """Adam steps, keeping the params and the moments of the first step."""
+    """Adam steps, keeping the params given to init, and the params and moments of the first step."""
     opt = fdl.optim.adam(1e-2, weight_decay=0.1)
     params = _big_params(0)
     state = opt.init(params)
     state, first = opt.update(state, _big_params(1))
     moments = O.find_state(state, O.ScaleByAdamState)
     kept: list[object] = [
+        keep(params["0.w"]),
         keep(first["0.w"]),
         keep(first["1.b"]),
         keep(moments.mu["0.w"]),
