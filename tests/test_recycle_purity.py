@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import functional_dl as fdl
 from functional_dl import _recycle, threads
@@ -53,6 +52,7 @@ def _frombuffer(a: Array) -> object:
 
 
 def _torch(a: Array) -> object:
+    torch = pytest.importorskip("torch")  # only these cases need it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch warns that the params are read-only
         return torch.from_numpy(a)
@@ -87,8 +87,9 @@ def _arrays(tree: object) -> Iterator[Array]:
 
 def _read(kept: object) -> bytes:
     """The bytes of everything in ``kept`` (arrays, wrappers, NamedTuples, mappings), in order."""
-    if isinstance(kept, torch.Tensor):
-        return kept.numpy().tobytes()
+    if type(kept).__module__.startswith("torch"):  # a torch.Tensor
+        tensor: Any = kept
+        return bytes(tensor.numpy().tobytes())
     if isinstance(kept, memoryview):
         return kept.tobytes()
     return b"".join(a.tobytes() for a in _arrays(kept))
