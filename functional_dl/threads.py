@@ -2,8 +2,10 @@
 
 NumPy runs each ufunc on one core, but it releases the GIL while it works on a large array, so
 disjoint pieces of elementwise work (one parameter's optimizer update, say) run in parallel on a
-few Python threads. The library starts such threads in one place only (today: a fused optimizer
-over large arrays, :func:`functional_dl.optim.fuse`) and always through :func:`parallel_map`.
+few Python threads. The library starts such threads in two places (a fused optimizer over large
+arrays, :func:`functional_dl.optim.fuse`, shares out blocks of its vectors; a stride-1 depthwise
+convolution, :mod:`functional_dl.layers._depthwise_planes`, shares out blocks of its planes) and
+always through :func:`parallel_map`.
 
 How many threads
 ----------------
@@ -17,9 +19,9 @@ How many threads
 3. when ``threadpoolctl`` is installed, the thread limit of every BLAS and OpenMP pool it sees, read
    live, so ``with threadpoolctl.threadpool_limits(1):`` keeps the library on one thread too.
 
-Results do not depend on the count: the work given to threads is elementwise and split by whole
-arrays, never a reduction split across threads, so one thread and two give the same bits (a test
-checks it).
+Results do not depend on the count: the work given to threads is elementwise and split into
+pieces fixed by the sizes alone (never by the count), never a reduction split across threads, so
+one thread and two give the same bits (a test checks it).
 
 Example:
     >>> from functional_dl import threads

@@ -37,7 +37,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from functional_dl.layers._windows import Pads, offset_slices, offsets, out_sizes, size, windows
+from functional_dl import _recycle as recycle
+from functional_dl.layers._windows import Pads, clip_offset, offset_slices, offsets, out_sizes, size, windows
 from functional_dl.types import Array
 
 __all__ = [
@@ -63,7 +64,9 @@ def channels_major(a: Array, groups: int) -> Array:
     n, c = a.shape[:2]
     spatial = a.shape[2:]
     grouped = a.reshape(n, groups, c // groups, size(spatial))
-    return np.ascontiguousarray(grouped.transpose(1, 2, 0, 3)).reshape(groups, c // groups, n * size(spatial))
+    out = recycle.empty((groups, c // groups, n, size(spatial)), a.dtype)
+    np.copyto(out, grouped.transpose(1, 2, 0, 3))
+    return out.reshape(groups, c // groups, n * size(spatial))
 
 
 def contiguous_with_bias(a: Array, bias: Array | None) -> Array:
@@ -72,7 +75,7 @@ def contiguous_with_bias(a: Array, bias: Array | None) -> Array:
     A plain ``a + bias`` would keep the memory order of a transposed view (ufuncs allocate in the
     input's order); the next layer wants batch-major memory.
     """
-    out = np.empty(a.shape, dtype=a.dtype)
+    out = recycle.empty(a.shape, a.dtype)
     if bias is None:
         np.copyto(out, a)
     else:
@@ -94,7 +97,9 @@ def im2col(
     out = view.shape[2 : 2 + nd]
     grouped = view.reshape(n, groups, c // groups, *out, *kernel)
     perm = (1, 2, *range(3 + nd, 3 + 2 * nd), 0, *range(3, 3 + nd))  # (G, C/G, *K, N, *Out)
-    return grouped.transpose(perm).reshape(groups, c // groups * size(kernel), n * size(out))
+    col = recycle.empty((groups, c // groups, *kernel, n, *out), xp.dtype)
+    np.copyto(col, grouped.transpose(perm))
+    return col.reshape(groups, c // groups * size(kernel), n * size(out))
 
 
 def correlate(
@@ -142,7 +147,8 @@ SHALLOW_DEPTH = 64
 
 def correlate_channels_major(wg: Array, col: Array) -> Array:
     """``w @ col`` as one GEMM per group: ``(G, O/G, D) @ (G, D, N * P)`` gives ``(G, O/G, N * P)``."""
-    return wg @ col
+    out = recycle.empty((*wg.shape[:2], col.shape[2]), np.result_type(wg, col))
+    return np.matmul(wg, col, out=out)
 
 
 def correlate_per_sample(wg: Array, col: Array, n: int) -> Array:
@@ -157,7 +163,7 @@ def correlate_per_sample(wg: Array, col: Array, n: int) -> Array:
     positions = col.shape[2] // max(n, 1)  # P; an empty batch has no columns at all
     per_sample = col.reshape(groups, depth, n, positions).transpose(2, 0, 1, 3)  # (N, G, D, P), a view
     # An explicit buffer: matmul would otherwise lay y out in the memory order of the view.
-    y = np.empty((n, groups, og, positions), dtype=np.result_type(wg, col))
+    y = recycle.empty((n, groups, og, positions), np.result_type(wg, col))
     np.matmul(wg, per_sample, out=y)
     return y.reshape(n, groups * og, positions)
 
@@ -244,7 +250,8 @@ def _dcol(dy_cm: Array, w: Array, n: int, out: tuple[int, ...]) -> Array:
     groups, og = dy_cm.shape[:2]
     cg = w.shape[1]
     kernel = w.shape[2:]
-    dcol = w.reshape(groups, og, cg * size(kernel)).swapaxes(1, 2) @ dy_cm
+    into = recycle.empty((groups, cg * size(kernel), dy_cm.shape[2]), np.result_type(w, dy_cm))
+    dcol = np.matmul(w.reshape(groups, og, cg * size(kernel)).swapaxes(1, 2), dy_cm, out=into)
     return dcol.reshape(groups, cg, *kernel, n, *out)
 
 
@@ -281,7 +288,7 @@ def input_grad_cropped(
     kernel = w.shape[2:]
     lead = (slice(None),) * 3
     clipped = [
-        (_clip(offset, pads=pads, stride=stride, dilation=dilation, out=out, spatial=spatial), offset)
+        (clip_offset(offset, pads=pads, stride=stride, dilation=dilation, out=out, spatial=spatial), offset)
         for offset in offsets(kernel)
     ]
     parts = [
@@ -289,7 +296,7 @@ def input_grad_cropped(
         for (target, source), offset in clipped
         if target
     ]
-    dx = np.empty((n, groups * cg, *spatial), dtype=dcol.dtype)
+    dx = recycle.empty((n, groups * cg, *spatial), dcol.dtype)
     dx_cm = dx.reshape(n, groups, cg, *spatial).transpose(1, 2, 0, *range(3, 3 + len(spatial)))
     full = next((i for i, (_, part) in enumerate(parts) if part.shape[3:] == spatial), None)
     if full is None:
@@ -300,33 +307,6 @@ def input_grad_cropped(
         view = dx_cm[(*lead, *target)]
         view += part  # our own fresh buffer: in place is safe
     return dx
-
-
-def _clip(
-    offset: tuple[int, ...],
-    *,
-    pads: Pads,
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    out: tuple[int, ...],
-    spatial: tuple[int, ...],
-) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """``(target, source)`` slices of kernel ``offset``: output positions landing inside the unpadded input.
-
-    Output position ``p`` reads unpadded index ``q = p s + i d - lo``; the positions with
-    ``0 <= q < n`` are ``p_0 <= p < p_1``. ``target`` is empty when none do.
-    """
-    targets, sources = [], []
-    for i, (lo, _), s, d, o, m in zip(offset, pads, stride, dilation, out, spatial, strict=True):
-        shift = i * d - lo
-        first = max(0, -(shift // s))  # ceil(-shift / s)
-        stop = min(o, (m - 1 - shift) // s + 1)
-        if first >= stop:
-            return (), ()
-        start = first * s + shift
-        targets.append(slice(start, start + s * (stop - first - 1) + 1, s))
-        sources.append(slice(first, stop))
-    return tuple(targets), tuple(sources)
 
 
 def _tap(lead: int, offset: tuple[int, ...]) -> tuple[slice | int, ...]:

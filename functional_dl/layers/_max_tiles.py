@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl import _recycle as recycle
 from functional_dl.layers._windows import Pads
 from functional_dl.types import Array
 
@@ -53,10 +54,14 @@ def max_and_picks(x: Array, kernel: tuple[int, ...], out: tuple[int, ...]) -> tu
     picks: list[npt.NDArray[np.int8]] = []
     for axis in reversed(range(len(kernel))):
         taps = _taps(m, 2 + axis, kernel[axis], out[axis])
-        best = np.maximum(taps[0], taps[1]) if len(taps) > 1 else taps[0].copy()
-        pick = np.zeros(best.shape, dtype=np.int8)
+        best = recycle.empty(taps[0].shape, m.dtype)  # recycled memory: no fresh pages per step
+        pick = recycle.empty(best.shape, np.int8)
         if len(taps) > 1:
+            np.maximum(taps[0], taps[1], out=best)
             np.greater(taps[1], taps[0], out=pick, casting="unsafe")  # strictly: ties keep the first
+        else:
+            np.copyto(best, taps[0])
+            pick.fill(0)
         for j, tap in enumerate(taps[2:], start=2):
             better = tap > best
             np.maximum(best, tap, out=best)
@@ -75,7 +80,9 @@ def scatter(picks: Picks, dy: Array, in_shape: tuple[int, ...], kernel: tuple[in
         k, o, n = kernel[axis], dy.shape[2 + axis], in_shape[2 + axis]
         shape = (*pick.shape[: 2 + axis], n, *pick.shape[3 + axis :])
         # Every entry lies in exactly one slice unless a remainder is left over (zero there).
-        wider = np.empty(shape, dtype=dy.dtype) if o * k == n else np.zeros(shape, dtype=dy.dtype)
+        wider = recycle.empty(shape, dy.dtype)
+        if o * k != n:
+            wider.fill(0)
         for j, target in enumerate(_taps(wider, 2 + axis, k, o)):
             np.multiply(pick == j, grad, out=target)
         grad = wider

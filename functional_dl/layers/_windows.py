@@ -28,6 +28,7 @@ __all__ = [
     "PaddingSpec",
     "Pads",
     "check_fits",
+    "clip_offset",
     "crop",
     "extents",
     "offset_slices",
@@ -191,6 +192,33 @@ def offset_slices(
         slice(i * d, i * d + s * (o - 1) + 1, s)
         for i, s, d, o in zip(offset, stride, dilation, out, strict=True)
     )
+
+
+def clip_offset(
+    offset: tuple[int, ...],
+    *,
+    pads: Pads,
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out: tuple[int, ...],
+    spatial: tuple[int, ...],
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """``(target, source)`` slices of kernel ``offset``: output positions landing inside the unpadded input.
+
+    Output position ``p`` reads unpadded index ``q = p s + i d - lo``; the positions with
+    ``0 <= q < n`` are ``p_0 <= p < p_1``. ``target`` is empty when none do.
+    """
+    targets, sources = [], []
+    for i, (lo, _), s, d, o, m in zip(offset, pads, stride, dilation, out, spatial, strict=True):
+        shift = i * d - lo
+        first = max(0, -(shift // s))  # ceil(-shift / s)
+        stop = min(o, (m - 1 - shift) // s + 1)
+        if first >= stop:
+            return (), ()
+        start = first * s + shift
+        targets.append(slice(start, start + s * (stop - first - 1) + 1, s))
+        sources.append(slice(first, stop))
+    return tuple(targets), tuple(sources)
 
 
 def size(shape: Sequence[int]) -> int:

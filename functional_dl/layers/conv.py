@@ -15,8 +15,10 @@ cross-correlation, as in every deep-learning library)::
 Forward is one GEMM on an im2col copy of a strided window view, which the cache keeps (one GEMM per
 sample when the product is shallow, as in a first layer); backward is one GEMM on it for ``dw`` and
 one GEMM plus a strided scatter straight into the unpadded ``dx`` (see
-:mod:`functional_dl.layers._conv_gemm`). Training skips ``dx`` of the first layer through
-``Layer.param_grads`` (``_backward_params``).
+:mod:`functional_dl.layers._conv_gemm`). A depthwise convolution (one input channel per group, at
+most a few outputs each) is a sum of per-channel products of shifted views instead, one per kernel
+offset (:mod:`functional_dl.layers._conv_depthwise`): as GEMMs it would be matrix-vector products.
+Training skips ``dx`` of the first layer through ``Layer.param_grads`` (``_backward_params``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer
 from functional_dl.layers._args import check_options, flag, float_dtype
 from functional_dl.layers._builder import ArraySpecs, build, weight_and_bias
+from functional_dl.layers._conv_depthwise import depthwise_backward, depthwise_forward, is_depthwise
 from functional_dl.layers._conv_gemm import (
     channels_major,
     col_weight_grad,
@@ -81,7 +84,10 @@ class ConvCache(NamedTuple):
     """What backward needs from forward."""
 
     x: Array  # (N, C, *S), the unpadded input
-    col: Array  # (G, C/G * prod(K), N * prod(Out)), im2col of the padded input, for dw
+    # What dw is computed from: im2col of the padded input, (G, C/G * prod(K), N * prod(Out)); for
+    # a depthwise convolution (one input channel per group), the padded input itself, as
+    # _conv_depthwise.depthwise_forward lays it out.
+    col: Array
     spec: ConvSpec  # the layer that made it (conv1d and conv2d of any size share this type)
 
 
@@ -158,22 +164,18 @@ def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
 def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec) -> tuple[Array, ConvCache]:
     """``y = conv(x, w) + b``; ``x`` is ``(N, C, *S)``, ``y`` is ``(N, O, *Out)``."""
     w = _check_input(params, x, spec)
+    bias = params["b"] if spec.use_bias else None
+    if is_depthwise(w.shape, spec.groups):
+        y, taps = depthwise_forward(x, w, bias, pads=spec.pads, stride=spec.stride, dilation=spec.dilation)
+        return y, ConvCache(x, taps, spec)
     xp = pad(x, spec.pads)
     col = im2col(xp, spec.kernel, spec.stride, spec.dilation, spec.groups)
-    y = correlate(
-        xp,
-        w,
-        stride=spec.stride,
-        dilation=spec.dilation,
-        groups=spec.groups,
-        bias=params["b"] if spec.use_bias else None,
-        col=col,
-    )
+    y = correlate(xp, w, stride=spec.stride, dilation=spec.dilation, groups=spec.groups, bias=bias, col=col)
     return y, ConvCache(x, col, spec)
 
 
-def _dy_channels_major(params: Params, cache: ConvCache, dy: Array, spec: ConvSpec) -> Array:
-    """Validate the cache, params and ``dy``; return ``dy`` as :func:`channels_major` lays it out."""
+def _checked_weight(params: Params, cache: ConvCache, dy: Array, spec: ConvSpec) -> Array:
+    """The weight, once the cache, the params and ``dy`` (of shape ``(N, O, *Out)``) are validated."""
     check_cache(cache, ConvCache, spec.name)
     if cache.spec is not spec and cache.spec != spec:
         wrong_cache(cache, f"ConvCache of this {spec.name}", spec.name)
@@ -182,36 +184,56 @@ def _dy_channels_major(params: Params, cache: ConvCache, dy: Array, spec: ConvSp
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], spec.pads, strict=True))
     out = out_sizes(padded, spec.kernel, spec.stride, spec.dilation)
     check_dy(dy, (x.shape[0], w.shape[0], *out), w.dtype, spec.name)
-    return channels_major(dy, spec.groups)
+    return w
 
 
-def _grads(dy_cm: Array, cache: ConvCache, spec: ConvSpec) -> Params:
-    dw = col_weight_grad(cache.col, dy_cm, spec.kernel)
-    if spec.use_bias:
-        return {"w": dw, "b": dy_cm.sum(axis=2).reshape(-1)}
-    return {"w": dw}
+def _grads(
+    dy: Array, w: Array, cache: ConvCache, spec: ConvSpec, *, input_grad: bool
+) -> tuple[Array | None, Params]:
+    """``(dx, {"w": dw, "b": db})`` (``dx`` only if ``input_grad``) by the formulas above."""
+    x = cache.x
+    pads, stride, dilation = spec.pads, spec.stride, spec.dilation
+    dx: Array | None = None
+    if is_depthwise(w.shape, spec.groups):
+        dx, dw = depthwise_backward(
+            cache.col,
+            dy,
+            w,
+            spatial=x.shape[2:],
+            pads=pads,
+            stride=stride,
+            dilation=dilation,
+            input_grad=input_grad,
+        )
+        db = dy.sum(axis=(0, *range(2, dy.ndim)))
+    else:
+        dy_cm = channels_major(dy, spec.groups)  # shared by all three products
+        dw = col_weight_grad(cache.col, dy_cm, spec.kernel)
+        db = dy_cm.sum(axis=2).reshape(-1)
+        if input_grad:
+            dx = input_grad_cropped(
+                dy_cm,
+                w,
+                n=x.shape[0],
+                spatial=x.shape[2:],
+                pads=pads,
+                stride=stride,
+                dilation=dilation,
+                out=dy.shape[2:],
+            )
+    return dx, ({"w": dw, "b": db} if spec.use_bias else {"w": dw})
 
 
 def _backward(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> tuple[Array, Params]:
     """``(dx, {"w": dw, "b": db})`` by the formulas in the module docstring."""
-    dy_cm = _dy_channels_major(params, cache, dy, spec)  # shared by all three products
-    x = cache.x
-    dx = input_grad_cropped(
-        dy_cm,
-        params["w"],
-        n=x.shape[0],
-        spatial=x.shape[2:],
-        pads=spec.pads,
-        stride=spec.stride,
-        dilation=spec.dilation,
-        out=dy.shape[2:],
-    )
-    return dx, _grads(dy_cm, cache, spec)
+    dx, grads = _grads(dy, _checked_weight(params, cache, dy, spec), cache, spec, input_grad=True)
+    assert dx is not None  # asked for
+    return dx, grads
 
 
 def _backward_params(params: Params, cache: ConvCache, dy: Array, /, *, spec: ConvSpec) -> Params:
     """``dw`` and ``db`` as :func:`_backward` computes them, without ``dx``."""
-    return _grads(_dy_channels_major(params, cache, dy, spec), cache, spec)
+    return _grads(dy, _checked_weight(params, cache, dy, spec), cache, spec, input_grad=False)[1]
 
 
 def _conv(

@@ -1,25 +1,25 @@
-"""A fused state cut by vector groups and joined again, so that groups can update on separate threads.
+"""A fused state cut by vector groups and joined again, so that groups can update separately.
 
 A fused transformation keeps each per-parameter quantity as a mapping from group name (one
 vector each) to array. An elementwise transformation computes each entry from that entry alone,
 so it may run on any subset of the groups with the matching subset of its state; whatever else
 its state holds (step counts, learning rates) does not depend on the entries, so every subset
-computes the same. :func:`select` cuts a state down to a subset of groups, :func:`join` puts the
-parts back together, and :func:`bins` shares the groups out by size.
+computes the same. :func:`select` cuts a state down to a subset of groups and :func:`join` puts
+the parts back together (:mod:`functional_dl.optim._fuse_blocks` cuts each group further, into
+blocks).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["Layout", "bins", "join", "select"]
+__all__ = ["Layout", "join", "rebuild", "select"]
 
 #: ``((group, ((key, shape), ...)), ...)`` in the params' key order; plain data, so it checkpoints.
 Layout = tuple[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]], ...]
 
 
-def _rebuild(node: tuple[object, ...], children: list[object]) -> object:
+def rebuild(node: tuple[object, ...], children: list[object]) -> object:
     make: Callable[..., object] = type(node)  # a NamedTuple takes its fields positionally
     return make(*children) if hasattr(node, "_fields") else tuple(children)
 
@@ -31,7 +31,7 @@ def select(node: object, groups: frozenset[str], subset: frozenset[str]) -> obje
             return {g: node[g] for g in node if g in subset}
         return {k: v if hasattr(v, "dtype") else select(v, groups, subset) for k, v in node.items()}
     if isinstance(node, tuple):
-        return _rebuild(node, [select(child, groups, subset) for child in node])
+        return rebuild(node, [select(child, groups, subset) for child in node])
     return node
 
 
@@ -59,24 +59,5 @@ def join(parts: Sequence[object], subsets: Sequence[frozenset[str]], order: Sequ
             join([part[i] for part in parts if isinstance(part, tuple)], subsets, order)
             for i in range(len(first))
         ]
-        return _rebuild(first, children)
+        return rebuild(first, children)
     return first
-
-
-def bins(layout: Layout, n: int) -> list[frozenset[str]]:
-    """The groups of ``layout`` shared out into at most ``n`` bins of similar total size.
-
-    Largest first, each into the lightest bin so far; ties go to the earlier bin, so the result
-    depends only on the layout and ``n``.
-    """
-    by_size = sorted(
-        (-sum(math.prod(shape) for _, shape in entries), i, group)
-        for i, (group, entries) in enumerate(layout)
-    )
-    loads = [0] * min(n, len(layout))
-    members: list[set[str]] = [set() for _ in loads]
-    for minus_size, _, group in by_size:
-        lightest = loads.index(min(loads))
-        loads[lightest] -= minus_size
-        members[lightest].add(group)
-    return [frozenset(m) for m in members if m]

@@ -67,6 +67,7 @@ __all__ = [
     "Schedule",
     "TransformInitFn",
     "TransformUpdateFn",
+    "add_update",
     "apply_updates",
     "check_grads",
     "check_optimizer",
@@ -232,17 +233,20 @@ def widened(g: Array) -> Array:
     return g.astype(np.float32) if g.dtype == _FLOAT16 else g
 
 
+def add_update(p: Array, u: Array, out: Array | None = None) -> Array:
+    """``p + u`` in ``p``'s dtype (an update of a wider dtype is cast back), into ``out`` if given."""
+    # The plain ``+`` is the common case and dispatches faster than np.add with dtype/casting.
+    if u.dtype == p.dtype:
+        return p + u if out is None else np.add(p, u, out=out)
+    return np.add(p, u, out=out, dtype=p.dtype, casting="same_kind")
+
+
 def apply_updates(params: Params, updates: Params) -> FrozenParams:
     """``params + updates`` key by key, as new read-only arrays of the params' dtypes.
 
     An update of a wider dtype is cast back to the parameter's dtype (float32 params stay float32).
     """
-    out = {}
-    for name, p in params.items():
-        u = updates[name]
-        # The plain ``+`` is the common case and dispatches faster than np.add with dtype/casting.
-        out[name] = p + u if u.dtype == p.dtype else np.add(p, u, dtype=p.dtype, casting="same_kind")
-    return adopt(out)
+    return adopt({name: add_update(p, updates[name]) for name, p in params.items()})
 
 
 def _optimizer_init(transform: GradientTransformation[S], params: Params, /) -> OptimizerState[S]:
@@ -256,7 +260,11 @@ def _optimizer_init(transform: GradientTransformation[S], params: Params, /) -> 
 
 
 def _optimizer_update(
-    transform: GradientTransformation[S], state: OptimizerState[S], grads: Params, /
+    transform: GradientTransformation[S],
+    applied: TransformUpdateFn[S] | None,
+    state: OptimizerState[S],
+    grads: Params,
+    /,
 ) -> tuple[OptimizerState[S], Params]:
     if not isinstance(state, OptimizerState):
         raise ParamsError(
@@ -265,8 +273,12 @@ def _optimizer_update(
         )
     params = state.params
     check_grads(grads, params)
-    updates, inner = transform.update(grads, state.inner, params)
-    new_params = apply_updates(params, updates)
+    if applied is None:
+        updates, inner = transform.update(grads, state.inner, params)
+        new_params = apply_updates(params, updates)
+    else:
+        fresh, inner = applied(grads, state.inner, params)
+        new_params = adopt(dict(fresh))
     return OptimizerState(new_params, inner, state.step + 1), new_params
 
 
@@ -301,8 +313,22 @@ def optimizer(transform: GradientTransformation[S]) -> Optimizer[S]:
         >>> params["w"], state.step
         (array([0.9, 2.1]), 1)
     """
+    return _optimizer_applying(transform, None)
+
+
+def _optimizer_applying(
+    transform: GradientTransformation[S], applied: TransformUpdateFn[S] | None
+) -> Optimizer[S]:
+    """:func:`optimizer`, with ``applied`` (if given) computing the new params in one go.
+
+    ``applied`` is ``(grads, state, params) -> (new params, state)``: ``transform.update`` and
+    :func:`apply_updates` in one function, for a transformation that can add its updates to the
+    params as it computes them (the fused named optimizers, :mod:`functional_dl.optim.fuse`). It
+    must give the bits of the two calls and return new arrays only, which it hands over (they are
+    frozen in place).
+    """
     return Optimizer(
         init=partial(_optimizer_init, transform),
-        update=partial(_optimizer_update, transform),
+        update=partial(_optimizer_update, transform, applied),
         transform=transform,
     )

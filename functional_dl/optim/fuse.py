@@ -9,10 +9,13 @@ benchmarks (six arrays) this cuts Adam's step by more than half.
 Large arrays are the other way round: the copy into the joint vector costs as much as a few of
 Adam's passes, and the call overhead it saves is nothing beside the arithmetic. So an array of at
 least ``own_vector_from`` entries (64Ki by default) keeps a vector of its own, a flat view of the
-array itself (no copy). When the layout has several vectors and enough work in them, the vectors
-are shared out over the library's threads (:mod:`functional_dl.threads`): NumPy releases the GIL
-on large arrays, and each vector's update is the same computation on any thread, so the bits do
-not depend on the thread count.
+array itself (no copy). A vector longer than a block (64Ki entries) is updated block by block,
+so that the inner transformation's dozen passes over each block stay in cache instead of
+streaming the whole vector through memory a dozen times; when there is enough work (a quarter of
+a million entries), the blocks are shared out over the library's threads
+(:mod:`functional_dl.threads`), since NumPy releases the GIL while it works. An elementwise
+update of a block is the block of the whole update, whatever thread computes it, so neither the
+blocks nor the thread count change a bit (:mod:`functional_dl.optim._fuse_blocks`).
 
 Only *elementwise* transformations may be fused: ones whose output at an entry depends on that
 entry alone (and on scalars), such as momentum, Adam, RMSprop or unmasked weight decay. Each
@@ -48,14 +51,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
-from typing import Generic, NamedTuple, TypeVar, cast
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
+from functional_dl import _recycle as recycle
 from functional_dl import threads
 from functional_dl.errors import DomainError, ParamsError
-from functional_dl.optim._fuse_groups import Layout, bins, join, select
-from functional_dl.optim.base import GradientTransformation, check_state
+from functional_dl.optim._fuse_blocks import BLOCK, update_in_blocks
+from functional_dl.optim._fuse_groups import Layout
+from functional_dl.optim.base import (
+    GradientTransformation,
+    Optimizer,
+    _optimizer_applying,
+    add_update,
+    check_state,
+)
 from functional_dl.optim.state_tree import find_states
 from functional_dl.types import Array, Params
 
@@ -161,9 +172,14 @@ class _LazyGather(Mapping[str, Array]):
         return len(self._entries)
 
 
-def _scatter(flat: Mapping[str, Array], layout: Layout) -> dict[str, Array]:
+def _scatter(
+    flat: Mapping[str, Array], layout: Layout, skip: Mapping[str, Array] | None = None
+) -> dict[str, Array]:
+    # ``skip``: keys whose vector is not in ``flat`` (their updates went straight into new params).
     out: dict[str, Array] = {}
     for group, entries in layout:
+        if skip and entries[0][0] in skip:
+            continue
         vector = flat[group]
         start = 0
         for k, shape in entries:
@@ -178,71 +194,59 @@ def _fuse_init(inner: GradientTransformation[S], params: Params, /, *, own_vecto
     return FusedState(layout, inner.init(_gather(params, layout)))
 
 
-def _threads_for(layout: Layout) -> int:
-    # One vector per dtype (every small network) never pays for asking.
-    if (
-        len(layout) < 2
-        or sum(math.prod(shape) for _, entries in layout for _, shape in entries) < _THREADED_FROM
-    ):
-        return 1
-    return threads.num_threads()
+def _blockable(inner_state: object) -> bool:
+    # A fused transformation inside this one keeps the shapes of whole vectors in its layout, so
+    # it cannot run on blocks of them; such a nesting is rare and runs as one call.
+    return next(find_states(inner_state, FusedState), None) is None
 
 
-def _update_groups(
-    subset: frozenset[str],
-    /,
-    *,
+def _threads_for(total: int) -> int:
+    # A small network never pays for asking.
+    return 1 if total < _THREADED_FROM else threads.num_threads()
+
+
+def _fused(
     inner: GradientTransformation[S],
-    flat: dict[str, Array],
-    state: S,
-    params: Params,
-    layout: Layout,
-) -> tuple[Params, S]:
-    """``inner``'s update of the vectors in ``subset`` alone, with the matching part of its state."""
-    part_state = cast(S, select(state, frozenset(flat), subset))  # the structure of ``state``, fewer vectors
-    part_layout = tuple((g, entries) for g, entries in layout if g in subset)
-    part_flat = {g: flat[g] for g in flat if g in subset}
-    return inner.update(part_flat, part_state, _LazyGather(params, part_layout))
-
-
-def _update_shared_out(
-    inner: GradientTransformation[S],
-    flat: dict[str, Array],
-    state: S,
+    updates: Params,
+    state: FusedState[S],
     params: Params,
     /,
     *,
-    layout: Layout,
-    n: int,
-) -> tuple[Params, S]:
-    """``inner.update`` with the vectors shared out over ``n`` threads: the same bits as one call.
+    apply: bool,
+) -> tuple[dict[str, Array], dict[str, Array], FusedState[S]]:
+    """The fused update: ``(updates, new params, state)``, per key.
 
-    The plain form is ``inner.update(flat, state, params)``; ``tests/optim/test_fuse_threads.py``
-    checks the two agree bit for bit.
+    With ``apply``, the blocks of every vector that holds one array alone add their updates to the
+    params as they go (:func:`update_in_blocks`'s ``apply_to``): those keys get new params instead
+    of updates. Without it, or on the short path, every key gets its update.
     """
-    subsets = bins(layout, n)
-    work = partial(_update_groups, inner=inner, flat=flat, state=state, params=params, layout=layout)
-    results = threads.parallel_map(work, subsets, n)
-    merged: dict[str, Array] = {}
-    for part_updates, _ in results:
-        merged.update(part_updates)
-    order = [g for g, _ in layout]
-    new_state = cast(S, join([s for _, s in results], subsets, order))
-    return {g: merged[g] for g in order}, new_state
-
-
-def _fuse_update(
-    inner: GradientTransformation[S], updates: Params, state: FusedState[S], params: Params, /
-) -> tuple[Params, FusedState[S]]:
     check_state("fuse", state, FusedState)
     layout = state.layout
+    new_params: dict[str, Array] = {}
     try:
         flat = _gather(updates, layout)
-        n = _threads_for(layout)
-        if n > 1:
-            flat_updates, new_inner = _update_shared_out(inner, flat, state.inner, params, layout=layout, n=n)
+        lazy = _LazyGather(params, layout)
+        sizes = [v.size for v in flat.values()]
+        total = sum(sizes)
+        if (total < _THREADED_FROM and max(sizes) <= BLOCK) or not _blockable(state.inner):
+            flat_updates, new_inner = inner.update(flat, state.inner, lazy)
         else:
-            flat_updates, new_inner = inner.update(flat, state.inner, _LazyGather(params, layout))
+            apply_to: dict[str, Array] = {}
+            for group, entries in layout:
+                if apply and len(entries) == 1:
+                    key, shape = entries[0]
+                    new_params[key] = recycle.empty(shape, params[key].dtype)
+                    apply_to[group] = new_params[key].reshape(-1)
+            flat_updates, new_inner = update_in_blocks(
+                inner,
+                flat,
+                state.inner,
+                lazy,
+                layout=layout,
+                n_threads=_threads_for(total),
+                block=BLOCK,
+                apply_to=apply_to,
+            )
     except _Mismatch:
         raise ParamsError(
             "fuse",
@@ -250,7 +254,24 @@ def _fuse_update(
             f"expected {_describe(layout)}, got updates {_describe(_layout(updates))}, "
             f"params {_describe(_layout(params))}",
         ) from None
-    return _scatter(flat_updates, layout), FusedState(layout, new_inner)
+    return _scatter(flat_updates, layout, skip=new_params), new_params, FusedState(layout, new_inner)
+
+
+def _fuse_update(
+    inner: GradientTransformation[S], updates: Params, state: FusedState[S], params: Params, /
+) -> tuple[Params, FusedState[S]]:
+    per_key, _, new_state = _fused(inner, updates, state, params, apply=False)
+    return per_key, new_state
+
+
+def _fuse_applied(
+    inner: GradientTransformation[S], updates: Params, state: FusedState[S], params: Params, /
+) -> tuple[Params, FusedState[S]]:
+    """``params + _fuse_update(...)``: the new params (new arrays) and the new state."""
+    per_key, new_params, new_state = _fused(inner, updates, state, params, apply=True)
+    return {
+        k: new_params[k] if k in new_params else add_update(p, per_key[k]) for k, p in params.items()
+    }, new_state
 
 
 def _describe(layout: Layout) -> str:
@@ -277,8 +298,11 @@ def fuse(
 
     Raises:
         DomainError: when ``inner`` is not elementwise (a mask, a partition, a trust ratio, a
-            clip by norm, or a transformation of your own that does not declare itself so).
+            clip by norm, or a transformation of your own that does not declare itself so), or
+            ``own_vector_from`` is not a positive integer.
     """
+    if isinstance(own_vector_from, bool) or not isinstance(own_vector_from, int) or own_vector_from < 1:
+        raise DomainError("fuse", f"own_vector_from must be a positive integer, got {own_vector_from!r}")
     if not inner.elementwise:
         raise DomainError(
             "fuse",
@@ -291,6 +315,26 @@ def fuse(
         partial(_fuse_update, inner),
         elementwise=True,
     )
+
+
+def _fused_optimizer(
+    inner: GradientTransformation[S], *, own_vector_from: int = OWN_VECTOR_FROM
+) -> Optimizer[FusedState[S]]:
+    """``optimizer(fuse(inner))``, adding the updates of large arrays to their params as they are made.
+
+    Update rule: ``p = p + split(inner(concat(g)))``, as :func:`fuse`; the same bits as
+    ``optimizer(fuse(inner, own_vector_from=...))`` (``tests/optim/test_fuse_threads.py`` checks
+    it for every elementwise transformation of the registry). An array with a vector of its own
+    that is updated block by block gets its new params block by block too, so its updates are
+    never written out in full and read back: one pass over memory fewer. The named optimizers
+    whose chain is elementwise are built this way; a chain of one's own gets the same numbers from
+    ``optimizer(fuse(chain(...)))``.
+
+    Raises:
+        DomainError: when ``inner`` is not elementwise, or ``own_vector_from`` is not a positive
+            integer, as :func:`fuse`.
+    """
+    return _optimizer_applying(fuse(inner, own_vector_from=own_vector_from), partial(_fuse_applied, inner))
 
 
 def _views(flat: Mapping[str, Array], layout: Layout) -> dict[str, Array]:

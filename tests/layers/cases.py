@@ -234,6 +234,11 @@ def _even_channels_image() -> st.SearchStrategy[tuple[int, ...]]:
     return st.tuples(st.sampled_from([2, 4]), st.integers(1, 4), st.integers(1, 4))
 
 
+def _channels(c: int, nd: int) -> st.SearchStrategy[tuple[int, ...]]:
+    """``(c, *S)`` with ``nd`` spatial axes of 1 to 4: ``c`` fixed, for depthwise convolutions."""
+    return st.tuples(st.just(c), *(st.integers(1, 4) for _ in range(nd)))
+
+
 def _conv_net() -> fdl.Layer[Any]:
     # tanh rather than relu: no kinks for finite differences to land on.
     return fdl.serial(
@@ -328,6 +333,19 @@ LAYER_CASES += [
         lambda: L.conv2d(4, 2, stride=2, padding=(1, (0, 2)), dilation=2, groups=2, use_bias=False),
         _even_channels_image(),
         example_features=(2, 5, 5),
+    ),
+    # One input channel per group: the per-offset depthwise path, with two outputs per channel.
+    LayerCase(
+        "conv2d_depthwise",
+        lambda: L.conv2d(4, 3, padding=1, stride=(1, 2), groups=2),
+        _channels(2, 2),
+        example_features=(2, 5, 5),
+    ),
+    LayerCase(
+        "conv1d_depthwise_strided_dilated",
+        lambda: L.conv1d(3, 2, stride=2, padding=2, dilation=2, groups=3, use_bias=False),
+        _channels(3, 1),
+        example_features=(3, 6),
     ),
     LayerCase(
         "conv_transpose1d",

@@ -66,13 +66,20 @@ class ConvConfig(NamedTuple):
 
 
 @st.composite
-def conv_configs(draw: st.DrawFn, nd: int | None = None) -> ConvConfig:
-    """Small convolutions over the whole hyperparameter space (sizes kept tiny for speed)."""
+def conv_configs(draw: st.DrawFn, nd: int | None = None, max_multiplier: int | None = None) -> ConvConfig:
+    """Small convolutions over the whole hyperparameter space (sizes kept tiny for speed).
+
+    With ``max_multiplier``, depthwise ones only: one input channel per group, and up to that
+    many outputs per channel.
+    """
     nd = draw(st.sampled_from([1, 2])) if nd is None else nd
     groups = draw(st.integers(1, 3))
-    depthwise = draw(st.booleans())
-    cin = groups * (1 if depthwise else draw(st.integers(1, 2)))
-    cout = groups * (1 if depthwise else draw(st.integers(1, 2)))
+    if max_multiplier is None:
+        depthwise = draw(st.booleans())
+        cin = groups * (1 if depthwise else draw(st.integers(1, 2)))
+        cout = groups * (1 if depthwise else draw(st.integers(1, 2)))
+    else:
+        cin, cout = groups, groups * draw(st.integers(1, max_multiplier))
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))

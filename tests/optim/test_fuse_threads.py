@@ -1,13 +1,14 @@
-"""fuse over large arrays: each array's own vector, shared out over threads, gives the same bits.
+"""fuse over large arrays: each array's own vector, its blocks shared out over threads, same bits.
 
-The plain form of a fused update is one call of the inner transformation on every vector; the
-fast path (:func:`functional_dl.optim.fuse._update_shared_out`) runs it on subsets of the vectors
-on separate threads and joins the states. They must agree bit for bit, and so must one thread
-and two through the public optimizer.
+The plain form of a fused update is one call of the inner transformation on every vector; over
+large arrays the fast path cuts the vectors into blocks and shares them out over the library's
+threads (``test_fuse_blocks.py`` checks blocks against one call). One thread and two must give
+the same bits through the public optimizer.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -17,16 +18,15 @@ import pytest
 import functional_dl as fdl
 from functional_dl import optim as O
 from functional_dl import threads
-from functional_dl.optim.fuse import (
-    FusedState,
-    _layout,
-    _LazyGather,
-    _scatter,
-    _update_shared_out,
-    fuse,
-    unfused,
-)
-from functional_dl.testing import assert_bitwise_equal, snapshot
+from functional_dl.optim.fuse import FusedState, _fused_optimizer, _layout, _LazyGather, fuse, unfused
+from functional_dl.testing import assert_bitwise_equal
+from tests.optim.cases import TRANSFORM_CASES, TransformCase
+from tests.optim.state_checks import assert_same_steps
+
+# ``functional_dl.optim.fuse`` is also the name of the function the package exports.
+fuse_module = importlib.import_module("functional_dl.optim.fuse")
+
+ELEMENTWISE = [c for c in TRANSFORM_CASES if c.elementwise]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -51,44 +51,15 @@ def _params(shapes: list[tuple[int, ...]], seed: int) -> dict[str, fdl.Array]:
     return {f"{i}.w": rng.normal(size=s).astype(np.float32) for i, s in enumerate(shapes)}
 
 
-def _chains() -> list[O.GradientTransformation[tuple[object, ...]]]:
-    return [
-        O.chain(O.scale_by_adam(amsgrad=True), O.scale_by_learning_rate(1e-2)),
-        O.chain(O.add_decayed_weights(0.1), O.trace(0.9, nesterov=True), O.scale_by_learning_rate(0.1)),
-    ]
-
-
-@pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("index", range(2))
-def test_shared_out_equals_one_call_bit_for_bit(index: int, n: int) -> None:
-    params = _params([(5, 6), (40,), (3, 3), (7,)], 0)
-    tx = fuse(_chains()[index], own_vector_from=10)
-    state = tx.init(params)
-    assert isinstance(state, FusedState)
-    layout = state.layout
-    assert len(layout) == 3  # (5, 6) and (40,) alone, the two small ones joined
-    grads = _params([p.shape for p in params.values()], 1)
-    flat = {g: np.concatenate([grads[k].ravel() for k, _ in entries]) for g, entries in layout}
-    kept = snapshot(flat)
-    plain_updates, plain_state = tx.update(grads, state, params)
-    one = _chains()[index].update(flat, state.inner, _LazyGather(params, layout))
-    shared = _update_shared_out(_chains()[index], flat, state.inner, params, layout=layout, n=n)
-    assert_bitwise_equal(shared[0], one[0], "updates")
-    assert_bitwise_equal(flat, kept, "inputs")
-    for a, b in ((shared[1], one[1]), (unfused(FusedState(layout, shared[1])), unfused(plain_state))):
-        assert repr(a) == repr(b)  # every array and scalar of the states, structure included
-    assert_bitwise_equal(_scatter(shared[0], layout), plain_updates, "updates per key")
-
-
 def test_one_thread_and_two_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
     # The suite pins BLAS to one thread, which the library respects; lift that for this test only.
     monkeypatch.setattr(threads, "_pool_limits", _no_limit)
     monkeypatch.setattr(threads, "_cores", _two_cores)
     threads.set_num_threads(2)
-    shared_out: list[int] = []
+    shared_out: list[tuple[int, int]] = []  # (threads, pieces of work) of each call
 
     def counting_map(fn: Callable[[T], R], items: Sequence[T], n: int) -> list[R]:
-        shared_out.append(n)
+        shared_out.append((n, len(items)))
         return real_map(fn, items, n)
 
     real_map = threads.parallel_map
@@ -103,7 +74,9 @@ def test_one_thread_and_two_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) 
         for step in range(3):
             state, new = opt.update(state, _params([p.shape for p in params.values()], 10 + step))
         results.append((new, unfused(state.inner)))
-    assert shared_out == [2, 2, 2]  # the two-thread run shared every step out, the other none
+    # Each step deals out the first block of every vector, then the other blocks: on one thread
+    # in the first run, shared between two in the second.
+    assert shared_out == [(1, 1)] * 6 + [(2, 2)] * 6
     assert_bitwise_equal(results[0][0], results[1][0], "params")
     assert repr(results[0][1]) == repr(results[1][1])
 
@@ -116,3 +89,33 @@ def test_large_arrays_keep_their_own_vector_and_small_ones_share() -> None:
     assert np.shares_memory(lazy["float32:0.w"], params["0.w"])  # a view, not a copy
     state = fuse(O.scale_by_adam()).init(params)
     assert O.find_state(state, O.ScaleByAdamState).mu["0.w"].shape == (256, 256)
+
+
+def _registry_params() -> dict[str, fdl.Array]:
+    # The keys the registry's transformations are built for, and one more; two dtypes.
+    rng = np.random.default_rng(3)
+    return {
+        "0.w": rng.normal(size=(3, 2)).astype(np.float32),
+        "0.b": rng.normal(size=4).astype(np.float32),
+        "1.b": rng.normal(size=3).astype(np.float32),
+        "2.w": rng.normal(size=(2, 3)),
+    }
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=[c.id for c in ELEMENTWISE])
+def test_every_elementwise_transformation_fused_in_blocks_equals_it_unfused(
+    case: TransformCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fuse_module, "BLOCK", 3)  # every vector cut into blocks of 3
+    monkeypatch.setattr(fuse_module, "_THREADED_FROM", 0)  # and shared out over the threads
+    monkeypatch.setattr(threads, "_pool_limits", _no_limit)
+    monkeypatch.setattr(threads, "_cores", _two_cores)
+    threads.set_num_threads(2)
+    params = _registry_params()
+    blocked = _fused_optimizer(case.make(), own_vector_from=5)
+    state = blocked.init(params).inner
+    assert isinstance(state, FusedState)
+    # 0.w and 2.w have vectors of their own (their new params made block by block), 0.b and 1.b
+    # share one (their updates added afterwards).
+    assert [len(entries) for _, entries in state.layout] == [1, 2, 1]
+    assert_same_steps(O.optimizer(case.make()), blocked, params)
