@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 import functional_dl as fdl
 from functional_dl import checkpoint
 from functional_dl import layers as L
-from functional_dl.errors import ArgumentError, FunctionalDLError, KeyTypeError
+from functional_dl.errors import ArgumentError, FunctionalDLError, KeyTypeError, LayerError
 
 
 @pytest.mark.parametrize(
@@ -72,6 +73,90 @@ def test_a_seed_where_a_key_belongs_in_a_layer_without_params(
     ):
         getattr(net, method)(seed, in_shape)
     getattr(net, method)(fdl.random.key(0), in_shape)  # a key is still fine
+
+
+# --- everywhere else a key goes: the samplers, the initializers, the context, the training loop -----
+
+_X, _Y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+
+
+def _dropout_net() -> tuple[fdl.Layer[Any], fdl.Params]:
+    net = fdl.serial(L.dense(2), L.dropout(0.5))
+    return net, net.init(fdl.random.key(0), (None, 3))[1]
+
+
+def _serial_forward(key: Any) -> object:
+    net, params = _dropout_net()
+    return net.forward(params, _X, fdl.Context(train=True, key=key))
+
+
+def _attention_forward(key: Any) -> object:
+    layer = L.multi_head_attention(4, 2, dropout=0.3)
+    _, params = layer.init(fdl.random.key(0), (None, 2, 4))
+    return layer.forward(params, np.ones((1, 2, 4), np.float32), fdl.Context(train=True, key=key))
+
+
+def _train_step(key: Any) -> object:
+    net = fdl.serial(L.dense(2), L.relu())  # draws nothing: the step refuses the key all the same
+    _, params = net.init(fdl.random.key(0), (None, 3))
+    opt = fdl.optim.sgd(0.1)
+    step = fdl.train.train_step(net, fdl.losses.mean_squared_error, opt)
+    return step(fdl.train.init_train_state(opt, params), (_X, _Y), key)
+
+
+def _fit(key: Any) -> object:
+    net, params = _dropout_net()
+    opt = fdl.optim.sgd(0.1)
+    start = fdl.train.init_train_state(opt, params)
+    loss = fdl.losses.mean_squared_error
+    return fdl.train.fit(net, loss, opt, start, (_X, _Y), key=key, epochs=1, batch_size=2, progress="none")
+
+
+#: Every public initializer, made with its default arguments.
+_INITIALIZERS = {
+    name: getattr(fdl.initializers, name)(*([0.5] if name == "constant" else []))
+    for name in fdl.initializers.__all__
+    if name not in {"Initializer", "fans", "variance_scaling"}
+}
+
+#: ``{what: (key) -> anything}``: each call takes a key, and only a key.
+_TAKES_A_KEY: dict[str, Callable[[Any], object]] = {
+    "random.split": fdl.random.split,
+    "random.fold_in": lambda k: fdl.random.fold_in(k, 3),
+    "random.generator": fdl.random.generator,
+    "random.normal": lambda k: fdl.random.normal(k, (2,)),
+    "random.uniform": lambda k: fdl.random.uniform(k, (2,)),
+    "random.truncated_normal": lambda k: fdl.random.truncated_normal(k, (2,)),
+    "random.bernoulli": lambda k: fdl.random.bernoulli(k, 0.5, (2,)),
+    "random.permutation": lambda k: fdl.random.permutation(k, 3),
+    **{
+        f"initializers.{name}": partial(lambda init, k: init(k, (3, 2), np.float32), init)
+        for name, init in _INITIALIZERS.items()
+    },
+    "init": lambda k: L.dense(2).init(k, (None, 3)),
+    "dropout, Context(train=True, key=...)": lambda k: L.dropout(0.5).forward({}, _X, fdl.Context(True, k)),
+    "multi_head_attention, Context(train=True, key=...)": _attention_forward,
+    "serial, Context(train=True, key=...)": _serial_forward,
+    "train.minibatches": lambda k: list(fdl.train.minibatches(k, (_X, _Y), 2)),
+    "train.train_step": _train_step,
+    "train.fit": _fit,
+}
+
+
+@pytest.mark.parametrize("what", sorted(_TAKES_A_KEY))
+@pytest.mark.parametrize("seed", [0, np.int64(7), 2.5, None], ids=["int", "int64", "float", "None"])
+def test_a_seed_where_a_key_belongs_anywhere_says_to_make_a_key(what: str, seed: Any) -> None:
+    takes_a_key = _TAKES_A_KEY[what]
+    if seed is None and "Context" in what:
+        # Context(train=True) without a key: the layer's own message, which names the layer
+        with pytest.raises(
+            LayerError, match=r"training mode needs a random key: pass Context\(train=True, key="
+        ):
+            takes_a_key(seed)
+    else:
+        with pytest.raises(KeyTypeError, match=r"expected a Key from fdl\.random\.key\(seed\), got"):
+            takes_a_key(seed)
+    takes_a_key(fdl.random.key(0))  # and a key works
 
 
 # --- forward(params, x, train=True): the context is the third argument ------------------------------
