@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -14,6 +14,10 @@ import functional_dl as fdl
 from functional_dl import checkpoint
 from functional_dl import layers as L
 from functional_dl.errors import ArgumentError, FunctionalDLError, KeyTypeError, LayerError
+from tests.layers.cases import LAYER_CASES, LayerCase
+from tests.layers.inputs import example_case
+from tests.test_sweep_combinators import CASES as COMBINATOR_CASES
+from tests.test_sweep_combinators import Case as CombinatorCase
 
 
 @pytest.mark.parametrize(
@@ -175,6 +179,7 @@ _NETWORKS = {
     "dropout": lambda: _built(L.dropout(0.5), (None, 4)),
     "batch_norm1d": lambda: _built(L.batch_norm1d(), (None, 4)),
     "fan_out": lambda: _built(fdl.fan_out(2), (None, 4)),
+    "inspect.debug": lambda: _built(fdl.inspect.debug(fdl.serial(L.dense(3), L.relu())), (None, 4)),
 }
 
 
@@ -215,6 +220,99 @@ def test_the_slip_is_refused_inside_a_network_too() -> None:
     _, params = net.init(fdl.random.key(0), (None, 3))
     with pytest.raises(ArgumentError, match=r"^serial: "):
         net.forward(params, np.ones((1, 3), np.float32), train=True)  # type: ignore[call-arg]
+
+
+# --- the same slip in every layer of every registry case, each called as its network calls it ---------
+
+
+class _Call(NamedTuple):
+    """What a layer's forward was given when its network ran: a valid call to slip into."""
+
+    params: fdl.Params
+    x: Any
+    ctx: fdl.Context
+
+
+def _noting_forward(
+    params: fdl.Params,
+    x: Any,
+    ctx: fdl.Context,
+    /,
+    *,
+    layer: fdl.Layer[Any],
+    i: int,
+    calls: dict[int, _Call],
+) -> tuple[Any, object]:
+    calls.setdefault(i, _Call(params, x, ctx))
+    return layer.forward(params, x, ctx)
+
+
+def _noting(layer: fdl.Layer[Any], layers: list[fdl.Layer[Any]], calls: dict[int, _Call]) -> fdl.Layer[Any]:
+    """``layer`` computing the same, with it and every layer inside it noting its forward's arguments.
+
+    The layers are appended to ``layers`` as they are (unwrapped), and ``calls[i]`` is what
+    ``layers[i]`` was given; a combinator is rebuilt over noting children (``Layer.rebuild``).
+    """
+    i = len(layers)
+    layers.append(layer)
+    if layer.children:
+        assert layer.rebuild is not None, layer.name
+        layer = layer.rebuild(tuple(_noting(child.layer, layers, calls) for child in layer.children))
+    return layer._replace(forward=partial(_noting_forward, layer=layer, i=i, calls=calls))
+
+
+def _every_layer_call(net: fdl.Layer[Any], params: fdl.Params, x: Any, ctx: fdl.Context) -> list[Any]:
+    """``[(layer, call), ...]`` for ``net`` and every layer inside it, from one forward pass."""
+    layers: list[fdl.Layer[Any]] = []
+    calls: dict[int, _Call] = {}
+    _noting(net, layers, calls).forward(params, x, ctx)
+    assert sorted(calls) == list(range(len(layers))), "a layer that the forward pass did not reach"
+    return [(layer, calls[i]) for i, layer in enumerate(layers)]
+
+
+def _assert_every_layer_refuses_keywords(
+    net: fdl.Layer[Any], params: fdl.Params, x: Any, ctx: fdl.Context
+) -> None:
+    """Each layer in ``net``, given its own valid arguments plus a keyword, names itself and the keyword."""
+    for layer, (p, xi, c) in _every_layer_call(net, params, x, ctx):
+        slips: list[tuple[Callable[[], object], str]] = [
+            (partial(layer.forward, p, xi, train=True), "train=True"),
+            (partial(layer.forward, p, xi, c, training=False), "training=False"),
+            (partial(layer.forward, p, xi, ctx=c), "ctx=Context("),
+        ]
+        for slip, given in slips:
+            with pytest.raises(ArgumentError) as info:
+                slip()
+            message = str(info.value)
+            assert message.startswith(
+                f"{layer.name}: forward takes (params, x, ctx) by position and no keywords, got {given}"
+            ), message
+            fix = "pass the context by position" if given.startswith("ctx=") else "fdl.Context(train=True"
+            assert fix in message, message
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=[c.id for c in LAYER_CASES])
+def test_every_layer_of_every_case_refuses_keywords_to_forward(case: LayerCase) -> None:
+    _assert_every_layer_refuses_keywords(*example_case(case))
+
+
+@pytest.mark.parametrize("case", COMBINATOR_CASES, ids=[c.id for c in COMBINATOR_CASES])
+def test_every_combinator_case_refuses_keywords_to_forward(case: CombinatorCase) -> None:
+    net = case.make(np.float32, 2, 3)
+    _, params, buffers = net.layer.init_with_buffers(fdl.random.key(0), net.in_shape)
+    _assert_every_layer_refuses_keywords(net.layer, params, net.x, fdl.Context(buffers=buffers))
+
+
+def test_the_walk_reaches_the_leaves_inside_a_network() -> None:
+    """The registry test above sees every layer, nested ones included, with its own arguments."""
+    net = fdl.serial(L.dense(3), fdl.residual(fdl.serial(L.relu(), L.dense(3))))
+    _, params = net.init(fdl.random.key(0), (None, 2))
+    seen = _every_layer_call(net, params, np.ones((4, 2), np.float32), fdl.EVAL)
+    assert [layer.name for layer, _ in seen] == ["serial", "dense", "residual", "serial", "relu", "dense"]
+    last, call = seen[-1]
+    assert sorted(call.params) == ["b", "w"] and call.x.shape == (4, 3)
+    y, _ = last.forward(*call)
+    assert y.shape == (4, 3)
 
 
 # --- save_checkpoints into a directory that does not exist yet --------------------------------------

@@ -34,6 +34,7 @@ from functional_dl._checks import (
     check_param,
     check_same_dtype,
     not_an_array,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import ShapeError, describe_shape
@@ -155,8 +156,12 @@ def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
     return w
 
 
-def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec) -> tuple[Array, ConvCache]:
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec, **slips: object
+) -> tuple[Array, ConvCache]:
     """``y = conv(x, w) + b``; ``x`` is ``(N, C, *S)``, ``y`` is ``(N, O, *Out)``."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(spec.name, slips)
     w = _check_input(params, x, spec)
     xp = pad(x, spec.pads)
     col = im2col(xp, spec.kernel, spec.stride, spec.dilation, spec.groups)
