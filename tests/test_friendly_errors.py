@@ -222,6 +222,16 @@ def test_the_slip_is_refused_inside_a_network_too() -> None:
         net.forward(params, np.ones((1, 3), np.float32), train=True)  # type: ignore[call-arg]
 
 
+def test_a_bound_network_refuses_a_mode_keyword_saying_the_context_is_bound() -> None:
+    net, params, x = _NETWORKS["serial"]()
+    predict = fdl.bind(net, params)
+    with pytest.raises(
+        ArgumentError, match=r"^bind: the bound function takes the input only, got train=True; .*ctx="
+    ):
+        predict(x, train=True)  # type: ignore[call-arg]
+    assert np.array_equal(predict(x), net.forward(params, x)[0])
+
+
 # --- the same slip in every layer of every registry case, each called as its network calls it ---------
 
 
