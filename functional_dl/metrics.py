@@ -16,8 +16,10 @@ scikit-learn's definitions, so they can be compared directly:
       f1 = 2 tp / (2 tp + fp + fn)    (the harmonic mean of precision and recall)
 
   A ratio whose denominator is 0 is 0 (scikit-learn's ``zero_division=0``). ``average="binary"``
-  reports the class ``pos_label``; ``"macro"`` is the unweighted mean over the classes present in
-  either the targets or the predictions.
+  reports the class ``pos_label`` of labels with at most two classes (more, or two without
+  ``pos_label``, are a :class:`~functional_dl.errors.LabelError`, as in scikit-learn);
+  ``"macro"`` is the unweighted mean over the classes present in either the targets or the
+  predictions.
 * ``r2_score = 1 - sum((y - y_hat)^2) / sum((y - mean(y))^2)``, averaged uniformly over output
   columns; a column with constant targets scores 1 if predicted exactly, else 0.
 
@@ -340,13 +342,35 @@ def _precision_recall_f1(
     fp, fn = predicted - tp, actual - tp
     per_class = _ratio(tp, predicted), _ratio(tp, actual), _ratio(2 * tp, 2 * tp + fp + fn)
     if average == "binary":
+        _check_binary(classes, label, name)
         where = np.flatnonzero(classes == label)
-        if not where.size:  # the positive class is in neither labelling: no true positive to count
+        if not where.size:  # one class only, and not the positive one: no true positive to count
             return 0.0, 0.0, 0.0
         pr, rc, f = (float(m[where[0]]) for m in per_class)
         return pr, rc, f
     pr, rc, f = (float(m.mean()) for m in per_class)
     return pr, rc, f
+
+
+def _check_binary(classes: Labels, pos_label: int, name: str) -> None:
+    """``average="binary"`` scores one class of two: more classes, or two without ``pos_label``, are refused.
+
+    Reporting ``pos_label``'s score on multi-class data would look like a binary score and is not one
+    (scikit-learn raises too).
+    """
+    if classes.size > 2:
+        shown = ", ".join(str(c) for c in classes[:5]) + (", ..." if classes.size > 5 else "")
+        raise LabelError(
+            name,
+            f"average='binary' needs at most 2 classes, got {classes.size} ({shown}) in the targets and"
+            " predictions: pass average='macro', or labels of two classes",
+        )
+    if classes.size == 2 and pos_label not in classes:
+        raise LabelError(
+            name,
+            f"pos_label must be one of the two classes present, {int(classes[0])} and {int(classes[1])},"
+            f" got {pos_label}",
+        )
 
 
 def precision(

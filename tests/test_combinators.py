@@ -402,3 +402,17 @@ def test_one_dtype_rule_for_the_fan_ins_and_checked_gradients() -> None:
         ShapeError, match=r"^fan_out: expected branch 0's gradient of shape \(4, 5\), got \(1, 5\)"
     ):
         fan_out(2).backward({}, fan_out_cache, broadcastable)
+
+
+def test_a_cache_of_another_length_is_a_params_error_in_serial_and_parallel() -> None:
+    # Rule 3 of the layer checks: backward refuses a cache its forward did not make, the same way in both.
+    x = np.ones((2, 3), np.float32)
+    y, _ = fdl.serial(L.relu(), L.relu()).forward({}, x)
+    _, short = fdl.serial(L.relu()).forward({}, x)
+    with pytest.raises(ParamsError, match=r"^serial: cache has 1 entries, this network has 2 layers"):
+        fdl.serial(L.relu(), L.relu()).backward({}, short, y)
+    pair: Any = (x, x)
+    ys, _ = parallel(L.relu(), L.relu()).forward({}, pair)
+    _, one = parallel(L.relu()).forward({}, (x,))  # type: ignore[arg-type]  # a tuple input
+    with pytest.raises(ParamsError, match=r"^parallel: cache has 1 entries, this network has 2 branches"):
+        parallel(L.relu(), L.relu()).backward({}, one, ys)

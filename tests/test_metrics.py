@@ -265,6 +265,35 @@ def test_empty_input_non_one_hot_targets_and_bad_arguments_are_refused() -> None
         metrics.f1_score([0, 1], [0, 1], average="micro")  # type: ignore[arg-type]
 
 
+@given(label_pairs(max_classes=5))
+def test_binary_average_is_refused_where_sklearn_refuses_it(pair: tuple[np.ndarray, np.ndarray, int]) -> None:
+    # More than two classes, or two without pos_label: a binary score would be meaningless.
+    y_true, y_pred, _ = pair
+    for pos_label in (0, 1, 2):
+        try:
+            expected: float | None = sk.precision_score(y_true, y_pred, pos_label=pos_label, zero_division=0)
+        except ValueError:
+            expected = None
+        if expected is None:
+            with pytest.raises(LabelError, match=r"^precision: (average='binary' needs|pos_label must)"):
+                metrics.precision(y_pred, y_true, pos_label=pos_label)
+        else:
+            assert metrics.precision(y_pred, y_true, pos_label=pos_label) == pytest.approx(
+                expected, abs=1e-12
+            )
+
+
+def test_binary_average_on_three_classes_names_them() -> None:
+    with pytest.raises(
+        LabelError, match=r"^f1_score: average='binary' needs at most 2 classes, got 3 \(0, 1, 2\)"
+    ):
+        metrics.f1_score([0, 1, 2], [0, 1, 1])
+    with pytest.raises(
+        LabelError, match=r"^recall: pos_label must be one of the two classes present, 0 and 2, got 1"
+    ):
+        metrics.recall([0, 2], [2, 0])
+
+
 @given(label_pairs())
 def test_scores_do_not_depend_on_how_the_classes_are_numbered(
     pair: tuple[np.ndarray, np.ndarray, int],
@@ -272,7 +301,8 @@ def test_scores_do_not_depend_on_how_the_classes_are_numbered(
     # precision_recall_f1 counts the classes present, so relabelling 0..k-1 to huge numbers changes nothing.
     y_true, y_pred, _ = pair
     huge = np.array([3, 10**6, 10**12, 2**62, 7])
-    for average in ("macro", "binary"):
+    binary = np.union1d(y_true, y_pred).size <= 2 and 1 in np.union1d(y_true, y_pred)
+    for average in ("macro", "binary") if binary else ("macro",):
         pos = 1 if average == "binary" else 0
         ours = metrics.precision_recall_f1(
             huge[y_pred], huge[y_true], average=average, pos_label=int(huge[pos])

@@ -391,9 +391,15 @@ def test_init_refuses_a_bad_in_shape_and_key(case_id: str) -> None:
         call, what = partial(layer.init_with_buffers, key, bad), f"{case_id}, in_shape {kind}"
         if kind == "nested":  # a one-entry tuple of shapes means (x,) to a layer that takes tuples
             out = accepted_or_refused(call, what)
-            assert isinstance(out, FunctionalDLError) or (
-                out[0] == plain[0] and fdl.params.allclose(out[1], plain[1], rtol=0)
-            ), what
+            if not isinstance(out, FunctionalDLError):  # then forward takes (x,) too, and means x
+                assert out[0] == plain[0] and fdl.params.allclose(out[1], plain[1], rtol=0), what
+                _, params, x, ctx = _example(case)
+                alone: Any = (x,)
+                y, _ = layer.forward(params, x, ctx)
+                one, _ = accepted(
+                    partial(layer.forward, params, alone, ctx), f"{what}: so forward takes (x,)"
+                )
+                np.testing.assert_array_equal(one, y)
         else:
             assert isinstance(refused(call, what), ShapeError)
     bad_keys: dict[str, Any] = {"an int": 0, "None": None, "a string": "0"}

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl import layers as L
+from functional_dl.combinators.tie import ties_of
 from functional_dl.errors import ParamsError, ShapeError
 from functional_dl.testing import check_gradients
 
@@ -130,3 +131,15 @@ def test_training_updates_the_one_weight_from_both_uses() -> None:
     _, new = opt.update(state, grads)
     assert sorted(new) == sorted(params)
     assert np.allclose(new["a.w"], params["a.w"] - 0.1 * grads["a.w"])
+
+
+def test_ties_of_reads_the_mapping_back_from_a_tie_only() -> None:
+    tied = fdl.tie(_untied(3), {"b.w": "a.w"})
+    assert ties_of(tied) == {"b.w": "a.w"}
+    assert tied.rebuild is not None
+    rebuilt = tied.rebuild(tuple(c.layer for c in tied.children))
+    assert ties_of(rebuilt) == {"b.w": "a.w"}
+    assert ties_of(fdl.tie(_untied(3), {})) == {}
+    assert ties_of(_untied(3)) == {}  # the children are not searched
+    impostor = _untied(3)._replace(name="tie")  # named like a tie, built otherwise
+    assert ties_of(impostor) == {}

@@ -46,7 +46,7 @@ from functional_dl.combinators._routing import (
     join_children,
     route,
 )
-from functional_dl.errors import DomainError, DTypeError, LayerError, ShapeError, describe_shape
+from functional_dl.errors import DomainError, DTypeError, LayerError, ParamsError, ShapeError, describe_shape
 from functional_dl.params import FrozenParams, merge_params, prefix
 from functional_dl.random import check_key, split
 from functional_dl.types import (
@@ -264,7 +264,7 @@ def _parallel_backward(
     check_cache(cache, ParallelCache, "parallel")
     n = len(children)
     if len(cache.caches) != n:
-        raise ShapeError("parallel", f"cache has {len(cache.caches)} entries, this network has {n} branches")
+        raise ParamsError("parallel", f"cache has {len(cache.caches)} entries, this network has {n} branches")
     dys = _check_tuple(dy, n, "parallel", "gradient")
     child_params = route(params, index, "parallel")
     dxs: list[Any] = []

@@ -18,12 +18,14 @@ An alias and its source must have the same shape (checked at ``init``); an alias
 source itself, and several aliases may share one source. An empty mapping ties nothing (the layer
 computes as it would unwrapped), so a factory that may or may not tie returns one type. The
 wrapped layer's keys, errors and context pass through unchanged (its segment is ``""``, as
-inside ``residual``).
+inside ``residual``). :func:`ties_of` reads a tied layer's mapping back (weight interop uses it to
+pair the alias with the other library's module as if untied).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -33,7 +35,7 @@ from functional_dl.errors import DomainError, ParamsError, describe_shape
 from functional_dl.params import FrozenParams
 from functional_dl.types import EVAL, Array, Buffers, Child, Context, Key, Layer, Params, Shape
 
-__all__ = ["TieCache", "tie"]
+__all__ = ["TieCache", "tie", "ties_of"]
 
 _NAME = "tie"
 
@@ -121,9 +123,15 @@ def _tie_buffers_of(child: Layer[Any], cache: TieCache, /) -> Buffers:
     return child.buffers_of(cache.inner)
 
 
-def _tie_rebuild(ties: _Ties, layers: tuple[Layer[Any], ...], /) -> Layer[TieCache]:
-    (layer,) = layers
-    return tie(layer, dict(ties))
+@dataclass(frozen=True, slots=True)
+class _TieRebuild:
+    """A tie's ``Layer.rebuild``: its ties kept as data (for :func:`ties_of`), and ``tie`` again."""
+
+    ties: _Ties
+
+    def __call__(self, layers: tuple[Layer[Any], ...], /) -> Layer[TieCache]:
+        (layer,) = layers
+        return tie(layer, dict(self.ties))
 
 
 def tie(layer: Layer[Any], ties: Mapping[str, str]) -> Layer[TieCache]:
@@ -163,5 +171,23 @@ def tie(layer: Layer[Any], ties: Mapping[str, str]) -> Layer[TieCache]:
         reads_context=layer.reads_context,
         backward_params=partial(_tie_backward_params, layer, pairs),
         children=(Child("", layer),),  # its keys are the child's own (less the aliases)
-        rebuild=partial(_tie_rebuild, pairs),
+        rebuild=_TieRebuild(pairs),
     )
+
+
+def ties_of(layer: Layer[Any]) -> dict[str, str]:
+    """The ``{alias: source}`` mapping of a layer built by :func:`tie`; ``{}`` for any other layer.
+
+    Only the layer itself is read, not its children (a ``tie`` inside a ``serial`` is found by
+    walking ``Layer.children``). The ties are read from the ``rebuild`` that :func:`tie` gives
+    the layer, which holds them as data; a user's own combinator that happens to be named
+    ``"tie"`` ties nothing here.
+
+    Example:
+        >>> from functional_dl import layers as L, serial
+        >>> ties_of(tie(serial(L.dense(3), L.dense(3)), {"1.w": "0.w"}))
+        {'1.w': '0.w'}
+        >>> ties_of(L.dense(3))
+        {}
+    """
+    return dict(layer.rebuild.ties) if isinstance(layer.rebuild, _TieRebuild) else {}

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from functional_dl import _buffers as buffers
+from functional_dl import _recycle as recycle
 from functional_dl.layers._windows import Pads, clip_offset, offset_slices, offsets, out_sizes, size, windows
 from functional_dl.types import Array
 
@@ -67,7 +67,7 @@ def channels_major(a: Array, groups: int) -> Array:
     n, c = a.shape[:2]
     spatial = a.shape[2:]
     grouped = a.reshape(n, groups, c // groups, size(spatial))
-    out = buffers.empty((groups, c // groups, n, size(spatial)), a.dtype)
+    out = recycle.empty((groups, c // groups, n, size(spatial)), a.dtype)
     np.copyto(out, grouped.transpose(1, 2, 0, 3))
     return out.reshape(groups, c // groups, n * size(spatial))
 
@@ -78,7 +78,7 @@ def contiguous_with_bias(a: Array, bias: Array | None) -> Array:
     A plain ``a + bias`` would keep the memory order of a transposed view (ufuncs allocate in the
     input's order); the next layer wants batch-major memory.
     """
-    out = buffers.empty(a.shape, a.dtype)
+    out = recycle.empty(a.shape, a.dtype)
     if bias is None:
         np.copyto(out, a)
     else:
@@ -100,7 +100,7 @@ def im2col(
     out = view.shape[2 : 2 + nd]
     grouped = view.reshape(n, groups, c // groups, *out, *kernel)
     perm = (1, 2, *range(3 + nd, 3 + 2 * nd), 0, *range(3, 3 + nd))  # (G, C/G, *K, N, *Out)
-    col = buffers.empty((groups, c // groups, *kernel, n, *out), xp.dtype)
+    col = recycle.empty((groups, c // groups, *kernel, n, *out), xp.dtype)
     np.copyto(col, grouped.transpose(perm))
     return col.reshape(groups, c // groups * size(kernel), n * size(out))
 
@@ -150,7 +150,7 @@ SHALLOW_DEPTH = 64
 
 def correlate_channels_major(wg: Array, col: Array) -> Array:
     """``w @ col`` as one GEMM per group: ``(G, O/G, D) @ (G, D, N * P)`` gives ``(G, O/G, N * P)``."""
-    out = buffers.empty((*wg.shape[:2], col.shape[2]), np.result_type(wg, col))
+    out = recycle.empty((*wg.shape[:2], col.shape[2]), np.result_type(wg, col))
     return np.matmul(wg, col, out=out)
 
 
@@ -166,7 +166,7 @@ def correlate_per_sample(wg: Array, col: Array, n: int) -> Array:
     positions = col.shape[2] // max(n, 1)  # P; an empty batch has no columns at all
     per_sample = col.reshape(groups, depth, n, positions).transpose(2, 0, 1, 3)  # (N, G, D, P), a view
     # An explicit buffer: matmul would otherwise lay y out in the memory order of the view.
-    y = buffers.empty((n, groups, og, positions), np.result_type(wg, col))
+    y = recycle.empty((n, groups, og, positions), np.result_type(wg, col))
     np.matmul(wg, per_sample, out=y)
     return y.reshape(n, groups * og, positions)
 
@@ -253,8 +253,8 @@ def _dcol(dy_cm: Array, w: Array, n: int, out: tuple[int, ...]) -> Array:
     groups, og = dy_cm.shape[:2]
     cg = w.shape[1]
     kernel = w.shape[2:]
-    buffer = buffers.empty((groups, cg * size(kernel), dy_cm.shape[2]), np.result_type(w, dy_cm))
-    dcol = np.matmul(w.reshape(groups, og, cg * size(kernel)).swapaxes(1, 2), dy_cm, out=buffer)
+    into = recycle.empty((groups, cg * size(kernel), dy_cm.shape[2]), np.result_type(w, dy_cm))
+    dcol = np.matmul(w.reshape(groups, og, cg * size(kernel)).swapaxes(1, 2), dy_cm, out=into)
     return dcol.reshape(groups, cg, *kernel, n, *out)
 
 
@@ -313,7 +313,7 @@ def input_grad_cropped(
         (clip_offset(offset, pads=pads, stride=stride, dilation=dilation, out=out, spatial=spatial), offset)
         for offset in offsets(kernel)
     ]
-    dx = buffers.empty((n, groups * cg, *spatial), dtype)
+    dx = recycle.empty((n, groups * cg, *spatial), dtype)
     dx_cm = dx.reshape(n, groups, cg, *spatial).transpose(1, 2, 0, *range(3, 3 + len(spatial)))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)

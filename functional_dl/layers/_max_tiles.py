@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl import _buffers as buffers
+from functional_dl import _recycle as recycle
 from functional_dl.layers._windows import Pads
 from functional_dl.types import Array
 
@@ -54,8 +54,8 @@ def max_and_picks(x: Array, kernel: tuple[int, ...], out: tuple[int, ...]) -> tu
     picks: list[npt.NDArray[np.int8]] = []
     for axis in reversed(range(len(kernel))):
         taps = _taps(m, 2 + axis, kernel[axis], out[axis])
-        best = buffers.empty(taps[0].shape, m.dtype)  # reused buffers: no fresh pages per step
-        pick = buffers.empty(best.shape, np.int8)
+        best = recycle.empty(taps[0].shape, m.dtype)  # recycled memory: no fresh pages per step
+        pick = recycle.empty(best.shape, np.int8)
         if len(taps) > 1:
             np.maximum(taps[0], taps[1], out=best)
             np.greater(taps[1], taps[0], out=pick, casting="unsafe")  # strictly: ties keep the first
@@ -80,7 +80,7 @@ def scatter(picks: Picks, dy: Array, in_shape: tuple[int, ...], kernel: tuple[in
         k, o, n = kernel[axis], dy.shape[2 + axis], in_shape[2 + axis]
         shape = (*pick.shape[: 2 + axis], n, *pick.shape[3 + axis :])
         # Every entry lies in exactly one slice unless a remainder is left over (zero there).
-        wider = buffers.empty(shape, dy.dtype)
+        wider = recycle.empty(shape, dy.dtype)
         if o * k != n:
             wider.fill(0)
         for j, target in enumerate(_taps(wider, 2 + axis, k, o)):

@@ -32,8 +32,8 @@ from functools import partial
 
 import numpy as np
 
-from functional_dl import _buffers as buffers
 from functional_dl import _math
+from functional_dl import _recycle as recycle
 from functional_dl.errors import DomainError
 from functional_dl.layers._args import real
 from functional_dl.layers.elementwise import ElementwiseCache, elementwise
@@ -73,12 +73,12 @@ def identity() -> Layer[ElementwiseCache]:
 
 
 def _relu_value(x: Array, /) -> Array:
-    # Into a reused buffer: a large activation would otherwise be fresh pages on every step.
-    return np.maximum(x, 0, out=buffers.empty(x.shape, x.dtype))
+    # Into recycled memory: a large activation would otherwise be fresh pages on every step.
+    return np.maximum(x, 0, out=recycle.empty(x.shape, x.dtype))
 
 
 def _relu_grad(x: Array, y: Array, dy: Array, /) -> Array:
-    return np.multiply(dy, x > 0, out=buffers.empty(dy.shape, dy.dtype))
+    return np.multiply(dy, x > 0, out=recycle.empty(dy.shape, dy.dtype))
 
 
 def relu() -> Layer[ElementwiseCache]:

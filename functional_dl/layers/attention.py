@@ -121,6 +121,10 @@ def _input_shapes(in_shape: Any, cfg: _Config) -> tuple[Any, Any, Any]:
     """The ``init`` shapes of query, key and value (all the same for self-attention)."""
     if not cfg.cross:
         seq = in_shape[0] if in_shape and isinstance(in_shape[0], tuple) else in_shape
+        if seq is not in_shape and len(in_shape) != 2:  # forward takes x or (x, key_padding_mask)
+            raise ShapeError(
+                _NAME, f"expected the input shape of x or of (x, key_padding_mask), got {in_shape!r}"
+            )
         return seq, seq, seq
     if (
         not isinstance(in_shape, tuple)

@@ -184,7 +184,7 @@ def _encoder_backward(
     /,
 ) -> tuple[Any, Params]:
     check_cache(cache, TransformerEncoderCache, _NAME)
-    if cache.tupled != isinstance(dy_in, tuple):
+    if cache.tupled != isinstance(dy_in, tuple) or (cache.tupled and len(dy_in) != 2):
         raise ShapeError(
             _NAME, "expected dy as (dy, None) for a tuple input, and an array for an array input"
         )

@@ -63,7 +63,7 @@ from functional_dl.optim.base import (
     optimizer,
 )
 from functional_dl.optim.clipping import clip, clip_by_block_norm, clip_by_global_norm
-from functional_dl.optim.fuse import FusedState, find_state, fuse, fused_optimizer, unfused
+from functional_dl.optim.fuse import FusedState, find_state, fuse, unfused
 from functional_dl.optim.groups import (
     Labels,
     Mask,
@@ -182,7 +182,6 @@ __all__ = [
     "folded_adam_direction",
     "folded_bias_correction",
     "fuse",
-    "fused_optimizer",
     "inject_hyperparams",
     "inverse_time_decay",
     "join_schedules",

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import NamedTuple, TypeVar, cast
 
-from functional_dl import _buffers as buffers
+from functional_dl import _recycle as recycle
 from functional_dl import threads
 from functional_dl.optim._fuse_groups import Layout, join, rebuild, select
 from functional_dl.optim.base import GradientTransformation, add_update
@@ -65,7 +65,7 @@ def _grown(node: object, group: str, size: int) -> object:
     """``node`` with each of the group's vectors replaced by a new, unfilled one of ``size`` entries."""
     if isinstance(node, Mapping):
         if node and node.keys() == {group}:
-            return {group: buffers.empty((size,), node[group].dtype)}
+            return {group: recycle.empty((size,), node[group].dtype)}
         return {k: v if hasattr(v, "dtype") else _grown(v, group, size) for k, v in node.items()}
     if isinstance(node, tuple):
         return rebuild(node, [_grown(child, group, size) for child in node])
@@ -203,7 +203,7 @@ def update_in_blocks(
         if g in apply_to:
             out = _Outputs(apply_to[g], list(_vectors(grown, g)), params[g])
         else:
-            out = _Outputs(buffers.empty((size,), updates.dtype), list(_vectors(grown, g)), None)
+            out = _Outputs(recycle.empty((size,), updates.dtype), list(_vectors(grown, g)), None)
         out.write(0, job.stop, updates, _vectors(part, g))
         outputs[g] = out
         parts.append(grown)

@@ -1,6 +1,6 @@
 """Named optimizers. Each is a :func:`~functional_dl.optim.transforms.chain` and nothing more.
 
-The chain is fused (:func:`~functional_dl.optim.fuse.fused_optimizer`: one flat vector per dtype,
+The chain is fused (:func:`~functional_dl.optim.fuse.fuse`: one flat vector per dtype,
 far fewer NumPy calls, and large arrays updated block by block) exactly when every part of it
 declares itself elementwise, so a mask or a trust ratio keeps its meaning; read the state per
 parameter with
@@ -26,7 +26,7 @@ from functional_dl.optim.adam import scale_by_adam, scale_by_nadam, scale_by_rad
 from functional_dl.optim.adamax_adafactor import scale_by_adafactor, scale_by_adamax
 from functional_dl.optim.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
 from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule, optimizer
-from functional_dl.optim.fuse import fused_optimizer
+from functional_dl.optim.fuse import _fused_optimizer
 from functional_dl.optim.groups import Mask
 from functional_dl.optim.lion import scale_by_lion
 from functional_dl.optim.schedules import inverse_time_decay
@@ -56,7 +56,7 @@ LR = float | Schedule
 def _named_optimizer(*parts: GradientTransformation[Any] | None) -> Optimizer[object]:
     # Elementwise chains run on one flat vector per dtype: same numbers, far fewer NumPy calls.
     whole = chain(*(p for p in parts if p is not None))
-    made: Optimizer[Any] = fused_optimizer(whole) if whole.elementwise else optimizer(whole)
+    made: Optimizer[Any] = _fused_optimizer(whole) if whole.elementwise else optimizer(whole)
     return made
 
 

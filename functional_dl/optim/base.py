@@ -301,17 +301,8 @@ def check_optimizer(opt: object, where: str) -> None:
     raise ArgumentError(where, f"expected an Optimizer (e.g. functional_dl.optim.adam(1e-3)), got {kind}")
 
 
-def optimizer(
-    transform: GradientTransformation[S], *, applied: TransformUpdateFn[S] | None = None
-) -> Optimizer[S]:
+def optimizer(transform: GradientTransformation[S]) -> Optimizer[S]:
     """The user surface over a gradient transformation whose updates are *added* to the params.
-
-    Args:
-        transform: the gradient transformation.
-        applied: optionally, ``(grads, state, params) -> (new params, state)``: ``transform.update``
-            and :func:`apply_updates` in one function, for a transformation that can add its
-            updates to the params as it computes them (:func:`~functional_dl.optim.fuse.fused_optimizer`).
-            It must give the same bits as the two calls, and return new arrays only.
 
     Example:
         >>> import numpy as np
@@ -321,6 +312,20 @@ def optimizer(
         >>> state, params = opt.update(state, {"w": np.array([1.0, -1.0])})
         >>> params["w"], state.step
         (array([0.9, 2.1]), 1)
+    """
+    return _optimizer_applying(transform, None)
+
+
+def _optimizer_applying(
+    transform: GradientTransformation[S], applied: TransformUpdateFn[S] | None
+) -> Optimizer[S]:
+    """:func:`optimizer`, with ``applied`` (if given) computing the new params in one go.
+
+    ``applied`` is ``(grads, state, params) -> (new params, state)``: ``transform.update`` and
+    :func:`apply_updates` in one function, for a transformation that can add its updates to the
+    params as it computes them (the fused named optimizers, :mod:`functional_dl.optim.fuse`). It
+    must give the bits of the two calls and return new arrays only, which it hands over (they are
+    frozen in place).
     """
     return Optimizer(
         init=partial(_optimizer_init, transform),

@@ -55,16 +55,22 @@ from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
-from functional_dl import _buffers as buffers
+from functional_dl import _recycle as recycle
 from functional_dl import threads
 from functional_dl.errors import DomainError, ParamsError
 from functional_dl.optim._fuse_blocks import BLOCK, update_in_blocks
 from functional_dl.optim._fuse_groups import Layout
-from functional_dl.optim.base import GradientTransformation, Optimizer, add_update, check_state, optimizer
+from functional_dl.optim.base import (
+    GradientTransformation,
+    Optimizer,
+    _optimizer_applying,
+    add_update,
+    check_state,
+)
 from functional_dl.optim.state_tree import find_states
 from functional_dl.types import Array, Params
 
-__all__ = ["OWN_VECTOR_FROM", "FusedState", "Layout", "find_state", "fuse", "fused_optimizer", "unfused"]
+__all__ = ["OWN_VECTOR_FROM", "FusedState", "Layout", "find_state", "fuse", "unfused"]
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -229,7 +235,7 @@ def _fused(
             for group, entries in layout:
                 if apply and len(entries) == 1:
                     key, shape = entries[0]
-                    new_params[key] = buffers.empty(shape, params[key].dtype)
+                    new_params[key] = recycle.empty(shape, params[key].dtype)
                     apply_to[group] = new_params[key].reshape(-1)
             flat_updates, new_inner = update_in_blocks(
                 inner,
@@ -292,8 +298,11 @@ def fuse(
 
     Raises:
         DomainError: when ``inner`` is not elementwise (a mask, a partition, a trust ratio, a
-            clip by norm, or a transformation of your own that does not declare itself so).
+            clip by norm, or a transformation of your own that does not declare itself so), or
+            ``own_vector_from`` is not a positive integer.
     """
+    if isinstance(own_vector_from, bool) or not isinstance(own_vector_from, int) or own_vector_from < 1:
+        raise DomainError("fuse", f"own_vector_from must be a positive integer, got {own_vector_from!r}")
     if not inner.elementwise:
         raise DomainError(
             "fuse",
@@ -308,21 +317,24 @@ def fuse(
     )
 
 
-def fused_optimizer(
+def _fused_optimizer(
     inner: GradientTransformation[S], *, own_vector_from: int = OWN_VECTOR_FROM
 ) -> Optimizer[FusedState[S]]:
     """``optimizer(fuse(inner))``, adding the updates of large arrays to their params as they are made.
 
     Update rule: ``p = p + split(inner(concat(g)))``, as :func:`fuse`; the same bits as
-    ``optimizer(fuse(inner, own_vector_from=...))``. An array with a vector of its own that is
-    updated block by block gets its new params block by block too, so its updates are never
-    written out in full and read back: one pass over memory fewer. Named optimizers whose chain is
-    elementwise are built this way.
+    ``optimizer(fuse(inner, own_vector_from=...))`` (``tests/optim/test_fuse_threads.py`` checks
+    it for every elementwise transformation of the registry). An array with a vector of its own
+    that is updated block by block gets its new params block by block too, so its updates are
+    never written out in full and read back: one pass over memory fewer. The named optimizers
+    whose chain is elementwise are built this way; a chain of one's own gets the same numbers from
+    ``optimizer(fuse(chain(...)))``.
 
     Raises:
-        DomainError: when ``inner`` is not elementwise, as :func:`fuse`.
+        DomainError: when ``inner`` is not elementwise, or ``own_vector_from`` is not a positive
+            integer, as :func:`fuse`.
     """
-    return optimizer(fuse(inner, own_vector_from=own_vector_from), applied=partial(_fuse_applied, inner))
+    return _optimizer_applying(fuse(inner, own_vector_from=own_vector_from), partial(_fuse_applied, inner))
 
 
 def _views(flat: Mapping[str, Array], layout: Layout) -> dict[str, Array]:

@@ -10,6 +10,9 @@ small as they go here (one sample; 256 columns), so the block loops are exercise
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -37,6 +40,9 @@ from functional_dl.layers._conv_gemm import (
 )
 from functional_dl.layers._windows import crop, out_sizes, pad
 from tests.layers.test_conv import ConvConfig, conv_configs
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _no_limit() -> None:
@@ -164,10 +170,24 @@ def test_the_layers_entry_points_match_the_gemms(config: ConvConfig, stride_one:
     assert no_dx is None and dw_alone.tobytes() == dw.tobytes()
 
 
-def test_planes_give_the_same_bits_on_one_thread_and_two(monkeypatch: pytest.MonkeyPatch) -> None:
+def _count_shared_out(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Lift the suite's thread limits, and record the thread count of every piece of work shared out."""
     monkeypatch.setattr(_depthwise_planes, "THREADED_FROM", 0)
     monkeypatch.setattr(threads, "_pool_limits", _no_limit)
     monkeypatch.setattr(threads, "_cores", _two_cores)
+    counts: list[int] = []
+    real_map = threads.parallel_map
+
+    def counting_map(fn: Callable[[T], R], items: Sequence[T], n: int) -> list[R]:
+        counts.extend([n] * len(items))
+        return real_map(fn, items, n)
+
+    monkeypatch.setattr(threads, "parallel_map", counting_map)
+    return counts
+
+
+def test_planes_give_the_same_bits_on_one_thread_and_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = _count_shared_out(monkeypatch)
     config = ConvConfig(2, 3, 4, 8, (9, 7), (3, 3), (1, 1), ((1, 1), (2, 0)), (1, 2), 4, True)
     _, x = config.params_and_input(0)
     w, b, _, dy, _ = _operands(config)
@@ -182,6 +202,26 @@ def test_planes_give_the_same_bits_on_one_thread_and_two(monkeypatch: pytest.Mon
         results.append([a.tobytes() for a in (y, dx, dw)])
     threads.set_num_threads(None)
     assert results[0] == results[1]
+    assert 2 in counts and counts.count(2) > 2  # the second run did share its work out
+
+
+def test_the_depthwise_layer_gives_the_same_bits_on_one_thread_and_two(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Through the public layer, training (x and params' grads) as a network would.
+    counts = _count_shared_out(monkeypatch)
+    layer = L.conv2d(8, 3, padding=1, groups=4)
+    _, params = layer.init(fdl.random.key(0), (None, 4, 12, 10))
+    x = fdl.random.normal(fdl.random.key(1), (3, 4, 12, 10), np.float32)
+    results = []
+    for n in (1, 2):
+        threads.set_num_threads(n)
+        y, cache = layer.forward(params, x)
+        dx, grads = layer.backward(params, cache, np.cos(y))
+        results.append([a.tobytes() for a in (y, dx, grads["w"], grads["b"])])
+    threads.set_num_threads(None)
+    assert results[0] == results[1]
+    assert counts.count(2) > 2
 
 
 def test_float32_stays_float32() -> None:

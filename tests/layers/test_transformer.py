@@ -263,3 +263,16 @@ def test_init_refuses_bad_shapes_and_hyperparameters() -> None:
         L.transformer_encoder_layer(5, 2)
     shapes, _ = init_flow(L.transformer_encoder_layer(4, 2), fdl.random.key(0), ((None, 3, 4), (None, 3)))
     assert shapes == ((None, 3, 4), (None, 3))
+
+
+def test_the_gradient_of_a_tuple_output_is_the_pair_dy_none() -> None:
+    """``(y, mask)`` out, ``(dy, None)`` back: an array, or a tuple of another length, is refused."""
+    layer = L.transformer_encoder_layer(4, 2, 6, 0.0)
+    _, params = init_flow(layer, fdl.random.key(0), ((None, 3, 4), (None, 3)))
+    x, mask = np.ones((2, 3, 4), np.float32), np.zeros((2, 3), bool)
+    (y, _), cache = forward_flow(layer, params, (x, mask))
+    for dy in (y, (y,), (y, None, None)):
+        with pytest.raises(ShapeError, match=r"^transformer_encoder_layer: expected dy as \(dy, None\)"):
+            backward_flow(layer, params, cache, dy)
+    dx, _ = backward_flow(layer, params, cache, (np.ones_like(y), None))
+    assert dx[0].shape == x.shape and dx[1] is None

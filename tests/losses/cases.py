@@ -30,6 +30,9 @@ class LossCase(NamedTuple):
         draw: draws ``(pred, target)`` in float64 (targets already valid and off any kink).
         torch_ref: name of the reference in ``torch_refs.py`` (``None``: PyTorch has no such loss).
         per_sample: the loss reduces over a class axis 1, so weights are per sample.
+        term_size: for a loss whose per-element value is a difference of terms that can cancel,
+            ``(pred, target) -> |first| + |second|`` per element: the size of the rounding error
+            of either side. ``None``: the per-element loss is its own size.
     """
 
     id: str
@@ -37,6 +40,7 @@ class LossCase(NamedTuple):
     draw: Draw
     torch_ref: str | None
     per_sample: bool = False
+    term_size: Callable[[Array, np.ndarray], np.ndarray] | None = None
 
 
 def _floats(lo: float = -3.0, hi: float = 3.0) -> st.SearchStrategy[float]:
@@ -102,6 +106,14 @@ def _kl(data: st.DataObject, log_target: bool) -> tuple[Array, np.ndarray]:
     return log_q, (np.log(p + 1e-3) if log_target else p)
 
 
+def _kl_term_size(log_q: Array, target: np.ndarray, *, log_target: bool) -> np.ndarray:
+    # KL per element is p log p - p log q; both terms are large where the difference is near 0.
+    p = np.exp(target) if log_target else target
+    log_p = target if log_target else np.log(np.where(p > 0, p, 1.0))
+    out: np.ndarray = np.abs(p * log_p) + np.abs(p * log_q)
+    return out
+
+
 def _hinge(data: st.DataObject) -> tuple[Array, np.ndarray]:
     y = data.draw(
         hnp.arrays(
@@ -155,12 +167,19 @@ LOSS_CASES: list[LossCase] = [
     LossCase("mae", losses.mean_absolute_error, partial(_regression, avoid=0.0), "l1"),
     LossCase("huber", losses.huber, partial(_regression, avoid=1.0), "huber"),
     LossCase("huber_0.5", partial(losses.huber, delta=0.5), partial(_regression, avoid=0.5), "huber_0.5"),
-    LossCase("kl", losses.kl_divergence, partial(_kl, log_target=False), "kl"),
+    LossCase(
+        "kl",
+        losses.kl_divergence,
+        partial(_kl, log_target=False),
+        "kl",
+        term_size=partial(_kl_term_size, log_target=False),
+    ),
     LossCase(
         "kl_log_target",
         partial(losses.kl_divergence, log_target=True),
         partial(_kl, log_target=True),
         "kl_log_target",
+        term_size=partial(_kl_term_size, log_target=True),
     ),
     LossCase("hinge", losses.hinge, _hinge, "hinge"),
     LossCase("multiclass_hinge", losses.multiclass_hinge, _multiclass_hinge, "multi_margin", per_sample=True),

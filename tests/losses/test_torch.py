@@ -6,9 +6,11 @@ reductions equal ours.
 
 "Relative" is ``max |ours - torch| / max(max |torch|, scale)`` where ``scale`` is the size of the
 terms that are summed: the reduced absolute per-element losses for the value, and the gradient's
-natural unit (1, or ``1 / n`` for ``"mean"``) for the gradient. Without it, results that cancel to
-zero exactly (the gradient ``p - q`` for a uniform soft target at equal logits, or a KL of 0 at
-``p = q``) would compare two rounding noises of 1e-17 with each other.
+natural unit (1, or ``1 / n`` for ``"mean"``) for the gradient. Where a per-element loss is itself a
+difference of terms (KL's ``p log p - p log q``), the terms' sizes (``LossCase.term_size``) stand
+in for it. Without it, results that cancel to zero (the gradient ``p - q`` for a uniform soft
+target at equal logits, or a KL near 0 at ``p ~ q``) would compare two rounding noises of 1e-17
+with each other.
 """
 
 from __future__ import annotations
@@ -54,9 +56,9 @@ def test_matches_torch(case: LossCase, reduction: str, data: st.DataObject) -> N
     out = reduce_like_ours(per, reduction, None if weights is None else torch.tensor(weights))
     out.backward(torch.ones_like(out))
     assert x.grad is not None
-    abs_none, _ = case.fn(pred, target, reduction="none", weights=weights)
-    value_scale = float(np.abs(_reduce(np.abs(abs_none), reduction)).max())
-    grad_scale = 1.0 / abs_none.size if reduction == "mean" else 1.0
+    value_scale = float(_reduce(_term_sizes(case, pred, target, weights), reduction).max())
+    n_losses = pred.size // pred.shape[1] if case.per_sample else pred.size
+    grad_scale = 1.0 / n_losses if reduction == "mean" else 1.0
     assert rel_diff(value, out.detach().numpy(), value_scale) <= RTOL
     assert rel_diff(grad, x.grad.numpy(), grad_scale) <= RTOL
 
@@ -69,8 +71,21 @@ def test_torch_reductions_mean_what_ours_mean(case: LossCase, reduction: str, da
     value, _ = case.fn(pred, target, reduction=reduction)
     assert case.torch_ref is not None
     theirs = TORCH_LOSSES[case.torch_ref](torch.tensor(pred), _torch_target(target), reduction)
-    abs_none, _ = case.fn(pred, target, reduction="none")
-    assert rel_diff(value, theirs.numpy(), float(_reduce(np.abs(abs_none), reduction))) <= RTOL
+    assert (
+        rel_diff(value, theirs.numpy(), float(_reduce(_term_sizes(case, pred, target, None), reduction)))
+        <= RTOL
+    )
+
+
+def _term_sizes(
+    case: LossCase, pred: np.ndarray, target: np.ndarray, weights: np.ndarray | None
+) -> np.ndarray:
+    """Per-element size of what is summed: ``|loss|`` or ``term_size`` of a difference, times ``|w|``."""
+    if case.term_size is None:
+        sizes, _ = case.fn(pred, target, reduction="none", weights=weights)
+        return np.abs(sizes)
+    sizes = case.term_size(pred, target)
+    return sizes if weights is None else sizes * np.abs(weights)
 
 
 def _reduce(a: np.ndarray, reduction: str) -> np.ndarray:

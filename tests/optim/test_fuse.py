@@ -200,3 +200,9 @@ def test_a_fused_state_refuses_params_of_another_layout(change: dict[str, fdl.Ar
         ParamsError, match=r"fuse: the updates or params do not .* expected .*0\.b \(4,\) float32"
     ):
         opt.transform.update(other, state.inner, other)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "64"])
+def test_own_vector_from_must_be_a_positive_integer(bad: object) -> None:
+    with pytest.raises(DomainError, match=rf"^fuse: own_vector_from must be a positive integer, got {bad!r}"):
+        fuse(O.scale_by_adam(), own_vector_from=bad)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import pytest
 import functional_dl as fdl
 from functional_dl import optim as O
 from functional_dl import threads
-from functional_dl.optim.fuse import FusedState, _layout, _LazyGather, fuse, fused_optimizer, unfused
+from functional_dl.optim.fuse import FusedState, _fused_optimizer, _layout, _LazyGather, fuse, unfused
 from functional_dl.testing import assert_bitwise_equal
 from tests.optim.cases import TRANSFORM_CASES, TransformCase
 from tests.optim.state_checks import assert_same_steps
@@ -112,7 +112,7 @@ def test_every_elementwise_transformation_fused_in_blocks_equals_it_unfused(
     monkeypatch.setattr(threads, "_cores", _two_cores)
     threads.set_num_threads(2)
     params = _registry_params()
-    blocked = fused_optimizer(case.make(), own_vector_from=5)
+    blocked = _fused_optimizer(case.make(), own_vector_from=5)
     state = blocked.init(params).inner
     assert isinstance(state, FusedState)
     # 0.w and 2.w have vectors of their own (their new params made block by block), 0.b and 1.b
