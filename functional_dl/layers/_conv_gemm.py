@@ -24,9 +24,10 @@ output gradient ``(N, O, *Out)``, a convolution is
   runs a few samples at a time, so that each chunk of ``dcol`` is summed while still in cache.
 
 Few large GEMMs are what BLAS runs fastest, at the price of one im2col-sized buffer (``prod(K)``
-times the input) in each of these (:func:`input_grad_cropped` needs only a chunk of one). The per-offset forms :func:`weight_grad_per_offset` and
-:func:`input_grad_per_offset` write the formulas above one kernel offset at a time with
-input-sized buffers only; they are the reference the tests compare the fast forms with.
+times the input) in each of these (:func:`input_grad_cropped` needs only a chunk of one). The per-
+offset forms :func:`weight_grad_per_offset` and :func:`input_grad_per_offset` write the formulas
+above one kernel offset at a time with input-sized buffers only; they are the reference the tests
+compare the fast forms with.
 
 Channel-major layouts (``(G, C/G, N, ...)``) make every GEMM a plain 2-D matrix product that BLAS
 runs multi-threaded, instead of ``N`` small products.
