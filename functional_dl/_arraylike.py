@@ -79,14 +79,14 @@ def foreign_array(value: object) -> str | None:
     Example:
         >>> foreign_array(np.ones(2)) is None
         True
-        >>> foreign_array(np.asmatrix(np.ones((2, 2))))  # doctest: +ELLIPSIS
-        'an np.matrix ... pass np.asarray(m)...'
+        >>> foreign_array(np.ma.masked_array([1.0, 2.0], mask=[False, True]))  # doctest: +ELLIPSIS
+        'a masked array (np.ma.MaskedArray), ... or m.compressed() for the unmasked ones alone'
     """
     if not isinstance(value, FOREIGN_ARRAYS):
         return None
     if isinstance(value, np.ma.MaskedArray):
         return (
-            "a masked array (np.ma.MaskedArray), whose mask NumPy's arithmetic here would ignore "
+            "a masked array (np.ma.MaskedArray), whose mask the arithmetic here would ignore "
             "(the hidden values would count); pass m.filled(value) to fill the masked entries, or "
             "m.compressed() for the unmasked ones alone"
         )
