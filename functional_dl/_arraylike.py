@@ -40,6 +40,7 @@ only for anything else.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ import numpy.typing as npt
 
 from functional_dl.errors import DTypeError, LayerError, ShapeError
 
-__all__ = ["FOREIGN_ARRAYS", "NUMERIC_KINDS", "as_numeric", "foreign_array"]
+__all__ = ["NUMERIC_KINDS", "as_numeric", "foreign_array"]
 
 #: The dtype kinds that hold numbers: bool, signed and unsigned int, real float.
 NUMERIC_KINDS = "biuf"
@@ -61,10 +62,6 @@ _KIND_NAMES = {
     "m": "time deltas",
     "V": "records",
 }
-
-
-#: The ``ndarray`` subclasses whose operators or conversions change what the numbers mean.
-FOREIGN_ARRAYS: tuple[type, ...] = (np.ma.MaskedArray, np.matrix)
 
 
 def foreign_array(value: object) -> str | None:
@@ -82,18 +79,21 @@ def foreign_array(value: object) -> str | None:
         >>> foreign_array(np.ma.masked_array([1.0, 2.0], mask=[False, True]))  # doctest: +ELLIPSIS
         'a masked array (np.ma.MaskedArray), ... or m.compressed() for the unmasked ones alone'
     """
-    if not isinstance(value, FOREIGN_ARRAYS):
-        return None
-    if isinstance(value, np.ma.MaskedArray):
+    if isinstance(value, np.matrix):
+        return (
+            "an np.matrix (always 2-D, * is a matrix product, reductions stay 2-D); "
+            "pass np.asarray(m), a plain array of the same numbers"
+        )
+    # NumPy imports numpy.ma only when it is first used, and no masked array exists before that:
+    # looking it up here keeps the library from importing it (and the collector from tracing it).
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(value, ma.MaskedArray):
         return (
             "a masked array (np.ma.MaskedArray), whose mask the arithmetic here would ignore "
             "(the hidden values would count); pass m.filled(value) to fill the masked entries, or "
             "m.compressed() for the unmasked ones alone"
         )
-    return (
-        "an np.matrix (always 2-D, * is a matrix product, reductions stay 2-D); "
-        "pass np.asarray(m), a plain array of the same numbers"
-    )
+    return None
 
 
 def _describe_kind(dtype: np.dtype[Any]) -> str:

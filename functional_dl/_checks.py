@@ -93,7 +93,7 @@ from typing import Any, NoReturn, TypeGuard
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._arraylike import FOREIGN_ARRAYS, foreign_array
+from functional_dl._arraylike import foreign_array
 from functional_dl.errors import ArgumentError, DTypeError, ParamsError, ShapeError, describe_shape
 from functional_dl.types import Array, Params
 
@@ -132,7 +132,7 @@ def not_an_array(value: object, what: str, layer: str) -> DTypeError:
 
 def is_array(value: object) -> TypeGuard[npt.NDArray[Any]]:
     """Whether ``value`` is an array a layer takes (rule 1): an ndarray, not a masked array or matrix."""
-    return isinstance(value, np.ndarray) and not isinstance(value, FOREIGN_ARRAYS)
+    return isinstance(value, np.ndarray) and foreign_array(value) is None
 
 
 def _not_a_mapping(params: object, layer: str) -> ParamsError:

@@ -24,15 +24,8 @@ from functional_dl._checks import check_dy, check_float, check_no_params, wrong_
 from functional_dl.layers._builder import build, keeps_shape
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
-__all__ = [
-    "ElementwiseCache",
-    "ElementwiseGrad",
-    "ElementwiseValue",
-    "check_backward",
-    "elementwise",
-    "kind_of",
-    "name_of",
-]
+# check_backward, kind_of and name_of serve softmax.py; the export rule keeps them out of __all__.
+__all__ = ["ElementwiseCache", "ElementwiseGrad", "ElementwiseValue", "elementwise"]
 
 
 class ElementwiseValue(Protocol):
