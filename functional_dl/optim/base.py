@@ -180,9 +180,10 @@ def check_grads(grads: Params, params: Params) -> None:
         g = grads[name]
         if type(g) is not np.ndarray:
             foreign = foreign_array(g)
-            if foreign is not None or not isinstance(g, np.ndarray):
-                got = foreign or type(g).__name__
-                raise ParamsError("grads", f"{name!r} must be a plain NumPy array, got {got}")
+            if foreign is not None:
+                raise ParamsError("grads", f"{name!r} must be a plain NumPy array, got {foreign}")
+            if not isinstance(g, np.ndarray):
+                raise ParamsError("grads", f"{name!r} must be a NumPy array, got {type(g).__name__}")
         if g.shape != p.shape or g.dtype != p.dtype:
             check_structure(grads, params, "grads")
 
