@@ -15,8 +15,16 @@ library's errors naming the function and the argument:
   complex numbers (the imaginary part would be dropped), dates and records: a
   :class:`~functional_dl.errors.DTypeError` (a :class:`~functional_dl.errors.LabelError` for
   targets and labels, which is what a bad target is);
-* masked arrays (``np.ma``): ``np.asarray`` would drop the mask and use the hidden values, so
-  fill or compress them first.
+* the two ``ndarray`` subclasses whose operators mean something else (:func:`foreign_array`):
+  masked arrays (``np.ma.MaskedArray``: ``np.asarray`` would drop the mask and use the hidden
+  values, so fill or compress them first) and ``np.matrix`` (always 2-D, ``*`` a matrix product,
+  reductions that stay 2-D: pass ``np.asarray(m)``), a
+  :class:`~functional_dl.errors.DTypeError` (``error``) that says so.
+
+The same two subclasses are refused everywhere the library takes arrays: by the layers
+(:mod:`functional_dl._checks`, rule 1), the optimizers' gradients, :func:`functional_dl.params.freeze`
+and :func:`functional_dl.checkpoint.save`. Every other subclass (a memory-mapped array, a view
+of a subclass that keeps ``ndarray``'s operators) is an array like any other.
 
 Each function then says which dtypes and values it takes (a loss's prediction must be floating, a
 class label a whole number, ...). A layer's ``x``, ``dy``, params and buffers, on the other hand,
@@ -32,6 +40,7 @@ only for anything else.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -39,7 +48,7 @@ import numpy.typing as npt
 
 from functional_dl.errors import DTypeError, LayerError, ShapeError
 
-__all__ = ["NUMERIC_KINDS", "as_numeric"]
+__all__ = ["NUMERIC_KINDS", "as_numeric", "foreign_array"]
 
 #: The dtype kinds that hold numbers: bool, signed and unsigned int, real float.
 NUMERIC_KINDS = "biuf"
@@ -53,6 +62,38 @@ _KIND_NAMES = {
     "m": "time deltas",
     "V": "records",
 }
+
+
+def foreign_array(value: object) -> str | None:
+    """What is wrong with ``value`` if it is a masked array or an ``np.matrix``, else ``None``.
+
+    Both are ``ndarray`` subclasses, so ``isinstance(value, np.ndarray)`` holds, but NumPy code
+    written for arrays gives them another meaning: a masked array's mask is ignored by ``@`` and
+    dropped by ``np.asarray`` (so the hidden values count), and an ``np.matrix`` is always 2-D,
+    multiplies with ``*`` and keeps two axes after a reduction. The text says what was found and
+    what to pass instead, for the caller's message.
+
+    Example:
+        >>> foreign_array(np.ones(2)) is None
+        True
+        >>> foreign_array(np.ma.masked_array([1.0, 2.0], mask=[False, True]))  # doctest: +ELLIPSIS
+        'a masked array (np.ma.MaskedArray), ... or m.compressed() for the unmasked ones alone'
+    """
+    if isinstance(value, np.matrix):
+        return (
+            "an np.matrix (always 2-D, * is a matrix product, reductions stay 2-D); "
+            "pass np.asarray(m), a plain array of the same numbers"
+        )
+    # NumPy imports numpy.ma only when it is first used, and no masked array exists before that:
+    # looking it up here keeps the library from importing it (and the collector from tracing it).
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(value, ma.MaskedArray):
+        return (
+            "a masked array (np.ma.MaskedArray), whose mask the arithmetic here would ignore "
+            "(the hidden values would count); pass m.filled(value) to fill the masked entries, or "
+            "m.compressed() for the unmasked ones alone"
+        )
+    return None
 
 
 def _describe_kind(dtype: np.dtype[Any]) -> str:
@@ -76,7 +117,7 @@ def as_numeric(
     Raises:
         ShapeError: a ragged nested list.
         DTypeError: (or ``error``) strings, objects, complex numbers and other non-numbers, or a
-            masked array.
+            masked array or an ``np.matrix`` (:func:`foreign_array`).
 
     Example:
         >>> as_numeric([[1, 2], [3, 4]], "target", "mse").shape
@@ -88,11 +129,9 @@ def as_numeric(
     """
     if type(value) is np.ndarray and value.dtype.kind in NUMERIC_KINDS:
         return value
-    if isinstance(value, np.ma.MaskedArray):
-        raise error(
-            where,
-            f"{what} is a masked array; np.asarray would drop its mask, so fill or compress it first",
-        )
+    foreign = foreign_array(value)
+    if foreign is not None:
+        raise error(where, f"expected {what} as a plain array, got {foreign}")
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as err:  # a ragged nested list

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from functional_dl._arraylike import foreign_array
 from functional_dl.errors import CheckpointError
 from functional_dl.params import FrozenParams
 
@@ -65,6 +66,9 @@ def _digest(arr: np.ndarray[Any, Any]) -> str:
 
 
 def _encode_array(arr: np.ndarray[Any, Any], kind: str, path: str, arrays: dict[str, Any]) -> dict[str, Any]:
+    foreign = foreign_array(arr)  # saved as its data alone, it would load as something else
+    if foreign is not None:
+        raise CheckpointError(f"cannot save {path}: it is {foreign}")
     if arr.dtype.kind not in _ARRAY_KINDS:
         raise CheckpointError(f"cannot save {path}: arrays of dtype {arr.dtype} are not plain numeric data")
     ref = f"a{len(arrays)}"

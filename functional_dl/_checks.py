@@ -7,9 +7,14 @@ maths needs anyway (the builder adds no validating wrapper: one more Python call
 what such a wrapper costs, and it shows in small networks' training steps).
 
 1. **Arrays, not array-likes.** A layer's input ``x``, its incoming gradient ``dy`` and each of its
-   params and buffers are NumPy arrays (an ``ndarray`` or a subclass: views, read-only,
-   non-contiguous and memory-mapped arrays are all fine). A list, a tuple, a scalar or ``None``
-   there is a :class:`~functional_dl.errors.DTypeError` saying what was found. Layers never
+   params and buffers are NumPy arrays (an ``ndarray`` or a subclass that keeps its meaning:
+   views, read-only, non-contiguous and memory-mapped arrays are all fine). A list, a tuple, a
+   scalar or ``None`` there is a :class:`~functional_dl.errors.DTypeError` saying what was found,
+   and so are the two subclasses whose operators mean something else
+   (:func:`functional_dl._arraylike.foreign_array`): a masked array, whose mask the layer's
+   arithmetic would ignore, and an ``np.matrix``, whose ``*`` is a matrix product and whose
+   reductions stay 2-D; the message says to pass ``m.filled(...)``, ``m.compressed()`` or
+   ``np.asarray(m)``. Only the slow path (``type(x) is not np.ndarray``) asks. Layers never
    convert: a conversion on every call would hide a copy, and a list reaching the middle of a
    network is a bug. What users hand over as data does convert, with ``np.asarray``: the
    predictions and targets of losses and metrics, and the data of ``fit``/``evaluate``. A tuple is
@@ -24,7 +29,15 @@ what such a wrapper costs, and it shows in small networks' training steps).
 3. **Backward takes its own forward's cache.** ``backward`` checks that the cache has its forward's
    cache type and, where several kinds of layer share one (the activations, layer and group norm,
    the recurrent layers, the convolutions and pools of different ranks), the kind the cache
-   records; ``None`` or another layer's cache is a ``ParamsError``. The params it is given must fit
+   records; ``None`` or another layer's cache is a ``ParamsError``. The kind includes every
+   factory option that backward's formula reads but the cache does not hold: the axis of
+   ``softmax``/``log_softmax`` (resolved against the input's rank, so ``axis=-1`` and ``axis=1``
+   of a 2-D input are one kind), the slope, alpha, beta or bounds of an activation, a
+   convolution's or pooling's whole geometry, a recurrent layer's configuration, a transformer
+   layer's ``norm_first``. Options that backward only meets through the cache (a norm's ``eps``
+   inside ``1 / sqrt(var + eps)``, a dropout rate inside its mask, the attention weights, the
+   picks of a max pooling, ``glu``'s axis) need no kind: given such a cache, backward returns
+   the gradient of the forward that made it. The params it is given must fit
    the forward that made the cache (a weight of another shape is refused, not multiplied).
 4. **One floating dtype per layer.** A layer's dtype is its params' (float32 unless the factory's
    ``dtype=`` says otherwise, which must be a floating dtype; :func:`functional_dl.params.cast`
@@ -59,7 +72,8 @@ and refuse keywords to ``forward`` by rule 7 too.
 Cost
 ----
 Every check here is a handful of attribute reads and comparisons on the good path: ``type(x) is
-np.ndarray`` first (an ``ndarray`` subclass takes the slow path, which accepts it), then tuple and
+np.ndarray`` first (an ``ndarray`` subclass takes the slow path, which accepts it unless it is a
+masked array or an ``np.matrix``), then tuple and
 dtype comparisons. Nothing loops over elements or allocates on the good path, and a message is only
 formatted once something is wrong.
 
@@ -79,10 +93,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 
+from functional_dl._arraylike import foreign_array
 from functional_dl.errors import ArgumentError, DTypeError, ParamsError, ShapeError, describe_shape
 from functional_dl.types import Array, Params
 
@@ -96,6 +112,7 @@ __all__ = [
     "check_param",
     "check_same_dtype",
     "check_same_shape",
+    "is_array",
     "not_an_array",
     "refuse_forward_keywords",
     "wrong_cache",
@@ -107,6 +124,9 @@ NO_PARAMS: frozenset[str] = frozenset()
 
 def not_an_array(value: object, what: str, layer: str) -> DTypeError:
     """The error for a non-array where a layer wants an array (rule 1 of the module docstring)."""
+    foreign = foreign_array(value)
+    if foreign is not None:
+        return DTypeError(layer, f"expected {what} as a plain NumPy array, got {foreign}")
     kind = "a tuple (this layer takes one array)" if isinstance(value, tuple) else type(value).__name__
     return DTypeError(
         layer,
@@ -115,8 +135,9 @@ def not_an_array(value: object, what: str, layer: str) -> DTypeError:
     )
 
 
-def _is_array(value: object) -> bool:
-    return isinstance(value, np.ndarray)
+def is_array(value: object) -> TypeGuard[npt.NDArray[Any]]:
+    """Whether ``value`` is an array a layer takes (rule 1): an ndarray, not a masked array or matrix."""
+    return isinstance(value, np.ndarray) and foreign_array(value) is None
 
 
 def _not_a_mapping(params: object, layer: str) -> ParamsError:
@@ -150,7 +171,7 @@ def check_no_params(params: Params, layer: str) -> None:
 def check_float(x: Array, layer: str, what: str = "input") -> None:
     """Raise :class:`DTypeError` unless ``x`` is an ndarray of a floating-point dtype."""
     if type(x) is not np.ndarray or x.dtype.kind != "f":
-        if not _is_array(x):
+        if not is_array(x):
             raise not_an_array(x, what, layer)
         if x.dtype.kind != "f":
             raise DTypeError(
@@ -161,7 +182,7 @@ def check_float(x: Array, layer: str, what: str = "input") -> None:
 def check_same_dtype(x: Array, expected: Array, layer: str, what: str = "input") -> None:
     """Raise :class:`DTypeError` unless ``x`` is an ndarray with ``expected``'s dtype (no silent cast)."""
     if type(x) is not np.ndarray or x.dtype != expected.dtype:
-        if not _is_array(x):
+        if not is_array(x):
             raise not_an_array(x, what, layer)
         if x.dtype != expected.dtype:
             raise DTypeError(
@@ -174,7 +195,7 @@ def check_same_dtype(x: Array, expected: Array, layer: str, what: str = "input")
 def check_same_shape(dy: Array, shape: tuple[int, ...], layer: str, what: str = "dy") -> None:
     """Raise unless ``dy`` is an ndarray of shape ``shape`` (:class:`ShapeError`, or ``DTypeError``)."""
     if type(dy) is not np.ndarray or dy.shape != shape:
-        if not _is_array(dy):
+        if not is_array(dy):
             raise not_an_array(dy, what, layer)
         if dy.shape != shape:
             raise ShapeError(
@@ -216,7 +237,7 @@ def check_param(
         and (a.dtype.kind == "f" if dtype is None else a.dtype == dtype)
     ):
         return a
-    if not _is_array(a):
+    if not is_array(a):
         raise not_an_array(a, f"{what} {key!r}", layer)
     if a.shape != shape:
         raise ShapeError(

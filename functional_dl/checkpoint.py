@@ -2,10 +2,11 @@
 
 What can be saved is a *tree* of plain data: mappings with ``str`` keys (``dict``, and
 :class:`~functional_dl.params.FrozenParams`, restored as such), ``NamedTuple``s, tuples, lists,
-NumPy arrays and scalars of numeric dtype, and Python ``int``, ``float``, ``bool``, ``str`` and
-``None``. That covers params, :data:`~functional_dl.types.Buffers`, every optimizer state
-(:class:`~functional_dl.optim.base.OptimizerState` and the ``<Name>Buffers`` tuples inside it) and
-a training state holding all three.
+NumPy arrays and scalars of numeric dtype (not a masked array, whose mask the file would
+lose, nor an ``np.matrix``, which would load as a plain array), and Python ``int``, ``float``,
+``bool``, ``str`` and ``None``. That covers params, :data:`~functional_dl.types.Buffers`, every
+optimizer state (:class:`~functional_dl.optim.base.OptimizerState` and the ``<Name>Buffers``
+tuples inside it) and a training state holding all three.
 
 File format (version 1): an uncompressed NumPy ``.npz`` (a zip of ``.npy`` members) with
 

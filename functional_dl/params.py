@@ -16,6 +16,7 @@ from typing import NoReturn
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._arraylike import foreign_array
 from functional_dl._fn import keymap, merge, valmap
 from functional_dl.errors import ParamsError
 from functional_dl.types import Array, Params
@@ -85,6 +86,8 @@ def freeze(params: Mapping[str, npt.ArrayLike]) -> FrozenParams:
     """An immutable copy of ``params``: writable arrays are copied and made read-only.
 
     Arrays that are already read-only are shared, not copied, so freezing frozen params is cheap.
+    Array-likes are converted with ``np.asarray``, except a masked array or an ``np.matrix``
+    (``np.asarray`` would drop the mask, or keep the matrix's two axes): a :class:`ParamsError`.
 
     Example:
         >>> import numpy as np
@@ -96,6 +99,9 @@ def freeze(params: Mapping[str, npt.ArrayLike]) -> FrozenParams:
     for name, value in params.items():
         if not isinstance(name, str):
             raise ParamsError("params", f"keys must be str, got {name!r}")
+        foreign = foreign_array(value)  # np.asarray would drop a mask or keep a matrix's shape
+        if foreign is not None:
+            raise ParamsError("params", f"{name!r} must be a plain array, got {foreign}")
         arr = np.asarray(value)
         if arr.dtype.kind != "f":
             raise ParamsError("params", f"{name!r} must be a floating array, got dtype {arr.dtype}")

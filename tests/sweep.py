@@ -7,6 +7,8 @@ exceptions (:mod:`functional_dl.errors`); a raw NumPy or Python exception, a war
 silent return fails the test. :func:`accepted` runs a call that must succeed, and
 :func:`accepted_or_refused` one that may do either. :func:`snapshot` and :func:`unchanged` check
 that the call left its inputs as they were. ``what`` (optional) says which call failed.
+:func:`masked` and :func:`matrix` make the two ``ndarray`` subclasses every array argument must
+refuse (their operators mean something else), and :func:`plain_subclass` one it must accept.
 """
 
 from __future__ import annotations
@@ -23,9 +25,45 @@ import pytest
 from functional_dl.errors import FunctionalDLError
 from functional_dl.params import FrozenParams
 
-__all__ = ["accepted", "accepted_or_refused", "call", "refused", "snapshot", "strict", "unchanged"]
+__all__ = [
+    "PlainSubclass",
+    "accepted",
+    "accepted_or_refused",
+    "call",
+    "masked",
+    "matrix",
+    "plain_subclass",
+    "refused",
+    "snapshot",
+    "strict",
+    "unchanged",
+]
 
 T = TypeVar("T")
+
+
+def masked(a: np.ndarray[Any, Any]) -> np.ma.MaskedArray[Any, Any]:
+    """``a`` as a masked array hiding its first entry (so an answer that ignores the mask differs)."""
+    mask = np.zeros(a.shape, bool)
+    if mask.size:
+        mask.flat[0] = True
+    return np.ma.masked_array(a, mask=mask)
+
+
+def matrix(a: np.ndarray[Any, Any]) -> np.matrix[Any, Any]:
+    """``a`` as an ``np.matrix``: of ``a``'s shape if ``a`` is 2-D, else ``(1, a.size)`` (always 2-D)."""
+    with warnings.catch_warnings():  # NumPy discourages np.matrix, which is why it is swept
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.asmatrix(a if a.ndim == 2 else a.reshape(1, -1))
+
+
+class PlainSubclass(np.ndarray):
+    """An ``ndarray`` subclass that changes nothing: it must be taken as the array it views."""
+
+
+def plain_subclass(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``a`` viewed as a :class:`PlainSubclass` (same memory, same flags)."""
+    return a.view(PlainSubclass)
 
 
 def call(f: Callable[..., object], /, *args: object, **kwargs: object) -> Callable[[], object]:

@@ -7,13 +7,17 @@ by hypothesis as the contract tests draw it (float32 params, an input, a context
 exactly one way (:data:`KINDS` lists the ways):
 
 * the input ``x``: a list, a tuple, ``None``, a scalar, another dtype (float64, int, bool,
-  complex, object; floats for an embedding's ids);
+  complex, object; floats for an embedding's ids), a masked array or an ``np.matrix`` (the
+  ``ndarray`` subclasses whose operators mean something else);
 * the params, in ``forward`` and in ``backward``: each key missing, an extra key, and each
   parameter with an extra axis, a longer last axis, a broadcastable ``(1,)`` shape, another dtype,
-  as a list or ``None``; the whole mapping ``None`` or a list;
+  as a list, ``None``, a masked array or an ``np.matrix``; the whole mapping ``None`` or a list;
 * the buffers (batch norm's running statistics), likewise;
-* ``backward``'s ``dy``: a list, a tuple, ``None``, a scalar, another shape, another dtype; and
-  its cache: ``None``, or the cache of every registry case of another kind;
+* ``backward``'s ``dy``: a list, a tuple, ``None``, a scalar, another shape, another dtype, a
+  masked array or an ``np.matrix``; and its cache: ``None``, or the cache of every registry case
+  of another kind;
+* an ``ndarray`` subclass that changes nothing, as ``x``, ``dy`` and every param, which must give
+  the plain arrays' answer;
 * ``init``: a malformed ``in_shape`` and a key that is not a key;
 * the factories: each argument of every call the registry makes replaced by a meaningless or an
   odd value, an unknown option, and non-float dtypes;
@@ -47,7 +51,16 @@ from functional_dl import layers as L
 from functional_dl.errors import DTypeError, FunctionalDLError, KeyTypeError, ShapeError
 from tests.layers.cases import LAYER_CASES, LayerCase
 from tests.layers.inputs import draw_case, example_case
-from tests.sweep import accepted, accepted_or_refused, refused, snapshot, unchanged
+from tests.sweep import (
+    accepted,
+    accepted_or_refused,
+    masked,
+    matrix,
+    plain_subclass,
+    refused,
+    snapshot,
+    unchanged,
+)
 
 T = TypeVar("T")
 
@@ -61,7 +74,19 @@ FACTORIES = sorted(name for name in L.__all__ if not isinstance(getattr(L, name)
 
 #: The ways an input is broken, by what they break (the report counts them).
 KINDS = {
-    "x": ["a list", "a tuple", "None", "a scalar", "float64", "int32", "bool", "complex", "object"],
+    "x": [
+        "a list",
+        "a tuple",
+        "None",
+        "a scalar",
+        "float64",
+        "int32",
+        "bool",
+        "complex",
+        "object",
+        "a masked array",
+        "an np.matrix",
+    ],
     "params": [
         "key missing",
         "an extra key",
@@ -73,6 +98,8 @@ KINDS = {
         "complex",
         "a list",
         "None",
+        "a masked array",
+        "an np.matrix",
         "params None",
         "params a list",
     ],
@@ -84,6 +111,8 @@ KINDS = {
         "float64",
         "int64",
         "a list",
+        "a masked array",
+        "an np.matrix",
         "buffers None",
     ],
     "dy": [
@@ -96,7 +125,10 @@ KINDS = {
         "float64",
         "int32",
         "complex",
+        "a masked array",
+        "an np.matrix",
     ],
+    "subclass": ["x", "dy", "params"],
     "cache": ["None", "another kind of layer's"],
     "in_shape": [
         "an int",
@@ -183,6 +215,8 @@ def _bad_inputs(x: np.ndarray[Any, Any], ids: bool) -> dict[str, Any]:
         "bool": x > 0,
         "complex": x.astype(np.complex64),
         "object": x.astype(object),
+        "a masked array": masked(x),
+        "an np.matrix": matrix(x),
     }
     if not ids:
         bad["int32"] = x.astype(np.int32)
@@ -218,6 +252,8 @@ def _bad_arrays(a: np.ndarray[Any, Any]) -> dict[str, Any]:
         "complex": a.astype(np.complex64),
         "a list": a.tolist(),
         "None": None,
+        "a masked array": masked(a),
+        "an np.matrix": matrix(a),
     }
     if a.ndim:
         bad["a longer last axis"] = np.concatenate([a, a[..., :1]], axis=-1)
@@ -256,7 +292,16 @@ def test_forward_refuses_bad_params(case_id: str, data: st.DataObject) -> None:
 #: The faults of the params that backward, which reads no input, could let through.
 BACKWARD_PARAM_FAULTS = tuple(
     f"params: {kind}"
-    for kind in ("key missing", "an extra key", "an extra axis", "float64", "a list", "params None")
+    for kind in (
+        "key missing",
+        "an extra key",
+        "an extra axis",
+        "float64",
+        "a list",
+        "a masked array",
+        "an np.matrix",
+        "params None",
+    )
 )
 
 
@@ -312,6 +357,8 @@ def _bad_dys(y: np.ndarray[Any, Any]) -> dict[str, Any]:
         "float64": y.astype(np.float64),
         "int32": np.ones(y.shape, np.int32),
         "complex": y.astype(np.complex64),
+        "a masked array": masked(y),
+        "an np.matrix": matrix(y),
     }
 
 
@@ -325,6 +372,46 @@ def test_backward_refuses_a_bad_dy(case_id: str, data: st.DataObject) -> None:
             _refused_unchanged(
                 partial(grads, params, cache, bad), f"{case_id}, {name}, dy {kind}", params, cache
             )
+
+
+def _plain_views(tree: Any) -> Any:
+    """``tree`` (an array, or a tuple or dict of them) with every float array a :func:`plain_subclass`."""
+    if isinstance(tree, np.ndarray):
+        return plain_subclass(tree) if tree.dtype.kind == "f" else tree
+    if isinstance(tree, tuple):
+        return tuple(_plain_views(a) for a in tree)
+    return {k: _plain_views(a) for k, a in tree.items()}
+
+
+def _grads_equal(got: Any, expected: Any, what: str) -> None:
+    dx, grads = got
+    dx0, grads0 = expected
+    for a, b in zip(
+        dx if isinstance(dx, tuple) else (dx,), dx0 if isinstance(dx0, tuple) else (dx0,), strict=True
+    ):
+        if b is not None:
+            np.testing.assert_array_equal(np.asarray(a), b, err_msg=f"{what}: dx")
+    assert grads.keys() == grads0.keys(), what
+    for k in grads0:
+        np.testing.assert_array_equal(np.asarray(grads[k]), grads0[k], err_msg=f"{what}: {k}")
+
+
+@pytest.mark.parametrize("case_id", IDS)
+@SWEEP
+@given(data=st.data())
+def test_a_subclass_that_changes_nothing_is_an_array(case_id: str, data: st.DataObject) -> None:
+    """Rule 1 refuses masked arrays and ``np.matrix``, not ``ndarray`` subclasses as such."""
+    layer, params, x, ctx = _draw(CASES[case_id], data)
+    y, cache = layer.forward(params, x, ctx)
+    dy = np.ones_like(y)
+    plain = layer.backward(params, cache, dy)
+    what = f"{case_id}, a plain ndarray subclass"
+    for name, p, xx in (("x", params, _plain_views(x)), ("params", _plain_views(params), x)):
+        y2, cache2 = accepted(partial(layer.forward, p, xx, ctx), f"{what} as {name}")
+        np.testing.assert_array_equal(np.asarray(y2), y, err_msg=f"{what} as {name}")
+        _grads_equal(layer.backward(p, cache2, dy), plain, f"{what} as {name}")
+    got = accepted(partial(layer.backward, params, cache, plain_subclass(dy)), f"{what} as dy")
+    _grads_equal(got, plain, f"{what} as dy")
 
 
 @functools.cache
@@ -577,6 +664,23 @@ SHARED_CACHE_TYPES: list[tuple[Callable[[], fdl.Layer[Any]], Callable[[], fdl.La
     (partial(L.adaptive_max_pool1d, 2), L.global_max_pool, (None, 1, 4)),
     (partial(L.adaptive_avg_pool1d, 2), partial(L.adaptive_avg_pool1d, 3), (None, 1, 4)),
     (L.sinusoidal_positional_encoding, partial(L.learned_positional_encoding, 4), (None, 3, 2)),
+    # The same layer with factory options that change backward's maths (the cache records them).
+    (L.softmax, partial(L.softmax, 1), (None, 3, 4)),
+    (L.log_softmax, partial(L.log_softmax, 1), (None, 3, 4)),
+    (L.softmax, L.log_softmax, (None, 3)),
+    (L.leaky_relu, partial(L.leaky_relu, 0.2), (None, 3)),
+    (L.elu, partial(L.elu, 0.5), (None, 3)),
+    (L.softplus, partial(L.softplus, 2.0), (None, 3)),
+    (L.hard_tanh, partial(L.hard_tanh, -2.0, 2.0), (None, 3)),
+    (L.gelu, partial(L.gelu, "tanh"), (None, 3)),
+    (partial(L.conv1d, 2, 3, padding=1), partial(L.conv1d, 2, 3, padding=2, dilation=2), (None, 1, 5)),
+    (partial(L.max_pool1d, 2), partial(L.max_pool1d, 2, padding=1), (None, 1, 4)),
+    (partial(L.gru, 2), partial(L.gru, 2, bidirectional=True), (None, 3, 2)),
+    (
+        partial(L.transformer_encoder_layer, 4, 2, 8, 0.0),
+        partial(L.transformer_encoder_layer, 4, 2, 8, 0.0, norm_first=True),
+        (None, 3, 4),
+    ),
 ]
 
 
@@ -594,3 +698,79 @@ def test_a_cache_of_another_kind_sharing_the_type_is_refused(
     assert type(cache_a) is type(cache_b)
     refused(partial(b.backward, pb, cache_a, np.ones_like(yb)), f"{b.name} given {a.name}'s cache")
     refused(partial(a.backward, pa, cache_b, np.ones_like(ya)), f"{a.name} given {b.name}'s cache")
+
+
+#: Layers whose factory options do not reach backward's maths except through the cache: backward
+#: reads every option-dependent quantity from it (``1 / sqrt(var + eps)``, a dropout mask, the
+#: attention weights, the chosen entries, the axis), so given the cache of the same layer with
+#: other options it returns exactly that layer's gradient. Each pair is the audit's evidence.
+HARMLESS_OPTIONS: list[tuple[Callable[[], fdl.Layer[Any]], Callable[[], fdl.Layer[Any]], fdl.Shape, bool]] = [
+    # (make_a, make_b, in_shape, train)
+    (partial(L.layer_norm, eps=1e-5), partial(L.layer_norm, eps=0.5), (None, 2, 3), False),
+    (partial(L.group_norm, 1, eps=1e-5), partial(L.group_norm, 1, eps=0.5), (None, 2, 3), False),
+    (partial(L.batch_norm1d, eps=1e-5), partial(L.batch_norm1d, eps=0.5, momentum=0.9), (None, 3), True),
+    (partial(L.batch_norm1d, eps=1e-5), partial(L.batch_norm1d, eps=0.5), (None, 3), False),
+    (partial(L.glu, 1), partial(L.glu, -1), (None, 4, 2), False),
+    (partial(L.dropout, 0.1), partial(L.dropout, 0.6), (None, 5), True),
+    (
+        partial(L.multi_head_attention, 4, 2),
+        partial(L.multi_head_attention, 4, 2, causal=True),
+        (None, 3, 4),
+        False,
+    ),
+    (
+        partial(L.multi_head_attention, 4, 2),
+        partial(L.multi_head_attention, 4, 2, dropout=0.5),
+        (None, 3, 4),
+        True,
+    ),
+    (partial(L.adaptive_max_pool1d, 2), partial(L.adaptive_max_pool1d, 3), (None, 1, 6), False),
+    (partial(L.embedding, 5, 2), partial(L.embedding, 5, 2, padding_idx=0), (None, 3), False),
+    (L.softmax, partial(L.softmax, 1), (None, 3), False),  # one function on a 2-D input: axis 1 is -1
+    (
+        partial(L.transformer_encoder_layer, 4, 2, 8, 0.0),
+        partial(L.transformer_encoder_layer, 4, 2, 8, 0.0, layer_norm_eps=0.5),
+        (None, 3, 4),
+        False,
+    ),
+]
+
+
+def _run(layer: fdl.Layer[Any], in_shape: fdl.Shape, x: Any, train: bool) -> tuple[fdl.Params, Any, Any]:
+    _, params, buffers = layer.init_with_buffers(fdl.random.key(0), in_shape)
+    y, cache = layer.forward(params, x, fdl.Context(train=train, key=fdl.random.key(3), buffers=buffers))
+    return params, y, cache
+
+
+@pytest.mark.parametrize(("make_a", "make_b", "in_shape", "train"), HARMLESS_OPTIONS)
+def test_a_cache_of_other_harmless_options_gives_its_own_forwards_gradient(
+    make_a: Callable[[], fdl.Layer[Any]],
+    make_b: Callable[[], fdl.Layer[Any]],
+    in_shape: fdl.Shape,
+    train: bool,
+) -> None:
+    """``b.backward`` given ``a``'s cache: ``a``'s own gradient, or ``b``'s (the caches are equal)."""
+    a, b = make_a(), make_b()
+    shape = (2, *(d for d in in_shape[1:] if d is not None))
+    x: Any = (
+        np.arange(6).reshape(shape) % 5
+        if a.name == "embedding"
+        else fdl.random.normal(fdl.random.key(1), shape, np.float32)
+    )
+    pa, ya, cache_a = _run(a, in_shape, x, train)
+    pb, _, cache_b = _run(b, in_shape, x, train)
+    dy = fdl.random.normal(fdl.random.key(2), ya.shape, ya.dtype)
+    got = accepted(partial(b.backward, pb, cache_a, dy), f"{b.name} given {a.name}'s cache")
+    theirs = a.backward(pa, cache_a, dy)
+    ours = accepted_or_refused(partial(b.backward, pb, cache_b, dy))  # refused where b's y has another shape
+
+    def same(u: Any, v: Any) -> bool:
+        if isinstance(u, tuple):
+            return all(same(p, q) for p, q in zip(u, v, strict=True))
+        if isinstance(u, dict):
+            return u.keys() == v.keys() and all(same(u[k], v[k]) for k in u)
+        return (u is None and v is None) or bool(np.array_equal(u, v))
+
+    assert same(got, theirs) or (not isinstance(ours, FunctionalDLError) and same(got, ours)), (
+        "neither's gradient"
+    )

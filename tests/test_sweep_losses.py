@@ -4,7 +4,7 @@ Every loss exported by ``fdl.losses`` (found from ``losses.__all__``, each needi
 registry ``tests/losses/cases.py``) and every metric exported by ``fdl.metrics`` (from
 ``metrics.__all__``, each needing a case in :data:`METRIC_CASES` below) is fed a valid
 hypothesis-drawn input changed in exactly one way: the prediction, the target or the weights as a
-list, an integer, boolean, complex, object, string or masked array, a scalar, the wrong shape,
+list, an integer, boolean, complex, object, string, masked array or ``np.matrix``, a scalar, the wrong shape,
 holding NaN or ±infinity; a bad ``reduction`` or hyperparameter; an empty batch. Each call must
 either raise one of the library's own exceptions, or, where the input is meaningful, give the
 documented answer: a list gives exactly the array's result, a NaN prediction a NaN value, an
@@ -28,7 +28,7 @@ from hypothesis.extra import numpy as hnp
 
 from functional_dl import losses, metrics
 from tests.losses.cases import LOSS_CASES, LossCase
-from tests.sweep import accepted, accepted_or_refused, refused, snapshot, unchanged
+from tests.sweep import accepted, accepted_or_refused, masked, matrix, refused, snapshot, unchanged
 
 SWEEP = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -62,7 +62,8 @@ NOT_NUMBERS: dict[str, Callable[[Arr], object]] = {
     "complex": lambda a: a.astype(np.complex128) + 1j,
     "object": lambda a: a.astype(object),
     "numeric strings": lambda a: a.astype(str),
-    "masked array": lambda a: np.ma.masked_array(a, mask=np.zeros(a.shape, bool)),
+    "masked array": masked,
+    "np.matrix": matrix,
     "a scalar": lambda a: a.flat[0],
     "None": lambda a: None,
 }

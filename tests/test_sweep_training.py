@@ -11,6 +11,7 @@ input fails the sweep.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from functional_dl.errors import FunctionalDLError
 from functional_dl.optim.base import Optimizer, OptimizerState
 from functional_dl.params import freeze
 from tests.optim.cases import OPTIMIZER_CASES, TRANSFORM_CASES
-from tests.sweep import refused, snapshot, strict, unchanged
+from tests.sweep import masked, matrix, plain_subclass, refused, snapshot, strict, unchanged
 
 SWEEP = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -56,7 +57,16 @@ def _make(case_id: str) -> Optimizer[Any]:
 
 
 OPT_IDS = [c.id for c in OPTIMIZER_CASES]
-GRAD_FAULTS = ["missing key", "extra key", "wrong shape", "wrong dtype", "a list", "a scalar"]
+GRAD_FAULTS = [
+    "missing key",
+    "extra key",
+    "wrong shape",
+    "wrong dtype",
+    "a list",
+    "a scalar",
+    "a masked array",
+    "an np.matrix",
+]
 
 
 def _bad_grads(params: dict[str, np.ndarray[Any, Any]], fault: str) -> dict[str, Any]:
@@ -71,6 +81,10 @@ def _bad_grads(params: dict[str, np.ndarray[Any, Any]], fault: str) -> dict[str,
         g["0.w"] = g["0.w"].astype(np.float32)
     elif fault == "a list":
         g["0.w"] = g["0.w"].tolist()
+    elif fault == "a masked array":
+        g["0.w"] = masked(g["0.w"])
+    elif fault == "an np.matrix":
+        g["0.w"] = matrix(g["0.w"])
     else:
         g["0.w"] = 0.5
     return g
@@ -89,6 +103,24 @@ def test_optimizers_refuse_bad_grads(
     before = snapshot((params, state, grads))
     refused(lambda: opt.update(state, grads))
     unchanged(before, (params, state, grads))
+
+
+@pytest.mark.parametrize("case_id", OPT_IDS)
+@SWEEP
+@given(params=param_trees())
+def test_optimizers_take_plain_subclasses_and_refuse_masked_or_matrix_params(
+    case_id: str, params: dict[str, np.ndarray[Any, Any]]
+) -> None:
+    """Masked arrays and ``np.matrix`` are refused as params too; a subclass that changes nothing is not."""
+    opt = _make(case_id)
+    for bad in (masked, matrix):
+        refused(partial(opt.init, {**params, "0.w": bad(params["0.w"])}), f"{case_id}, {bad.__name__} params")
+    grads = _grads_like(params)
+    _, expected = opt.update(opt.init(params), grads)
+    with strict():
+        _, got = opt.update(opt.init(params), {k: plain_subclass(g) for k, g in grads.items()})
+    for k in expected:
+        np.testing.assert_array_equal(np.asarray(got[k]), expected[k], err_msg=k)
 
 
 @pytest.mark.parametrize("case_id", OPT_IDS)
@@ -222,6 +254,9 @@ BAD_DATA: dict[str, Any] = {
     "0-d x": (np.float32(1.0), np.zeros(6, np.int64)),
     "sample counts differ": (np.ones((6, 4), np.float32), np.zeros(5, np.int64)),
     "wrong features": (np.ones((6, 5), np.float32), np.zeros(6, np.int64)),
+    "masked x": (masked(np.ones((6, 4), np.float32)), np.zeros(6, np.int64)),
+    "np.matrix x": (matrix(np.ones((6, 4), np.float32)), np.zeros(6, np.int64)),
+    "masked y": (np.ones((6, 4), np.float32), masked(np.zeros(6, np.int64))),
 }
 
 
@@ -270,6 +305,8 @@ UNSAVEABLE: dict[str, object] = {
     "an int key": {1: np.ones(2)},
     "a set": {"s": {1, 2}},
     "too deep": _nested_lists(80),
+    "a masked array": {"w": masked(np.ones(2))},
+    "an np.matrix": {"w": matrix(np.ones((2, 2)))},
 }
 
 

@@ -21,7 +21,8 @@ with the losses) and with its helpers: ``x``, ``dy`` and every param are arrays
 (``check_float``, ``check_dy``); the params are what ``_shapes`` declares for the input at hand,
 in forward *and* backward (``check_keys``, then ``check_param`` per key, the first one fixing the
 layer's dtype); ``backward`` refuses a cache its forward did not make (``check_cache``; a cache
-type several kinds of layer share carries a ``kind`` field, checked too); ``dy`` has the output's
+type several kinds of layer share carries a ``kind`` field, checked too, which spells the
+factory's options where they change backward's maths: ``"softmax(axis=1)"``); ``dy`` has the output's
 shape and the layer's dtype. The factory checks its arguments with
 :mod:`functional_dl.layers._args` (``positive_int``, ``flag``, ``real``, ``initializer``,
 ``float_dtype``), and the builder's ``init`` checks the key and ``in_shape`` for every layer.

@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_float, check_no_params, not_an_array
+from functional_dl._checks import check_float, check_no_params, is_array, not_an_array
 from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.types import Array, IntArray, Layer, Params, Shape
@@ -163,7 +163,7 @@ def check_input(params: Params, x: Array, size: tuple[int | None, ...], layer: s
     """Validate an adaptive pooling's forward arguments; return the spatial output size."""
     check_no_params(params, layer)
     nd = len(size)
-    if not isinstance(x, np.ndarray):
+    if not is_array(x):
         raise not_an_array(x, "the input", layer)
     if x.ndim != nd + 2:
         raise ShapeError(
@@ -184,7 +184,7 @@ def global_shapes(in_shape: Shape, /, *, name: str) -> tuple[Shape, ArraySpecs]:
 def check_global_input(params: Params, x: Array, layer: str) -> None:
     """Validate a global pooling's forward arguments: no params, a float ``(N, C, *spatial)``."""
     check_no_params(params, layer)
-    if not isinstance(x, np.ndarray):
+    if not is_array(x):
         raise not_an_array(x, "the input", layer)
     if x.ndim < 3:
         raise ShapeError(layer, f"expected an input (N, C, *spatial), got shape {describe_shape(x.shape)}")

@@ -108,7 +108,12 @@ def _leaky_grad(x: Array, y: Array, dy: Array, /, *, slope: float) -> Array:
 def leaky_relu(negative_slope: float = 0.01) -> Layer[ElementwiseCache]:
     """``y = x`` for ``x > 0``, ``negative_slope * x`` otherwise (``torch.nn.LeakyReLU``)."""
     slope = real(negative_slope, "negative_slope", "leaky_relu")
-    return elementwise("leaky_relu", partial(_leaky_value, slope=slope), partial(_leaky_grad, slope=slope))
+    return elementwise(
+        "leaky_relu",
+        partial(_leaky_value, slope=slope),
+        partial(_leaky_grad, slope=slope),
+        negative_slope=slope,
+    )
 
 
 def _elu_value(x: Array, /, *, alpha: float, scale: float) -> Array:
@@ -127,7 +132,7 @@ def _elu_grad(x: Array, y: Array, dy: Array, /, *, alpha: float, scale: float) -
 def elu(alpha: float = 1.0) -> Layer[ElementwiseCache]:
     """Exponential linear unit: ``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise (``torch.nn.ELU``)."""
     kw = {"alpha": real(alpha, "alpha", "elu"), "scale": 1.0}
-    return elementwise("elu", partial(_elu_value, **kw), partial(_elu_grad, **kw))
+    return elementwise("elu", partial(_elu_value, **kw), partial(_elu_grad, **kw), alpha=kw["alpha"])
 
 
 def selu() -> Layer[ElementwiseCache]:
@@ -176,7 +181,7 @@ def softplus(beta: float = 1.0) -> Layer[ElementwiseCache]:
     b = real(beta, "beta", "softplus")
     if not b > 0:
         raise DomainError("softplus", f"beta must be positive, got {beta!r}")
-    return elementwise("softplus", partial(_softplus_value, beta=b), partial(_softplus_grad, beta=b))
+    return elementwise("softplus", partial(_softplus_value, beta=b), partial(_softplus_grad, beta=b), beta=b)
 
 
 def _silu_value(x: Array, /) -> Array:
@@ -229,4 +234,6 @@ def hard_tanh(min_val: float = -1.0, max_val: float = 1.0) -> Layer[ElementwiseC
         "hard_tanh",
         partial(_clip_value, lo=lo, hi=hi, scale=1.0, shift=0.0),
         partial(_clip_grad, left=lo, right=hi, scale=1.0),
+        min_val=lo,
+        max_val=hi,
     )

@@ -42,12 +42,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._arraylike import foreign_array
 from functional_dl._checks import (
     check_cache,
     check_dy,
     check_keys,
     check_param,
     check_same_dtype,
+    is_array,
     not_an_array,
     refuse_forward_keywords,
     wrong_cache,
@@ -186,7 +188,7 @@ def _split_input(x: Any, cfg: _Config) -> tuple[tuple[Any, ...], Any, int]:
 
 def _check_array(a: object, what: str, size: int, like: Array) -> Array:
     if not isinstance(a, np.ndarray) or a.ndim != 3 or a.shape[2] != size:
-        if not isinstance(a, np.ndarray):
+        if not is_array(a):
             raise not_an_array(a, f"the {what}", _NAME)
         got = describe_shape(a.shape)
         raise ShapeError(_NAME, f"expected {what} of shape (batch, time, {size}), got {got}")
@@ -230,8 +232,8 @@ def _check_inputs(arrays: tuple[Any, ...], w: Array, cfg: _Config) -> tuple[Arra
 def _allowed(mask: object, batch: int, t: int, s: int, causal: bool) -> BoolArray | None:
     """``(b or 1, 1, t, s)`` booleans, ``True`` where query ``i`` may see key ``j``; ``None``: all."""
     if mask is not None:
-        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
+        if not is_array(mask) or mask.dtype != np.bool_:
+            got = mask.dtype if is_array(mask) else foreign_array(mask) or type(mask).__name__
             raise DTypeError(_NAME, f"expected a boolean key_padding_mask (True at padded keys), got {got}")
         if mask.shape != (batch, s):
             raise ShapeError(

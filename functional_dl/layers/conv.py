@@ -35,6 +35,7 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
+    is_array,
     not_an_array,
     refuse_forward_keywords,
     wrong_cache,
@@ -147,7 +148,7 @@ def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
     """Validate params and input (a few comparisons) and return the weight."""
     nd = len(spec.kernel)
     if type(x) is not np.ndarray or x.ndim != nd + 2:
-        if not isinstance(x, np.ndarray):
+        if not is_array(x):
             raise not_an_array(x, "the input", spec.name)
         if x.ndim != nd + 2:
             raise ShapeError(

@@ -33,6 +33,7 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
+    is_array,
     not_an_array,
     refuse_forward_keywords,
     wrong_cache,
@@ -155,11 +156,12 @@ def _forward(
         refuse_forward_keywords(spec.name, slips)
     nd = len(spec.kernel)
     if type(x) is not np.ndarray or x.ndim != nd + 2:
-        if not isinstance(x, np.ndarray):
+        if not is_array(x):
             raise not_an_array(x, "the input", spec.name)
-        raise ShapeError(
-            spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
-        )
+        if x.ndim != nd + 2:
+            raise ShapeError(
+                spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
+            )
     try:
         w = _weight(params, x.shape[1], spec, blame_input=True)
     except ShapeError as err:

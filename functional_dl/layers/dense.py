@@ -28,6 +28,7 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
+    is_array,
     not_an_array,
     refuse_forward_keywords,
 )
@@ -122,7 +123,7 @@ def _checked_forward(params: Params, x: Array, n_out: int, use_bias: bool) -> Ar
 
 def _check_input(params: Params, x: object) -> None:
     """Raise unless ``x`` is an array of rank 2 or more whose last axis fits the params' weight."""
-    if not isinstance(x, np.ndarray):
+    if not is_array(x):
         raise not_an_array(x, "the input", "dense")
     w = params.get("w") if isinstance(params, dict) else None
     n_in = w.shape[1] if isinstance(w, np.ndarray) and w.ndim == 2 else None

@@ -26,7 +26,15 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_cache, check_dy, check_keys, check_param, refuse_forward_keywords
+from functional_dl._arraylike import foreign_array
+from functional_dl._checks import (
+    check_cache,
+    check_dy,
+    check_keys,
+    check_param,
+    is_array,
+    refuse_forward_keywords,
+)
 from functional_dl.errors import DomainError, DTypeError, ShapeError
 from functional_dl.initializers import Initializer, normal
 from functional_dl.layers._args import initializer, positive_int
@@ -64,8 +72,8 @@ def _shapes(
 
 
 def _check_ids(ids: object, num: int) -> IntArray:
-    if not isinstance(ids, np.ndarray) or ids.dtype.kind not in "iu":
-        got = ids.dtype if isinstance(ids, np.ndarray) else type(ids).__name__
+    if not is_array(ids) or ids.dtype.kind not in "iu":
+        got = ids.dtype if is_array(ids) else foreign_array(ids) or type(ids).__name__
         raise DTypeError("embedding", f"expected integer ids, got {got}")
     if ids.ndim < 1:
         raise ShapeError("embedding", "expected ids of shape (batch, ...), got a scalar")

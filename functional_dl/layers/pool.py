@@ -44,6 +44,7 @@ from functional_dl._checks import (
     check_dy,
     check_float,
     check_no_params,
+    is_array,
     not_an_array,
     refuse_forward_keywords,
     wrong_cache,
@@ -158,7 +159,7 @@ def _check(params: Params, x: Array, spec: PoolSpec) -> tuple[tuple[int, ...], P
     check_no_params(params, spec.name)
     nd = len(spec.kernel)
     if type(x) is not np.ndarray or x.ndim != nd + 2:
-        if not isinstance(x, np.ndarray):
+        if not is_array(x):
             raise not_an_array(x, "the input", spec.name)
         if x.ndim != nd + 2:
             layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"

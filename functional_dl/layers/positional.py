@@ -34,6 +34,7 @@ from functional_dl._checks import (
     check_no_params,
     check_param,
     check_same_dtype,
+    is_array,
     not_an_array,
     refuse_forward_keywords,
     wrong_cache,
@@ -76,7 +77,7 @@ def _sequence_shape(in_shape: Shape, name: str) -> Shape:
 
 def _check_sequence(x: Any, name: str) -> Array:
     """``x`` as a float ``(b, t, d)`` array, else the library's error (a tuple included)."""
-    if not isinstance(x, np.ndarray):
+    if not is_array(x):
         raise not_an_array(x, "the input", name)
     if x.ndim != 3:
         raise ShapeError(

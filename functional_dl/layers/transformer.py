@@ -42,7 +42,14 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_cache, check_float, not_an_array, refuse_forward_keywords
+from functional_dl._checks import (
+    check_cache,
+    check_float,
+    is_array,
+    not_an_array,
+    refuse_forward_keywords,
+    wrong_cache,
+)
 from functional_dl.combinators._routing import bad_context, child_contexts, index_of, join_children, route
 from functional_dl.errors import DomainError, LayerError, ShapeError, describe_shape
 from functional_dl.initializers import uniform, variance_scaling
@@ -84,6 +91,7 @@ class TransformerEncoderCache(NamedTuple):
     caches: tuple[object, ...]  # the children's caches, in the order of _SEGMENTS (opaque)
     tupled: bool  # the input was (x, key_padding_mask): dx is (dx, None)
     masked: bool  # the attention got (x, mask): its dx is a tuple too
+    norm_first: bool  # the order the children ran in, which backward retraces
 
 
 class _Config(NamedTuple):
@@ -124,7 +132,7 @@ def _split_input(x: Any) -> tuple[Array, Any, bool]:
         seq, mask, tupled = x[0], x[1], True
     else:
         seq, mask, tupled = x, None, False
-    if not isinstance(seq, np.ndarray):
+    if not is_array(seq):
         raise not_an_array(seq, "the input", _NAME)
     if seq.ndim != 3:
         raise ShapeError(
@@ -171,7 +179,7 @@ def _encoder_forward(
     else:
         h = run(_N1, x + attend(x))
         y = run(_N2, h + feed_forward(h))
-    cache = TransformerEncoderCache(tuple(caches), tupled, mask is not None)
+    cache = TransformerEncoderCache(tuple(caches), tupled, mask is not None, cfg.norm_first)
     return ((y, mask) if tupled else y), cache
 
 
@@ -184,6 +192,8 @@ def _encoder_backward(
     /,
 ) -> tuple[Any, Params]:
     check_cache(cache, TransformerEncoderCache, _NAME)
+    if cache.norm_first != cfg.norm_first:  # the same children in another order: a wrong gradient
+        wrong_cache(cache, f"TransformerEncoderCache of norm_first={cfg.norm_first}", _NAME)
     if cache.tupled != isinstance(dy_in, tuple) or (cache.tupled and len(dy_in) != 2):
         raise ShapeError(
             _NAME, "expected dy as (dy, None) for a tuple input, and an array for an array input"

@@ -55,6 +55,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
+from functional_dl._arraylike import foreign_array
 from functional_dl.errors import ArgumentError, DomainError, ParamsError
 from functional_dl.params import FrozenParams, adopt, check_structure, freeze
 from functional_dl.types import Array, Params
@@ -179,7 +180,11 @@ def check_grads(grads: Params, params: Params) -> None:
     for name, p in params.items():
         g = grads[name]
         if type(g) is not np.ndarray:
-            raise ParamsError("grads", f"{name!r} must be a NumPy array, got {type(g).__name__}")
+            foreign = foreign_array(g)
+            if foreign is not None:
+                raise ParamsError("grads", f"{name!r} must be a plain NumPy array, got {foreign}")
+            if not isinstance(g, np.ndarray):
+                raise ParamsError("grads", f"{name!r} must be a NumPy array, got {type(g).__name__}")
         if g.shape != p.shape or g.dtype != p.dtype:
             check_structure(grads, params, "grads")
 

@@ -23,12 +23,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._arraylike import foreign_array
 from functional_dl._checks import (
     check_dy,
     check_float,
     check_keys,
     check_param,
     check_same_dtype,
+    is_array,
     not_an_array,
     refuse_forward_keywords,
     wrong_cache,
@@ -155,7 +157,7 @@ def _split_input(x: object, name: str) -> tuple[object, object, object, object, 
 def _check_sequence(seq: object, params: Params, name: str) -> Array:
     """``seq`` when it is a ``(batch, time, features)`` array (its features are checked with the params)."""
     if type(seq) is not np.ndarray or seq.ndim != 3:
-        if not isinstance(seq, np.ndarray):
+        if not is_array(seq):
             raise not_an_array(seq, "the input sequence", name)
         if seq.ndim != 3:
             w = params["weight_ih_l0"]
@@ -196,7 +198,7 @@ def _check_state(cfg: _Config, state: object, like: Array) -> State:
     if not isinstance(parts, tuple) or len(parts) != cfg.cell.states:
         raise ShapeError(name, "expected the initial state as a pair (h0, c0)")
     for part in parts:
-        if not isinstance(part, np.ndarray):
+        if not is_array(part):
             raise not_an_array(part, "the initial state", name)
         if part.shape != expected:
             got = describe_shape(part.shape)
@@ -212,8 +214,8 @@ def _mask_of(name: str, lengths: object, mask: object, batch: int, steps: int) -
     if lengths is not None and mask is not None:
         raise ShapeError(name, "give the lengths or a mask, not both")
     if lengths is not None:
-        if not isinstance(lengths, np.ndarray) or lengths.dtype.kind not in "iu":
-            got = lengths.dtype if isinstance(lengths, np.ndarray) else type(lengths).__name__
+        if not is_array(lengths) or lengths.dtype.kind not in "iu":
+            got = lengths.dtype if is_array(lengths) else foreign_array(lengths) or type(lengths).__name__
             raise DTypeError(name, f"expected integer lengths, got {got}")
         if lengths.shape != (batch,):
             raise ShapeError(
@@ -226,8 +228,8 @@ def _mask_of(name: str, lengths: object, mask: object, batch: int, steps: int) -
         valid: BoolArray = np.arange(steps)[:, None] < lengths[None, :]
         return None if valid.all() else valid[:, :, None]
     if mask is not None:
-        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
+        if not is_array(mask) or mask.dtype != np.bool_:
+            got = mask.dtype if is_array(mask) else foreign_array(mask) or type(mask).__name__
             raise DTypeError(name, f"expected a boolean mask, got {got}")
         if mask.shape != (batch, steps):
             raise ShapeError(
