@@ -383,8 +383,8 @@ def find_state(state: object, kind: type[T]) -> T:
     parameter ``"0.w"``, whether the optimizer is fused or not.
 
     Raises:
-        ValueError: when ``state`` holds no ``kind``.
+        ParamsError: (a ``ValueError``) when ``state`` holds no ``kind``.
     """
     for found in find_states(unfused(state), kind):
         return found
-    raise ValueError(f"find_state: no {kind.__name__} in this optimizer state")
+    raise ParamsError("find_state", f"no {kind.__name__} in this optimizer state")

@@ -101,7 +101,7 @@ def minibatches(
             starts, partial(map, partial(_slice_at, batch_size)), partial(map, partial(_slice_batch, data))
         )
     if key is None:
-        raise ValueError("minibatches: shuffle=True needs a key")
+        raise DomainError("minibatches", "shuffle=True needs a key, got key=None")
     return pipe(
         starts,
         partial(map, partial(_block_at, permutation(key, n), batch_size)),
