@@ -8,6 +8,7 @@
     python -m benchmarks --render results.json --readme README.md
     python -m benchmarks --breakdown mnist1d_mlp  # each part of our step next to plain NumPy
     python -m benchmarks --profile lenet_step     # cProfile of our side, in this process
+    python -m benchmarks --profile lenet_step --threads 1  # ... on one thread
 
 See ``benchmarks/README.md`` for how to read the output.
 """
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--breakdown", metavar="NAME", help="time each part of a workload's step")
     parser.add_argument("--profile", metavar="NAME", help="cProfile functional_dl's side of a workload")
     parser.add_argument("--calls", type=int, default=300, help="calls for --breakdown and --profile")
+    parser.add_argument(
+        "--threads", type=int, help="with --breakdown or --profile: pin this many threads, not the workload's"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -95,11 +99,12 @@ def main(argv: list[str] | None = None) -> None:
         workload = by_name(args.breakdown)
         if workload.breakdown is None:
             raise SystemExit(f"{workload.name} has no breakdown")
-        limiter = runner.pin_threads(OURS, workload.threads)
+        limiter = runner.pin_threads(OURS, args.threads or workload.threads)
         workload.breakdown(args.calls)
         del limiter
     elif args.profile:
-        profile(by_name(args.profile), args.calls)
+        workload = by_name(args.profile)
+        profile(workload._replace(threads=args.threads or workload.threads), args.calls)
     else:
         save = partial(_write, args.json) if args.json else None
         doc = runner.run_all(select(args.only), args.frameworks, args.quick, args.reps, log=_log, save=save)

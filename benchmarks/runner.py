@@ -74,7 +74,7 @@ def pin_threads(framework: str, threads: int) -> object:
         import functional_dl  # noqa: F401  (loads NumPy's BLAS before the limits are applied)
     if not has_module("threadpoolctl"):
         return None
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unused-ignore]  # typed in newer releases
 
     return threadpool_limits(limits=threads)
 

@@ -42,14 +42,19 @@ what such a wrapper costs, and it shows in small networks' training steps).
 6. **Empty batches go through**, as in PyTorch: a batch of 0 gives an output of batch 0 in
    ``forward`` and an empty ``dx`` and zero gradients in ``backward``, in every layer (batch norm in
    training mode leaves its running statistics as they were).
+7. **Forward takes no keywords.** ``forward(params, x, ctx)`` takes its arguments by position;
+   every layer's ``forward`` collects stray keywords (``train=True``, ``ctx=...``) in
+   ``**slips`` and, first thing, ``if slips:`` calls :func:`refuse_forward_keywords`, an
+   :class:`~functional_dl.errors.ArgumentError` naming the layer, the keywords and the call to
+   write (``tests/test_friendly_errors.py`` tries it in every layer of every registry case). The
+   good path pays for one truth test of an empty dict.
 
 Errors name the layer by its kind (``"dense"``); the combinators a layer sits in prefix their
 segments on the way out, so the message reads ``"encoder.2.dense: ..."``.
 
 The combinators check their own caches and params with the same :func:`check_cache` and
 :func:`check_no_params` (their routing rules are in :mod:`functional_dl.combinators._routing`),
-and they and the layers that read the context turn keywords given to ``forward`` (``train=True``)
-into an :class:`~functional_dl.errors.ArgumentError` with :func:`refuse_forward_keywords`.
+and refuse keywords to ``forward`` by rule 7 too.
 
 Cost
 ----
@@ -251,9 +256,9 @@ def refuse_forward_keywords(layer: str, keywords: Mapping[str, object]) -> NoRet
     """Raise :class:`ArgumentError` for keywords given to ``forward`` (``train=True``, a PyTorch habit).
 
     ``forward(params, x, ctx)`` takes its three arguments by position; training mode, the key and
-    the buffers travel in the context. The combinators and the layers that read the context collect
-    stray keywords (``**keywords``) only to call this, so the slip names the fix instead of ending
-    in Python's ``unexpected keyword argument``.
+    the buffers travel in the context. Every layer and combinator collects stray keywords
+    (``**slips``) only to call this (rule 7 of the module docstring), so the slip names the fix
+    instead of ending in Python's ``unexpected keyword argument``.
     """
     given = ", ".join(f"{name}={value!r}" for name, value in keywords.items())
     if "ctx" in keywords:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl._checks import refuse_forward_keywords
 from functional_dl.errors import LayerError
 from functional_dl.params import num_params
 from functional_dl.types import EVAL, Array, Buffers, Context, Key, Layer, Params, Shape
@@ -90,7 +91,11 @@ def _tap_init(key: Key, in_shape: Shape, /, *, tap: _Tap) -> tuple[Shape, Params
     return out_shape, params, state
 
 
-def _tap_forward(params: Params, x: Array, ctx: Context = EVAL, /, *, tap: _Tap) -> tuple[Array, TapCache]:
+def _tap_forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, tap: _Tap, **slips: object
+) -> tuple[Array, TapCache]:
+    if slips:  # forward(params, x, train=True) on a tapped network: as the layer itself would say
+        refuse_forward_keywords(tap.layer.name, slips)
     y, cache = tap.layer.forward(params, x, ctx)
     rec = tap.recorder
     if rec is not None:

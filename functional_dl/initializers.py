@@ -21,6 +21,9 @@ name                scale   mode        distribution
 A uniform on ``[-a, a]`` has variance ``a^2 / 3``, so ``a = sqrt(3 * scale / fan)``. The
 ``*_truncated_normal`` variants draw a normal truncated at two standard deviations and rescale it
 by ``1 / 0.87962566`` (the standard deviation of that truncated normal) so the variance is exact.
+
+Every initializer refuses what is not a :class:`~functional_dl.types.Key` (an int seed, ``None``)
+with a :class:`~functional_dl.errors.KeyTypeError`, the constant ones too.
 """
 
 from __future__ import annotations
@@ -169,12 +172,13 @@ def lecun_truncated_normal() -> Initializer:
 
 
 def _constant(key: Key, shape: tuple[int, ...], dtype: npt.DTypeLike, /, *, value: float) -> Array:
+    random.check_key(key)  # unused, but an int seed is refused here as by every initializer that draws
     out: Array = np.full(shape, value, dtype=dtype)
     return out
 
 
 def constant(value: float) -> Initializer:
-    """Every entry equal to ``value``; ignores the key."""
+    """Every entry equal to ``value``; the key is checked (as every initializer checks it) but not used."""
     return partial(_constant, value=value)
 
 

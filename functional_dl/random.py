@@ -49,7 +49,10 @@ def check_key(k: object, /) -> Key:
     An int seed (or ``None``) where a key belongs, as in ``net.init(0, shape)``, is the classic
     slip. Every ``init`` checks its key here (through :func:`split` when it draws), including
     those of layers that own no parameters and never use the key, so the slip is caught the
-    same way whatever the network holds.
+    same way whatever the network holds. So do :func:`split`, :func:`fold_in`, every sampler
+    (and so every initializer), a training step's key, and the key of a
+    :class:`~functional_dl.types.Context` where a layer draws from it (``Context`` itself, a
+    plain ``NamedTuple``, checks nothing).
 
     Example:
         >>> check_key(key(3))
@@ -81,7 +84,12 @@ def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
 
 
 def fold_in(parent: Key, data: int) -> Key:
-    """A child key determined by ``parent`` and a non-negative integer (a step or epoch number)."""
+    """A child key determined by ``parent`` and a non-negative integer (a step or epoch number).
+
+    Raises:
+        KeyTypeError: ``parent`` is not a ``Key`` (see :func:`check_key`).
+    """
+    check_key(parent)
     if data < 0:
         raise DomainError("random.fold_in", f"data must be >= 0, got {data}")
     # Offset folded-in children from split's small indices so fold_in(k, 0) != split(k)[0].
@@ -89,7 +97,15 @@ def fold_in(parent: Key, data: int) -> Key:
 
 
 def generator(k: Key) -> np.random.Generator:
-    """A fresh ``numpy.random.Generator`` seeded by ``k``; owned by the caller, never shared."""
+    """A fresh ``numpy.random.Generator`` seeded by ``k``; owned by the caller, never shared.
+
+    Every sampler below (and so every initializer) draws through here, so each refuses an int
+    seed or ``None`` in place of a key the same way.
+
+    Raises:
+        KeyTypeError: ``k`` is not a ``Key`` (see :func:`check_key`).
+    """
+    check_key(k)
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(k.entropy, spawn_key=k.path)))
 
 

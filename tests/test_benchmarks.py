@@ -58,3 +58,9 @@ def test_only_names_an_unknown_workload() -> None:
     cmd = [sys.executable, "-m", "benchmarks", "--only", "no_such_workload"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode != 0 and "mnist1d_mlp" in out.stderr
+
+
+def test_profile_takes_a_thread_count() -> None:
+    pytest.importorskip("threadpoolctl")
+    printed = _benchmarks("--profile", "mnist1d_mlp", "--calls", "2", "--threads", "1")
+    assert "Ordered by: internal time" in printed and "train/step.py" in printed

@@ -46,7 +46,7 @@ import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl.errors import DTypeError, FunctionalDLError, KeyTypeError, ShapeError
 from tests.layers.cases import LAYER_CASES, LayerCase
-from tests.layers.inputs import draw_case
+from tests.layers.inputs import draw_case, example_case
 from tests.sweep import accepted, accepted_or_refused, refused, snapshot, unchanged
 
 T = TypeVar("T")
@@ -327,24 +327,12 @@ def test_backward_refuses_a_bad_dy(case_id: str, data: st.DataObject) -> None:
             )
 
 
-def _example(case: LayerCase) -> tuple[fdl.Layer[Any], fdl.Params, Any, fdl.Context]:
-    """The case's layer with params, an input and a context of its example shape (no hypothesis)."""
-    layer = case.make()
-    _, params, buffers = layer.init_with_buffers(fdl.random.key(0), (None, *case.example_features))
-    shape = (2, *case.example_features)
-    if case.ids:
-        x: Any = np.arange(math.prod(shape)).reshape(shape) % case.ids
-    else:
-        x = fdl.random.normal(fdl.random.key(1), shape, np.float32)
-    return layer, params, x, fdl.Context(train=case.train, key=fdl.random.key(2), buffers=buffers)
-
-
 @functools.cache
 def _donor_caches() -> dict[str, tuple[str, object]]:
     """``{case id: (layer name, cache)}``: a cache of every registry case, from its example input."""
     donors = {}
     for case in LAYER_CASES:
-        layer, params, x, ctx = _example(case)
+        layer, params, x, ctx = example_case(case)
         donors[case.id] = (layer.name, layer.forward(params, x, ctx)[1])
     return donors
 
@@ -393,7 +381,7 @@ def test_init_refuses_a_bad_in_shape_and_key(case_id: str) -> None:
             out = accepted_or_refused(call, what)
             if not isinstance(out, FunctionalDLError):  # then forward takes (x,) too, and means x
                 assert out[0] == plain[0] and fdl.params.allclose(out[1], plain[1], rtol=0), what
-                _, params, x, ctx = _example(case)
+                _, params, x, ctx = example_case(case)
                 alone: Any = (x,)
                 y, _ = layer.forward(params, x, ctx)
                 one, _ = accepted(
@@ -499,7 +487,7 @@ def _first_call_works_or_refuses(layer: fdl.Layer[Any], case: LayerCase, what: s
     """A layer made with an odd argument: its ``init`` and first call work or are refused cleanly."""
 
     def first_call() -> None:
-        _, params, x, ctx = _example(case._replace(make=lambda: layer))
+        _, params, x, ctx = example_case(case._replace(make=lambda: layer))
         y, cache = layer.forward(params, x, ctx)
         layer.backward(params, cache, np.ones_like(y))
 

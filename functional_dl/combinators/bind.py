@@ -22,7 +22,14 @@ from functional_dl.types import EVAL, Array, Context, Layer, Params
 __all__ = ["bind"]
 
 
-def _apply(net: Layer[Any], params: Params, ctx: Context, x: Array, /) -> Array:
+def _apply(net: Layer[Any], params: Params, ctx: Context, x: Array, /, **slips: object) -> Array:
+    if slips:  # predict(x, train=True): the mode was bound with the params
+        given = ", ".join(f"{name}={value!r}" for name, value in slips.items())
+        raise ArgumentError(
+            "bind",
+            f"the bound function takes the input only, got {given}; its context is bound with the"
+            " params: bind(net, params, ctx=fdl.Context(...))",
+        )
     y, _ = net.forward(params, x, ctx)
     return y
 
@@ -43,7 +50,8 @@ def bind(net: Layer[Any], params: Params, *, ctx: Context = EVAL) -> Callable[[A
 
     Raises:
         ArgumentError: ``net`` is not a :class:`~functional_dl.types.Layer` or ``ctx`` not a
-            :class:`~functional_dl.types.Context`.
+            :class:`~functional_dl.types.Context`; and, from the bound function, a keyword
+            (``predict(x, train=True)``): the context is bound here.
         ParamsError: ``params`` is not a mapping.
 
     Example:

@@ -9,7 +9,7 @@ on any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, or Dask's
 
 from functional_dl.distributed.cluster import dask_executor, local_cluster
 from functional_dl.distributed.data_parallel import FitOptions, check_picklable, fit, worker_addresses
-from functional_dl.distributed.sweep import (
+from functional_dl.distributed.search import (
     HParam,
     Hparams,
     Sampler,

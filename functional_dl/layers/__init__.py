@@ -10,7 +10,10 @@ the private builder :func:`functional_dl.layers._builder.build`:
   every array the layer owns, ``{"w": ArraySpec((n_out, n_in), w_init), ...}``: the one place
   where a layer states its parameters' names, shapes and initializers (``buffer=True`` marks a
   non-trained array such as batch norm's running statistics). ``build`` makes ``init`` from it.
-* ``_forward(params, x, ctx=EVAL, /, **hyper) -> (y, cache)``.
+* ``_forward(params, x, ctx=EVAL, /, **hyper, **slips) -> (y, cache)``; its first line is
+  ``if slips: refuse_forward_keywords(name, slips)``, so ``forward(params, x, train=True)`` (a
+  PyTorch habit) is an ``ArgumentError`` showing the call to write, not Python's ``unexpected
+  keyword argument``; on the good path it costs the one test of an empty dict.
 * ``_backward(params, cache, dy, /, **hyper) -> (dx, grads)``.
 
 Both check what they are given, by the rules stated once in :mod:`functional_dl._checks` (shared

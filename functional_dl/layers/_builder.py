@@ -6,7 +6,8 @@ A layer module provides three module-level functions and hands them to :func:`bu
   layer owns: ``{"w": ArraySpec((n_out, n_in), w_init), ...}``. This is the one place where a
   layer states its parameters' (and buffers') names, shapes and initializers; the dtype is the
   layer's ``dtype``. It raises the library's errors for an input shape it cannot take.
-* ``forward(params, x, ctx=EVAL) -> (y, cache)`` and ``backward(params, cache, dy) -> (dx, grads)``.
+* ``forward(params, x, ctx=EVAL, **slips) -> (y, cache)`` and ``backward(params, cache, dy) -> (dx, grads)``;
+  ``forward`` refuses keywords (``**slips``, rule 7 of :mod:`functional_dl._checks`).
 
 The builder makes ``init`` from the declaration: trained arrays get the keys
 ``split(key, n)[0], [1], ...`` in declaration order (a key's children do not depend on ``n``, so
@@ -166,7 +167,8 @@ def build(
     Args:
         name: the layer's kind, used in error messages (``"dense"``).
         shapes: ``(in_shape, **hyper) -> (out_shape, specs)``; see the module docstring.
-        forward: ``(params, x, ctx=EVAL, **hyper) -> (y, cache)``.
+        forward: ``(params, x, ctx=EVAL, **hyper, **slips) -> (y, cache)``; it calls
+            ``refuse_forward_keywords`` when ``slips`` is not empty.
         backward: ``(params, cache, dy, **hyper) -> (dx, grads)``.
         dtype: dtype of every array in ``specs`` (float32 by default).
         backward_params: optional ``(params, cache, dy, **hyper) -> grads`` that skips ``dx``.

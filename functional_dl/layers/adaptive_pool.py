@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl._checks import check_cache, check_dy, check_no_params, wrong_cache
+from functional_dl._checks import check_cache, check_dy, check_no_params, refuse_forward_keywords, wrong_cache
 from functional_dl.layers._adaptive_bins import (
     OutputSize,
     adaptive_layer,
@@ -57,7 +57,11 @@ class AdaptiveCache(NamedTuple):
     mats: tuple[Array, ...]  # per spatial axis, its (o, n) averaging matrix
 
 
-def _global_forward(params: Params, x: Array, ctx: Context = EVAL, /) -> tuple[Array, GlobalPoolCache]:
+def _global_forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, **slips: object
+) -> tuple[Array, GlobalPoolCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("global_avg_pool", slips)
     check_global_input(params, x, "global_avg_pool")
     return x.mean(axis=tuple(range(2, x.ndim))), GlobalPoolCache(x.shape, x.dtype)
 
@@ -86,8 +90,17 @@ def global_avg_pool() -> Layer[GlobalPoolCache]:
 
 
 def _adaptive_forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, size: tuple[int | None, ...], name: str
+    params: Params,
+    x: Array,
+    ctx: Context = EVAL,
+    /,
+    *,
+    size: tuple[int | None, ...],
+    name: str,
+    **slips: object,
 ) -> tuple[Array, AdaptiveCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     out = check_input(params, x, size, name)
     mats = tuple(bin_matrix(n, o, x.dtype) for n, o in zip(x.shape[2:], out, strict=True))
     y: Array = x @ mats[-1].T

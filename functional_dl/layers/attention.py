@@ -49,6 +49,7 @@ from functional_dl._checks import (
     check_param,
     check_same_dtype,
     not_an_array,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import DomainError, DTypeError, ShapeError, describe_shape
@@ -329,9 +330,11 @@ def _sum_rows(a: Array) -> Array:
 
 
 def _forward(
-    params: Params, x_in: Any, ctx: Context = EVAL, /, *, cfg: _Config
+    params: Params, x_in: Any, ctx: Context = EVAL, /, *, cfg: _Config, **slips: object
 ) -> tuple[Any, MultiHeadAttentionCache]:
     """``y`` of shape ``(b, t, d_model)``; see the module docstring for the input forms."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(_NAME, slips)
     w = _checked_params(params, cfg)
     arrays, mask, given = _split_input(x_in, cfg)
     inputs = _check_inputs(arrays, w, cfg)

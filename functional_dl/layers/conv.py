@@ -36,6 +36,7 @@ from functional_dl._checks import (
     check_param,
     check_same_dtype,
     not_an_array,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import ShapeError, describe_shape
@@ -161,8 +162,12 @@ def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
     return w
 
 
-def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec) -> tuple[Array, ConvCache]:
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvSpec, **slips: object
+) -> tuple[Array, ConvCache]:
     """``y = conv(x, w) + b``; ``x`` is ``(N, C, *S)``, ``y`` is ``(N, O, *Out)``."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(spec.name, slips)
     w = _check_input(params, x, spec)
     bias = params["b"] if spec.use_bias else None
     if is_depthwise(w.shape, spec.groups):

@@ -34,6 +34,7 @@ from functional_dl._checks import (
     check_param,
     check_same_dtype,
     not_an_array,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import DomainError, ShapeError, describe_shape
@@ -147,9 +148,11 @@ def _weight(params: Params, channels: int, spec: ConvTransposeSpec, *, blame_inp
 
 
 def _forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvTransposeSpec
+    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvTransposeSpec, **slips: object
 ) -> tuple[Array, ConvTransposeCache]:
     """``y = conv_transpose(x, w) + b``: ``(N, C_in, *S)`` to ``(N, C_out, *S_out)``."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(spec.name, slips)
     nd = len(spec.kernel)
     if type(x) is not np.ndarray or x.ndim != nd + 2:
         if not isinstance(x, np.ndarray):

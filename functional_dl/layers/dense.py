@@ -29,6 +29,7 @@ from functional_dl._checks import (
     check_param,
     check_same_dtype,
     not_an_array,
+    refuse_forward_keywords,
 )
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import Initializer, he_normal, zeros
@@ -93,9 +94,11 @@ def _fast_params(params: Params, n_in: int, n_out: int, use_bias: bool) -> Array
 
 
 def _forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, n_out: int, use_bias: bool
+    params: Params, x: Array, ctx: Context = EVAL, /, *, n_out: int, use_bias: bool, **slips: object
 ) -> tuple[Array, DenseCache]:
     """``y = x @ w.T + b``; ``x`` is ``(batch, ..., n_in)``, ``y`` is ``(batch, ..., n_out)``."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("dense", slips)
     w = _fast_params(params, x.shape[-1], n_out, use_bias) if type(x) is np.ndarray and x.ndim >= 2 else None
     if w is None or x.dtype != w.dtype:
         w = _checked_forward(params, x, n_out, use_bias)

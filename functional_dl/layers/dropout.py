@@ -67,6 +67,7 @@ def _forward(
     Raises:
         ArgumentError: keywords besides ``rate`` (``train=True``: pass a ``Context``).
         LayerError: training mode with ``ctx.key`` of ``None``.
+        KeyTypeError: training mode with a ``ctx.key`` that is no ``Key`` (an int seed).
         ShapeError: ``ctx.batch_rows`` that do not hold ``len(x)`` rows.
     """
     if slips:

@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from functional_dl._checks import check_dy, check_float, check_no_params, wrong_cache
+from functional_dl._checks import check_dy, check_float, check_no_params, refuse_forward_keywords, wrong_cache
 from functional_dl.layers._builder import build, keeps_shape
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params
 
@@ -45,8 +45,10 @@ class ElementwiseCache(NamedTuple):
 
 
 def _forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, value: ElementwiseValue, name: str
+    params: Params, x: Array, ctx: Context = EVAL, /, *, value: ElementwiseValue, name: str, **slips: object
 ) -> tuple[Array, ElementwiseCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     # The checks' good path as one condition (no call per check on every step of a small network);
     # otherwise the checks themselves raise the message, or let an ndarray subclass through.
     if params or type(params) is not dict or type(x) is not np.ndarray or x.dtype.kind != "f":

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl._checks import check_cache, check_dy, check_keys, check_param
+from functional_dl._checks import check_cache, check_dy, check_keys, check_param, refuse_forward_keywords
 from functional_dl.errors import DomainError, DTypeError, ShapeError
 from functional_dl.initializers import Initializer, normal
 from functional_dl.layers._args import initializer, positive_int
@@ -82,9 +82,19 @@ def _weight(params: Params, num: int, dim: int) -> Array:
 
 
 def _forward(
-    params: Params, x: Any, ctx: Context = EVAL, /, *, num: int, dim: int, padding_idx: int | None
+    params: Params,
+    x: Any,
+    ctx: Context = EVAL,
+    /,
+    *,
+    num: int,
+    dim: int,
+    padding_idx: int | None,
+    **slips: object,
 ) -> tuple[Array, EmbeddingCache]:
     """``y = weight[ids]``: ``(batch, ...)`` integers to ``(batch, ..., dim)``."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("embedding", slips)
     weight = _weight(params, num, dim)
     ids = _check_ids(x, num)
     y: Array = weight[ids]  # advanced indexing: a fresh array

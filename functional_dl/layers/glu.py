@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from functional_dl import _math
-from functional_dl._checks import check_cache, check_dy, check_float, check_no_params
+from functional_dl._checks import check_cache, check_dy, check_float, check_no_params, refuse_forward_keywords
 from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
@@ -55,7 +55,11 @@ def _shapes(in_shape: Shape, /, *, dim: int) -> tuple[Shape, ArraySpecs]:
     return out, EMPTY_SPECS
 
 
-def _forward(params: Params, x: Array, ctx: Context = EVAL, /, *, dim: int) -> tuple[Array, GLUCache]:
+def _forward(
+    params: Params, x: Array, ctx: Context = EVAL, /, *, dim: int, **slips: object
+) -> tuple[Array, GLUCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(_NAME, slips)
     check_no_params(params, _NAME)
     check_float(x, _NAME)
     axis = _axis(x.ndim, dim, x.shape)

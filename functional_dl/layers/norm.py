@@ -33,6 +33,7 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import DomainError, ShapeError, describe_shape
@@ -133,8 +134,18 @@ def _layer_norm_shapes(
 
 
 def _layer_norm_forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, n_axes: int, affine: bool, eps: float
+    params: Params,
+    x: Array,
+    ctx: Context = EVAL,
+    /,
+    *,
+    n_axes: int,
+    affine: bool,
+    eps: float,
+    **slips: object,
 ) -> tuple[Array, NormCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("layer_norm", slips)
     check_float(x, "layer_norm")
     if x.ndim <= n_axes:
         raise ShapeError("layer_norm", f"expected more than {n_axes} axes, got {describe_shape(x.shape)}")
@@ -247,8 +258,18 @@ def _channel(v: Array, ndim: int) -> Array:
 
 
 def _group_norm_forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, groups: int, affine: bool, eps: float
+    params: Params,
+    x: Array,
+    ctx: Context = EVAL,
+    /,
+    *,
+    groups: int,
+    affine: bool,
+    eps: float,
+    **slips: object,
 ) -> tuple[Array, NormCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords("group_norm", slips)
     check_float(x, "group_norm")
     if x.ndim < 2 or x.shape[1] % groups:
         raise ShapeError(

@@ -45,6 +45,7 @@ from functional_dl._checks import (
     check_float,
     check_no_params,
     not_an_array,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import DomainError, ShapeError, describe_shape
@@ -213,8 +214,10 @@ def _scatter(
 
 
 def _max_forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: PoolSpec
+    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: PoolSpec, **slips: object
 ) -> tuple[Array, MaxPoolCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(spec.name, slips)
     out, pads = _check(params, x, spec)
     if _max_tiles.applies(spec.kernel, spec.stride, spec.dilation, pads):
         fast = _max_tiles.max_and_picks(x, spec.kernel, out)
@@ -282,8 +285,10 @@ def _divisor(x_shape: tuple[int, ...], out: tuple[int, ...], spec: PoolSpec, dty
 
 
 def _avg_forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: PoolSpec
+    params: Params, x: Array, ctx: Context = EVAL, /, *, spec: PoolSpec, **slips: object
 ) -> tuple[Array, AvgPoolCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(spec.name, slips)
     out, pads = _check(params, x, spec)
     xp = pad(x, pads)
     lead = (slice(None), slice(None))

@@ -35,6 +35,7 @@ from functional_dl._checks import (
     check_param,
     check_same_dtype,
     not_an_array,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import DomainError, ShapeError, describe_shape
@@ -93,9 +94,11 @@ def _sinusoidal_shapes(in_shape: Shape, /, *, base: float) -> tuple[Shape, Array
 
 
 def _sinusoidal_forward(
-    params: Params, x: Any, ctx: Context = EVAL, /, *, base: float
+    params: Params, x: Any, ctx: Context = EVAL, /, *, base: float, **slips: object
 ) -> tuple[Array, PositionalCache]:
     """``y = x + PE[:t]`` for ``x`` of shape ``(b, t, d_model)``."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(_SINUSOIDAL, slips)
     check_no_params(params, _SINUSOIDAL)
     x = _check_sequence(x, _SINUSOIDAL)
     _, t, d = x.shape
@@ -151,9 +154,11 @@ def _learned_shapes(in_shape: Shape, /, *, max_len: int, w_init: Initializer) ->
 
 
 def _learned_forward(
-    params: Params, x: Any, ctx: Context = EVAL, /, *, max_len: int
+    params: Params, x: Any, ctx: Context = EVAL, /, *, max_len: int, **slips: object
 ) -> tuple[Array, PositionalCache]:
     """``y = x + weight[:t]`` for ``x`` of shape ``(b, t, d_model)``, ``t <= max_len``."""
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(_LEARNED, slips)
     check_keys(params, _WEIGHT, _LEARNED)
     x = _check_sequence(x, _LEARNED)
     _, t, d = x.shape

@@ -25,6 +25,7 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
+    refuse_forward_keywords,
 )
 from functional_dl.errors import ShapeError, describe_shape
 from functional_dl.initializers import constant
@@ -56,8 +57,10 @@ def _shapes(in_shape: Shape, /, *, num_parameters: int, init: float) -> tuple[Sh
 
 
 def _forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, num_parameters: int, init: float
+    params: Params, x: Array, ctx: Context = EVAL, /, *, num_parameters: int, init: float, **slips: object
 ) -> tuple[Array, PReLUCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(_NAME, slips)
     check_float(x, _NAME)
     check_keys(params, _KEYS, _NAME)
     a = check_param(params, "a", (num_parameters,), _NAME)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl._checks import check_dy, check_float, check_no_params, wrong_cache
+from functional_dl._checks import check_dy, check_float, check_no_params, refuse_forward_keywords, wrong_cache
 from functional_dl.errors import DomainError, ShapeError, describe_shape
 from functional_dl.layers._builder import EMPTY_SPECS, ArraySpecs, build
 from functional_dl.types import EMPTY, EVAL, Array, Context, Layer, Params, Shape
@@ -54,8 +54,17 @@ def _shapes(in_shape: Shape, /, *, target: tuple[int, ...] | None, name: str) ->
 
 
 def _forward(
-    params: Params, x: Array, ctx: Context = EVAL, /, *, target: tuple[int, ...] | None, name: str
+    params: Params,
+    x: Array,
+    ctx: Context = EVAL,
+    /,
+    *,
+    target: tuple[int, ...] | None,
+    name: str,
+    **slips: object,
 ) -> tuple[Array, ReshapeCache]:
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     check_no_params(params, name)
     check_float(x, name)
     if x.ndim < 1:

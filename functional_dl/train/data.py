@@ -9,7 +9,7 @@ import numpy as np
 
 from functional_dl._arraylike import as_numeric
 from functional_dl._fn import pipe
-from functional_dl.errors import DomainError, ShapeError
+from functional_dl.errors import DomainError, KeyTypeError, ShapeError
 from functional_dl.random import permutation
 from functional_dl.train.step import Batch
 from functional_dl.types import Array, IntArray, Key
@@ -80,6 +80,9 @@ def minibatches(
         A lazy iterator of ``(x_batch, y_batch)`` pairs: the batch starts mapped to their index
         blocks, mapped to the batches. Bad arguments raise at the call, not at the first batch.
 
+    Raises:
+        KeyTypeError: with ``shuffle``, a ``key`` that is no ``Key`` (``None``, an int seed).
+
     Example:
         >>> import numpy as np
         >>> from functional_dl import random
@@ -101,7 +104,10 @@ def minibatches(
             starts, partial(map, partial(_slice_at, batch_size)), partial(map, partial(_slice_batch, data))
         )
     if key is None:
-        raise DomainError("minibatches", "shuffle=True needs a key, got key=None")
+        raise KeyTypeError(
+            "minibatches: shuffle=True expected a Key from fdl.random.key(seed), got None "
+            "(pass shuffle=False to keep the order)"
+        )
     return pipe(
         starts,
         partial(map, partial(_block_at, permutation(key, n), batch_size)),

@@ -19,6 +19,7 @@ from functional_dl.errors import ParamsError
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer, OptimizerState, check_optimizer
 from functional_dl.params import freeze
+from functional_dl.random import check_key
 from functional_dl.types import EMPTY, EVAL, Array, Buffers, Context, Key, Layer, Params
 
 __all__ = [
@@ -168,6 +169,8 @@ def _train_step(
     penalty: Penalty | None,
     grad_fn: ValueAndGradFn | None = None,
 ) -> tuple[TrainState[Any], Logs]:
+    if type(key) is not Key:  # an int seed, say: refused here, not only where a layer draws
+        check_key(key)
     x, y = batch
     params = train_state.opt_state.params
     ctx = Context(train=True, key=key, buffers=train_state.buffers)
@@ -230,6 +233,12 @@ def train_step(
         grad_fn: what computes the loss and grads of a batch in place of
             ``value_and_grad(net, loss)``, with the same result (for example the data-parallel one
             of :mod:`functional_dl.distributed`, which sees ``(params, x, y, ctx)`` as this step does).
+
+    Raises:
+        ArgumentError: ``opt`` is not an :class:`~functional_dl.optim.Optimizer` (a bare
+            gradient transformation: wrap it with ``optim.optimizer``).
+        KeyTypeError: at each step, a ``key`` that is no ``Key`` (an int seed, ``None``), even
+            for a network that draws nothing.
     """
     check_optimizer(opt, "train_step")
     return partial(

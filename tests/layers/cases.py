@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl import layers as L
-from functional_dl._checks import check_float, check_no_params
+from functional_dl._checks import check_float, check_no_params, refuse_forward_keywords
 from functional_dl.testing import strategies as fst
 from functional_dl.types import without_buffers
 from tests.layers import nets
@@ -256,8 +256,10 @@ def _spread_init(key: fdl.Key, in_shape: fdl.Shape, /) -> tuple[fdl.Shape, fdl.P
 
 
 def _spread_forward(
-    params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /, *, step: float
+    params: fdl.Params, x: fdl.Array, ctx: fdl.Context = fdl.EVAL, /, *, step: float, **slips: object
 ) -> tuple[fdl.Array, None]:
+    if slips:  # as every layer does (tests/test_friendly_errors.py walks the registry's layers)
+        refuse_forward_keywords("spread", slips)
     check_no_params(params, "spread")
     check_float(x, "spread")
     features = x.shape[1:]

@@ -5,6 +5,7 @@ Shared by the contract tests and the PyTorch comparisons so both see the same ki
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any
 
@@ -61,6 +62,18 @@ def draw_case(
     state = fdl.params.cast(state, dtype)
     ctx = fdl.Context(train=case.train, key=ctx_key if case.train else None, buffers=state)
     return layer, params, x, ctx, out_shape
+
+
+def example_case(case: LayerCase) -> tuple[fdl.Layer[Any], fdl.Params, Any, fdl.Context]:
+    """The case's layer with params, an input and a context of its example shape (no hypothesis)."""
+    layer = case.make()
+    _, params, buffers = layer.init_with_buffers(fdl.random.key(0), (None, *case.example_features))
+    shape = (2, *case.example_features)
+    if case.ids:
+        x: Any = np.arange(math.prod(shape)).reshape(shape) % case.ids
+    else:
+        x = fdl.random.normal(fdl.random.key(1), shape, np.float32)
+    return layer, params, x, fdl.Context(train=case.train, key=fdl.random.key(2), buffers=buffers)
 
 
 def moved_params(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given
+from hypothesis import strategies as st
 
 import functional_dl as fdl
 from functional_dl.layers._conv_gemm import (
@@ -19,6 +20,7 @@ from functional_dl.layers._conv_gemm import (
     input_grad,
     input_grad_cropped,
     input_grad_per_offset,
+    samples_per_chunk,
     weight_grad,
     weight_grad_per_offset,
 )
@@ -83,7 +85,7 @@ def test_per_sample_forward_matches_the_channels_major_gemm(config: ConvConfig) 
     _assert_close(fast, reference, scale=float(np.abs(w).sum() * np.abs(xp).max()) + 1.0)
 
 
-def _check_cropped_input_grad(config: ConvConfig) -> None:
+def _check_cropped_input_grad(config: ConvConfig, chunk: int | None = None) -> None:
     w, xp, dy, out = _operands(config)
     dy_cm = channels_major(dy, config.groups)
     padded = xp.shape[2:]
@@ -100,6 +102,7 @@ def _check_cropped_input_grad(config: ConvConfig) -> None:
         stride=config.stride,
         dilation=config.dilation,
         out=out,
+        chunk=chunk,
     )
     assert fast.flags.c_contiguous
     _assert_close(fast, crop(reference, config.pads), scale=float(np.abs(w).sum() * np.abs(dy).max()) + 1.0)
@@ -108,6 +111,25 @@ def _check_cropped_input_grad(config: ConvConfig) -> None:
 @given(conv_configs())
 def test_cropped_input_grad_is_the_cropped_reference(config: ConvConfig) -> None:
     _check_cropped_input_grad(config)
+
+
+@given(conv_configs(), st.data())
+def test_cropped_input_grad_in_chunks_of_samples(config: ConvConfig, data: st.DataObject) -> None:
+    _check_cropped_input_grad(config, chunk=data.draw(st.integers(1, config.batch + 1), label="chunk"))
+
+
+def test_cropped_input_grad_with_a_shorter_last_chunk() -> None:
+    # 5 samples in chunks of 1, 2 and 4 leave shorter last chunks; stride 1, padding 1: the copy-first path.
+    config = ConvConfig(2, 5, 3, 4, (5, 4), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True)
+    for chunk in (1, 2, 4):
+        _check_cropped_input_grad(config, chunk=chunk)
+
+
+def test_samples_per_chunk_keeps_dcol_within_its_budget() -> None:
+    assert samples_per_chunk(64, 288 * 784 * 4) == 4  # 64x32x28x28, 3x3: 0.9 MB of dcol per sample
+    assert samples_per_chunk(3, 1) == 3  # never more than the batch
+    assert samples_per_chunk(64, 1 << 30) == 1  # at least one sample, however large
+    assert samples_per_chunk(0, 100) == 1  # an empty batch runs no chunk at all
 
 
 def test_cropped_input_grad_when_offsets_read_only_padding() -> None:

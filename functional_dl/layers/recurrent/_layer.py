@@ -30,6 +30,7 @@ from functional_dl._checks import (
     check_param,
     check_same_dtype,
     not_an_array,
+    refuse_forward_keywords,
     wrong_cache,
 )
 from functional_dl.errors import DomainError, DTypeError, ShapeError, describe_shape
@@ -261,9 +262,11 @@ def _project(x: Array, w: Array, b: Array | None) -> Array:
 
 
 def _forward(
-    params: Params, x: Any, ctx: Context = EVAL, /, *, cfg: _Config, keys: frozenset[str]
+    params: Params, x: Any, ctx: Context = EVAL, /, *, cfg: _Config, keys: frozenset[str], **slips: object
 ) -> tuple[Any, RecurrentCache]:
     name, cell = cfg.cell.name, cfg.cell
+    if slips:  # forward(params, x, train=True): say what to pass instead
+        refuse_forward_keywords(name, slips)
     check_keys(params, keys, name)
     seq_in, state_in, lengths, mask_in, given = _split_input(x, name)
     seq = _check_sequence(seq_in, params, name)
