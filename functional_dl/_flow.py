@@ -14,6 +14,7 @@ from typing import TypeAlias, TypeGuard
 
 import numpy as np
 
+from functional_dl.errors import ShapeError
 from functional_dl.types import Array, BoolArray, Flow, IntArray
 
 __all__ = [
@@ -65,11 +66,11 @@ def leaf_at(flow: Flow | None, path: Path) -> Flow | None:
     """The leaf of ``flow`` at ``path``.
 
     Raises:
-        IndexError: ``flow`` has no entry at ``path`` (it is not nested that way).
+        ShapeError: ``flow`` has no entry at ``path`` (it is not nested that way).
     """
     for i in path:
         if not isinstance(flow, tuple) or not -len(flow) <= i < len(flow):
-            raise IndexError(f"no entry at {leaf_name(path)}")
+            raise ShapeError(leaf_name(path), "no entry here: the input is not nested this way")
         flow = flow[i]
     return flow
 
@@ -79,7 +80,7 @@ def replace_leaf(flow: Flow | None, path: Path, value: Flow | None) -> Flow | No
     if not path:
         return value
     if not isinstance(flow, tuple):
-        raise IndexError(f"no entry at {leaf_name(path)}")
+        raise ShapeError(leaf_name(path), "no entry here: the input is not nested this way")
     head, rest = path[0], path[1:]
     parts = list(flow)
     parts[head] = replace_leaf(parts[head], rest, value)
@@ -103,6 +104,6 @@ def add_flows(a: Flow | None, b: Flow | None) -> Flow | None:
     if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
         return _rebuilt(a, [add_flows(x, y) for x, y in zip(a, b, strict=True)])
     if isinstance(a, tuple) or isinstance(b, tuple):
-        raise ValueError("cannot add a tuple gradient to one of a different structure")
+        raise ShapeError("fan_out", "cannot add a tuple gradient to one of a different structure")
     total: Array = np.add(a, b)
     return total

@@ -3,7 +3,10 @@
 Every error that concerns a layer carries the layer's *path* in the network (``"encoder.2.dense"``):
 the leaf layer raises with its own name and each combinator it sits in prefixes its own segment on the
 way out, so the message names exactly where the bad input met the network. The classes subclass the
-built-in ``ValueError``/``TypeError``/``KeyError`` that a NumPy user would expect to catch.
+built-in ``ValueError``/``TypeError``/``KeyError``/``RuntimeError`` that a NumPy user would expect to
+catch, so ``except ValueError`` keeps working; outside :mod:`functional_dl.testing` (whose checks fail
+with ``AssertionError``, as a test does) the library raises no plain built-in exception
+(``NotImplementedError`` of an abstract method aside).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ __all__ = [
     "ClusterError",
     "DTypeError",
     "DomainError",
+    "FrozenError",
     "FunctionalDLError",
     "KeyTypeError",
     "LabelError",
     "LayerError",
+    "MissingError",
     "NotPicklableError",
     "ParamsError",
     "ShapeError",
@@ -77,6 +82,21 @@ class DomainError(LayerError, ValueError):
 
 class ArgumentError(LayerError, TypeError):
     """A layer function was called with arguments it does not take (``forward(params, x, train=True)``)."""
+
+
+class MissingError(LayerError, KeyError):
+    """A name looked up is not there: a hyperparameter, a logged metric, a kind of optimizer state.
+
+    ``str(err)`` is ``"<path>: <detail>"`` like every :class:`LayerError` (a plain ``KeyError``
+    would print its message quoted).
+    """
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.detail}"
+
+
+class FrozenError(LayerError, TypeError):
+    """An attempt to modify a read-only value in place (a frozen parameter mapping)."""
 
 
 class KeyTypeError(FunctionalDLError, TypeError):

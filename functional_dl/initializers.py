@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from functional_dl import random
+from functional_dl.errors import DomainError, ShapeError
 from functional_dl.types import Array, Key
 
 __all__ = [
@@ -114,9 +115,14 @@ def _variance_scaling(
 
 
 def variance_scaling(scale: float, mode: Mode, distribution: Distribution) -> Initializer:
-    """An initializer drawing with variance ``scale / fan`` (see the module docstring)."""
-    if scale <= 0:
-        raise ValueError(f"variance_scaling: scale must be positive, got {scale}")
+    """An initializer drawing with variance ``scale / fan`` (see the module docstring).
+
+    Raises:
+        DomainError: when ``scale`` is not a positive finite real number.
+    """
+    number = isinstance(scale, int | float | np.integer | np.floating) and not isinstance(scale, bool)
+    if not (number and 0 < scale < math.inf):
+        raise DomainError("variance_scaling", f"scale must be positive and finite, got {scale!r}")
     return partial(_variance_scaling, scale=scale, mode=mode, distribution=distribution)
 
 
@@ -208,7 +214,7 @@ def uniform(limit: float = 0.05) -> Initializer:
 
 def _orthogonal(key: Key, shape: tuple[int, ...], dtype: npt.DTypeLike, /, *, gain: float) -> Array:
     if len(shape) < 2:
-        raise ValueError(f"orthogonal: needs a shape of rank >= 2, got {shape}")
+        raise ShapeError("orthogonal", f"needs a shape of rank >= 2, got {shape}")
     rows, cols = shape[0], math.prod(shape[1:])
     a = random.normal(key, (max(rows, cols), min(rows, cols)), np.float64)
     q, r = np.linalg.qr(a)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from functional_dl._arraylike import foreign_array
 from functional_dl._fn import keymap, merge, valmap
-from functional_dl.errors import ParamsError
+from functional_dl.errors import FrozenError, ParamsError
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -43,14 +43,14 @@ __all__ = [
 class FrozenParams(dict[str, Array]):
     """A read-only ``dict`` of read-only arrays. Build it with :func:`freeze`.
 
-    Mutating methods raise ``TypeError``. Equality is dict equality (so compare arrays with
-    :func:`allclose`, not ``==``).
+    Mutating methods raise :class:`~functional_dl.errors.FrozenError` (a ``TypeError``). Equality
+    is dict equality (so compare arrays with :func:`allclose`, not ``==``).
     """
 
     __slots__ = ()
 
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("FrozenParams is immutable: build a new mapping (see functional_dl.params)")
+        raise FrozenError("FrozenParams", "is immutable: build a new mapping (see functional_dl.params)")
 
     __setitem__ = _refuse
     __delitem__ = _refuse

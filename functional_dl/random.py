@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from functional_dl.errors import KeyTypeError
+from functional_dl.errors import DomainError, DTypeError, KeyTypeError
 from functional_dl.types import Array, IntArray, Key
 
 __all__ = [
@@ -39,7 +39,7 @@ def key(seed: int) -> Key:
         Key(entropy=0, path=())
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"random.key: seed must be a non-negative int, got {seed!r}")
+        raise DomainError("random.key", f"seed must be a non-negative int, got {seed!r}")
     return Key(int(seed))
 
 
@@ -79,7 +79,7 @@ def split(parent: Key, n: int = 2) -> tuple[Key, ...]:
     """
     check_key(parent)
     if n < 0:
-        raise ValueError(f"random.split: n must be >= 0, got {n}")
+        raise DomainError("random.split", f"n must be >= 0, got {n}")
     return tuple(Key(parent.entropy, (*parent.path, i)) for i in range(n))
 
 
@@ -91,7 +91,7 @@ def fold_in(parent: Key, data: int) -> Key:
     """
     check_key(parent)
     if data < 0:
-        raise ValueError(f"random.fold_in: data must be >= 0, got {data}")
+        raise DomainError("random.fold_in", f"data must be >= 0, got {data}")
     # Offset folded-in children from split's small indices so fold_in(k, 0) != split(k)[0].
     return Key(parent.entropy, (*parent.path, 2**32 + int(data)))
 
@@ -115,7 +115,7 @@ def _is_single(dtype: npt.DTypeLike, caller: str) -> bool:
         return True
     if dt == np.float64:
         return False
-    raise TypeError(f"random.{caller}: dtype must be float32 or float64, got {dt}")
+    raise DTypeError(f"random.{caller}", f"dtype must be float32 or float64, got {dt}")
 
 
 def normal(k: Key, shape: tuple[int, ...], dtype: npt.DTypeLike = np.float32) -> Array:
@@ -148,7 +148,7 @@ def truncated_normal(
     Rejection keeps the distribution exact; with ``bound=2`` about 4.6% of draws are redrawn.
     """
     if bound <= 0:
-        raise ValueError(f"random.truncated_normal: bound must be positive, got {bound}")
+        raise DomainError("random.truncated_normal", f"bound must be positive, got {bound}")
     rng = generator(k)
     size = int(np.prod(shape, dtype=np.int64))
     out = np.empty(size, dtype=np.float64)
@@ -165,7 +165,7 @@ def truncated_normal(
 def bernoulli(k: Key, p: float, shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
     """Boolean samples that are ``True`` with probability ``p``."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"random.bernoulli: p must be in [0, 1], got {p}")
+        raise DomainError("random.bernoulli", f"p must be in [0, 1], got {p}")
     out: npt.NDArray[np.bool_] = generator(k).random(shape) < p
     return out
 

@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from functional_dl.errors import DomainError
 from functional_dl.optim.groups import Mask, selected_keys
 from functional_dl.types import Array, Params
 
@@ -58,7 +59,7 @@ def l2_penalty(
         (``value`` has the dtype that all the params promote to). ``params`` is not modified.
 
     Raises:
-        ValueError: when ``strength`` is negative or not finite.
+        DomainError: (a ``ValueError``) when ``strength`` is negative or not finite.
         ParamsError: when a mapping ``mask`` leaves out a key of ``params``.
 
     Example:
@@ -72,7 +73,7 @@ def l2_penalty(
         >>> penalty = partial(l2_penalty, strength=0.5, mask=weights_only)   # a train.Penalty
     """
     if not (math.isfinite(strength) and strength >= 0):
-        raise ValueError(f"l2_penalty: strength must be finite and >= 0, got {strength!r}")
+        raise DomainError("l2_penalty", f"strength must be finite and >= 0, got {strength!r}")
     # A NumPy float64 strength would promote float32 params; a Python float is weakly typed.
     strength = float(strength)
     chosen = frozenset(params) if mask is None else selected_keys(mask, params, "l2_penalty")

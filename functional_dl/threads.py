@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from functional_dl.errors import DomainError
+
 __all__ = ["ENV_VAR", "num_threads", "parallel_map", "set_num_threads"]
 
 T = TypeVar("T")
@@ -57,10 +59,10 @@ def set_num_threads(n: int | None) -> None:
     """Set how many threads the library may use (``None``: back to the environment or the default).
 
     Raises:
-        ValueError: when ``n`` is not a positive int or ``None``.
+        DomainError: (a ``ValueError``) when ``n`` is not a positive int or ``None``.
     """
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-        raise ValueError(f"set_num_threads: expected a positive int or None, got {n!r}")
+        raise DomainError("set_num_threads", f"expected a positive int or None, got {n!r}")
     _SETTING[0] = n
 
 
@@ -71,9 +73,9 @@ def _from_env() -> int | None:
     try:
         n = int(raw)
     except ValueError:
-        raise ValueError(f"{ENV_VAR}: expected a positive int, got {raw!r}") from None
+        raise DomainError(ENV_VAR, f"expected a positive int, got {raw!r}") from None
     if n < 1:
-        raise ValueError(f"{ENV_VAR}: expected a positive int, got {raw!r}")
+        raise DomainError(ENV_VAR, f"expected a positive int, got {raw!r}")
     return n
 
 

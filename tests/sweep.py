@@ -29,10 +29,12 @@ __all__ = [
     "PlainSubclass",
     "accepted",
     "accepted_or_refused",
+    "bad_values",
     "call",
     "masked",
     "matrix",
     "plain_subclass",
+    "refusal",
     "refused",
     "snapshot",
     "strict",
@@ -93,6 +95,50 @@ def refused(call: Callable[[], object], what: str = "") -> FunctionalDLError:
         except Exception as err:  # the defect the sweep is for
             pytest.fail(f"{_where(what)}raw {type(err).__name__} instead of a library error: {err}")
     pytest.fail(f"{_where(what)}a meaningless input was accepted silently")
+
+
+def refusal(call: Callable[[], object]) -> FunctionalDLError | str:
+    """Like :func:`refused`, but the defect comes back as a description instead of failing the test.
+
+    For a sweep that runs many calls in one test and reports every defect at once.
+    """
+    with strict():
+        try:
+            call()
+        except FunctionalDLError as err:
+            return err
+        except Exception as err:
+            return f"raw {type(err).__name__} instead of a library error: {err}"
+    return "accepted silently"
+
+
+#: Values meaningless for a hyperparameter of each annotated type, whatever its range.
+_NOT_A_NUMBER: list[object] = [float("nan"), float("inf"), "0.5", True, [0.5], 1 + 0j]
+_NOT_AN_INT: list[object] = [1.5, True, "3", -1, float("nan")]
+_NOT_A_BOOL: list[object] = ["no", None, 2]
+_NOT_A_STR: list[object] = [3, None, b"min"]
+
+
+def bad_values(annotation: str) -> list[object]:
+    """Inputs wrong for a parameter annotated ``annotation`` (a string, as ``inspect`` gives it).
+
+    A ``float`` (or a learning rate, a number or a schedule) gets NaN, infinity, a numeric string,
+    a bool, a list and a complex number; an ``int`` a float, a bool, a string, -1 and NaN; a
+    ``bool`` a string, ``None`` and 2; a ``str`` an int, ``None`` and bytes. ``None`` is added for
+    a number that is not optional. Ranges (a negative rate, a beta above 1) are the caller's table.
+    """
+    optional = "None" in annotation
+    kind = annotation.replace(" | None", "").replace("None | ", "")
+    if kind in ("bool",):
+        return list(_NOT_A_BOOL)
+    if kind in ("str",) or kind.startswith("Literal["):
+        return list(_NOT_A_STR)
+    extra: list[object] = [] if optional else [None]
+    if kind == "int":
+        return _NOT_AN_INT + extra
+    if kind in ("float", "LR", "float | Schedule"):
+        return _NOT_A_NUMBER + extra
+    return []
 
 
 def accepted(call: Callable[[], T], what: str = "") -> T:

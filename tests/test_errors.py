@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import builtins
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +120,72 @@ def test_layer_errors_pickle_and_subclass_builtins() -> None:
     assert isinstance(err.under("encoder"), ShapeError)
     assert err.under("encoder").path == "encoder.0.dense"
     assert issubclass(ParamsError, LayerError)
+
+
+# The built-in exceptions library code may raise itself: the abstract-method and iterator
+# protocols everywhere, and AssertionError in functional_dl.testing, whose checks fail the way a
+# test does. Every other error is one of functional_dl.errors (which subclass the built-ins).
+ALLOWED_BUILTIN_RAISES = frozenset({"NotImplementedError", "StopIteration", "StopAsyncIteration"})
+ALLOWED_IN_TESTING = frozenset({"AssertionError"})
+
+
+def _builtin_exception(node: ast.expr | None) -> str | None:
+    """The built-in exception class a ``raise`` names (``raise ValueError(...)``), else ``None``."""
+    target = node.func if isinstance(node, ast.Call) else node
+    if (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "builtins"
+    ):
+        name = target.attr
+    elif isinstance(target, ast.Name):
+        name = target.id
+    else:
+        return None
+    found = getattr(builtins, name, None)
+    return name if isinstance(found, type) and issubclass(found, BaseException) else None
+
+
+def builtin_raises(source: str, in_testing: bool = False) -> list[tuple[int, str]]:
+    """``(line, class)`` of every ``raise`` of a built-in exception outside the allowed ones."""
+    allowed = ALLOWED_BUILTIN_RAISES | (ALLOWED_IN_TESTING if in_testing else frozenset())
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Raise):
+            name = _builtin_exception(node.exc)
+            if name is not None and name not in allowed:
+                found.append((node.lineno, name))
+    return found
+
+
+def test_the_raise_scan_finds_what_it_must() -> None:
+    source = (
+        "import builtins\n"
+        "def f(x):\n"
+        "    if x: raise ValueError('plain')\n"
+        "    if x: raise KeyError\n"
+        "    if x: raise builtins.TypeError('qualified')\n"
+        "    if x: raise RuntimeError('chained') from None\n"
+        "    if x: raise NotImplementedError\n"
+        "    if x: raise DomainError('f', 'fine')\n"
+        "    if x: raise AssertionError('only in testing')\n"
+        "    raise\n"
+    )
+    assert builtin_raises(source) == [
+        (3, "ValueError"),
+        (4, "KeyError"),
+        (5, "TypeError"),
+        (6, "RuntimeError"),
+        (9, "AssertionError"),
+    ]
+    assert builtin_raises(source, in_testing=True)[-1] == (6, "RuntimeError")
+
+
+def test_no_plain_builtin_exception_is_raised_anywhere_in_the_package() -> None:
+    root = Path(fdl.__file__).parent
+    offenders = [
+        f"{path.relative_to(root.parent)}:{line}: raise {name}"
+        for path in sorted(root.rglob("*.py"))
+        for line, name in builtin_raises(path.read_text(), in_testing=path.parent.name == "testing")
+    ]
+    assert not offenders, "raise a functional_dl.errors class instead:\n" + "\n".join(offenders)

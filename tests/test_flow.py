@@ -13,6 +13,7 @@ import functional_dl as fdl
 from functional_dl import layers as L
 from functional_dl._flow import add_flows, leaf_at, leaf_name, leaves, map_leaves, replace_leaf
 from functional_dl.combinators import fan_out, parallel
+from functional_dl.errors import ShapeError
 from functional_dl.testing import check_gradients, check_purity
 from functional_dl.testing import strategies as fst
 from tests.layers.multi_io import PairInput, backward_flow, forward_flow, gated_scale, init_flow
@@ -32,7 +33,7 @@ def test_leaves_paths_and_names() -> None:
     assert [(p, v is None) for p, v in leaves(flow)] == [((0,), False), ((1, 0), True), ((1, 1), False)]
     assert leaf_at(flow, (1, 1)) is b
     assert leaf_name((1, 0)) == "x[1][0]" and leaf_name(()) == "x"
-    with pytest.raises(IndexError):
+    with pytest.raises(ShapeError, match=r"^x\[0\]\[0\]: no entry here"):
         leaf_at(flow, (0, 0))
 
 
@@ -51,7 +52,7 @@ def test_add_flows_counts_none_as_zero() -> None:
     total = add_flows((a, None, None), (b, a, None))
     assert isinstance(total, tuple)
     assert total[0].tolist() == [3.0] and total[1] is a and total[2] is None  # type: ignore[union-attr]
-    with pytest.raises(ValueError, match="structure"):
+    with pytest.raises(ShapeError, match=r"^fan_out: .* different structure"):
         add_flows((a,), a)
 
 

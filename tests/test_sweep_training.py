@@ -11,6 +11,8 @@ input fails the sweep.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,18 @@ from functional_dl.errors import FunctionalDLError
 from functional_dl.optim.base import Optimizer, OptimizerState
 from functional_dl.params import freeze
 from tests.optim.cases import OPTIMIZER_CASES, TRANSFORM_CASES
-from tests.sweep import masked, matrix, plain_subclass, refused, snapshot, strict, unchanged
+from tests.sweep import (
+    bad_values,
+    call,
+    masked,
+    matrix,
+    plain_subclass,
+    refusal,
+    refused,
+    snapshot,
+    strict,
+    unchanged,
+)
 
 SWEEP = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -368,3 +381,208 @@ def test_load_refuses_a_corrupted_file(tmp_path: Path, offset: int, value: int) 
     # A byte the format does not read (zip padding, a timestamp) may change harmlessly.
     assert isinstance(out, dict)
     np.testing.assert_array_equal(out["w"], params["w"])
+
+
+# ---- hyperparameters of every factory ---------------------------------------------------------
+#
+# Every optimizer, transformation, wrapper, schedule, clip and callback factory exported by
+# fdl.optim, fdl.optim.schedules and fdl.train.callbacks (found by its return annotation) is called
+# with one hyperparameter wrong at a time: the wrong values of its annotated type
+# (tests/sweep.py bad_values) and, from the tables below, the values outside its range. The call
+# itself must raise a library error whose path begins with the factory's name; a raw exception, a
+# warning, or a factory that returns is a defect.
+
+_FACTORY_RESULTS = ("GradientTransformation", "Optimizer", "Schedule", "Callback")
+
+
+def _factories() -> dict[str, Callable[..., object]]:
+    found: dict[str, Callable[..., object]] = {}
+    for module in (optim, optim.schedules, train.callbacks):
+        for name in module.__all__:
+            f = getattr(module, name)
+            if inspect.isfunction(f) and str(inspect.signature(f).return_annotation).startswith(
+                _FACTORY_RESULTS
+            ):
+                found.setdefault(f.__name__, f)  # an alias (sgdr) is swept under its function's name
+    return found
+
+
+FACTORIES = _factories()
+
+#: Good values for the arguments that have no default (and for those a fault needs to make sense).
+_GOOD: dict[str, object] = {
+    "learning_rate": 0.1,
+    "inner": optim.sgd(0.1),
+    "transform": optim.scale(1.0),
+    "every_k": 2,
+    "decay": 0.9,
+    "weight_decay": 0.01,
+    "max_delta": 1.0,
+    "max_norm": 1.0,
+    "factor": 0.5,
+    "mask": optim.weights_only,
+    "schedule": optim.constant_schedule(0.1),
+    "value": 0.1,
+    "init_value": 1.0,
+    "end_value": 0.0,
+    "peak_value": 1.0,
+    "max_value": 1.0,
+    "decay_rate": 0.5,
+    "power": 1.0,
+    "transition_steps": 10,
+    "decay_steps": 100,
+    "warmup_steps": 10,
+    "first_period": 10,
+    "total_steps": 100,
+    "path": "run.npz",
+}
+
+#: Out of range for a parameter of this name in every factory that has one.
+_OUT_OF_RANGE: dict[str, list[object]] = {
+    "b1": [-0.1, 1.5],
+    "b2": [-0.1, 1.5],
+    "rho": [-0.1, 1.5],
+    "alpha": [-0.1, 1.5],
+    "dampening": [-0.1, 1.5],
+    "pct_start": [0.0, 1.0],
+    "d": [0.5],
+    "beta2_decay": [0.5],
+    "every_k": [0],
+    "sync_period": [0],
+    "patience": [-1],
+    "every": [0],
+    "total_steps": [0],
+    "transition_steps": [0],
+    "decay_steps": [0],
+    "warmup_steps": [0],
+    "first_period": [0],
+    "period_mult": [0],
+    "own_vector_from": [0],
+    "batch_size": [0],
+    "monitor": [""],
+    "path": [""],
+    "mode": ["sideways"],
+    "threshold_mode": ["sideways"],
+    "anneal_strategy": ["sideways"],
+}
+
+#: Out of range in one factory only (the same name means something else elsewhere).
+_OUT_OF_RANGE_IN: dict[tuple[str, str], list[object]] = {
+    ("reduce_on_plateau", "factor"): [0.0, 1.0, -0.5],
+    ("ema_params", "decay"): [-0.1, 1.5],
+    ("early_stopping", "patience"): [0],
+    ("exponential_decay", "decay_rate"): [0.0],
+    ("warmup_cosine_decay", "warmup_steps"): [100],  # not below decay_steps
+}
+
+#: Float parameters that may be negative; every other float parameter must refuse -0.1.
+_SIGNED = {"factor", "value", "init_value", "end_value", "peak_value", "max_value", "beta2_decay", "d"}
+
+#: Parameters whose value is a function or a part: anything else there is refused.
+_PARTS = {"inner", "transform", "mask", "schedule"}
+
+
+def _faults(factory: str, param: inspect.Parameter) -> list[object]:
+    annotation = str(param.annotation)
+    wrong = bad_values(annotation)
+    if param.name in _PARTS:
+        wrong = [3, "sgd"] + ([] if "None" in annotation else [None])
+    wrong += _OUT_OF_RANGE.get(param.name, []) + _OUT_OF_RANGE_IN.get((factory, param.name), [])
+    kind = annotation.replace(" | None", "")
+    if kind in ("float", "LR", "float | Schedule") and param.name not in _SIGNED:
+        wrong.append(-0.1)
+    return list({repr(v): v for v in wrong}.values())  # each value once
+
+
+def _swept_parameters(f: Callable[..., object]) -> list[inspect.Parameter]:
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p for p in inspect.signature(f).parameters.values() if p.kind in named]
+
+
+def _call_with(f: Callable[..., object], name: str, value: object) -> Callable[[], object]:
+    # Every other argument without a default gets its good value (positional-or-keyword ones by name).
+    kwargs: dict[str, object] = {
+        p.name: _GOOD[p.name] for p in _swept_parameters(f) if p.default is p.empty and p.name != name
+    }
+    if f is optim.warmup_cosine_decay and name == "warmup_steps":
+        kwargs["decay_steps"] = 100
+    return partial(f, **kwargs, **{name: value})
+
+
+def _defects(name: str) -> list[str]:
+    f = FACTORIES[name]
+    defects = []
+    for param in _swept_parameters(f):
+        for value in _faults(name, param):
+            outcome = refusal(_call_with(f, param.name, value))
+            where = f"{name}({param.name}={value!r})"
+            if isinstance(outcome, str):
+                defects.append(f"{where}: {outcome}")
+            elif not str(outcome).startswith(name):
+                defects.append(f"{where}: the error does not name {name}: {outcome}")
+    return defects
+
+
+def _has_faults(name: str, f: Callable[..., object]) -> bool:
+    return any(_faults(name, p) for p in _swept_parameters(f))
+
+
+def test_every_factory_is_swept() -> None:
+    # The sweep finds the factories by introspection: make sure it finds them all.
+    expected = {"adam", "sgd", "lars", "scale_by_adam", "trace", "clip", "lookahead", "reduce_on_plateau"}
+    expected |= {"cosine_decay", "one_cycle", "join_schedules", "early_stopping", "save_checkpoints"}
+    assert expected <= FACTORIES.keys()
+    for name, f in FACTORIES.items():
+        missing = [p.name for p in _swept_parameters(f) if p.default is p.empty and p.name not in _GOOD]
+        swept = [p.name for p in _swept_parameters(f) if _faults(name, p)]
+        assert not missing or name in _NOT_CALLED_ALONE, f"{name}: no good value for {missing}"
+        assert swept or name in _NOTHING_TO_SWEEP, f"{name}: no parameter is swept"
+
+
+#: Factories whose required arguments are structures (sequences of schedules, label mappings,
+#: networks and data); their scalar arguments have no bad values to try, or they are swept elsewhere.
+_NOT_CALLED_ALONE = {"join_schedules", "piecewise_constant", "partition", "inject_hyperparams", "validation"}
+_NOTHING_TO_SWEEP = {"chain", "named_chain"} | _NOT_CALLED_ALONE  # *parts only: see the test below
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, f in FACTORIES.items() if n not in _NOT_CALLED_ALONE and _has_faults(n, f))
+)
+def test_factories_refuse_bad_hyperparameters_when_called(name: str) -> None:
+    defects = _defects(name)
+    assert not defects, f"{len(defects)} defects:\n" + "\n".join(defects)
+
+
+def test_structured_factories_refuse_bad_arguments() -> None:
+    # The factories _NOT_CALLED_ALONE leaves out, one wrong argument each.
+    s = optim.constant_schedule(0.1)
+    net, loss, data = NET, fdl.losses.softmax_cross_entropy, (np.ones((2, 4)), np.zeros(2, np.int64))
+    calls = {
+        "join_schedules(boundaries not increasing)": call(optim.join_schedules, [s, s, s], [5, 2]),
+        "join_schedules(one schedule too few)": call(optim.join_schedules, [s], [5]),
+        "join_schedules(a string boundary)": call(optim.join_schedules, [s, s], ["5"]),
+        "join_schedules(a number for a schedule)": call(optim.join_schedules, [s, 0.1], [5]),
+        "piecewise_constant(NaN scale)": call(optim.piecewise_constant, 1.0, {5: float("nan")}),
+        "piecewise_constant(negative boundary)": call(optim.piecewise_constant, 1.0, {-5: 0.1}),
+        "piecewise_constant(not a mapping)": call(optim.piecewise_constant, 1.0, [5, 0.1]),
+        "piecewise_constant(NaN init_value)": call(optim.piecewise_constant, float("nan"), {5: 0.1}),
+        "partition(labels a number)": call(optim.partition, {"a": optim.sgd(0.1)}, 3),
+        "partition(transforms a list)": call(optim.partition, [optim.sgd(0.1)], optim.weights_only),
+        "inject_hyperparams(a string)": call(optim.inject_hyperparams, optim.sgd, learning_rate="0.1"),
+        "inject_hyperparams(NaN)": call(optim.inject_hyperparams, optim.sgd, learning_rate=float("nan")),
+        "inject_hyperparams(not a factory)": call(optim.inject_hyperparams, 3, learning_rate=0.1),
+        "validation(batch_size 0)": call(train.callbacks.validation, net, loss, data, batch_size=0),
+        "validation(batch_size True)": call(train.callbacks.validation, net, loss, data, batch_size=True),
+        "validation(prefix None)": call(train.callbacks.validation, net, loss, data, prefix=None),
+        "validation(metrics a list)": call(train.callbacks.validation, net, loss, data, metrics=[3]),
+        "validation(net a function)": call(train.callbacks.validation, loss, loss, data),
+        "chain(a number)": call(optim.chain, optim.scale(1.0), 3),
+        "named_chain(a number)": call(optim.named_chain, ("a", 3)),
+        "named_chain(a name twice)": call(
+            optim.named_chain, ("a", optim.scale(1.0)), ("a", optim.scale(2.0))
+        ),
+        "named_chain(a number as name)": call(optim.named_chain, (3, optim.scale(1.0))),
+        "named_chain(not a pair)": call(optim.named_chain, optim.scale(1.0)),
+    }
+    defects = [f"{what}: {outcome}" for what, c in calls.items() if isinstance(outcome := refusal(c), str)]
+    assert not defects, "\n".join(defects)

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl.errors import DomainError
 from functional_dl.losses import LossFn
 from functional_dl.train.step import Batch, value_and_grad
 from functional_dl.types import Array, Buffers, Context, IntArray, Key, Layer, Params
@@ -73,7 +74,7 @@ def share_bounds(n: int, shares: int) -> tuple[tuple[int, int], ...]:
         ((0, 1), (1, 2))
     """
     if shares < 1:
-        raise ValueError(f"share_bounds: shares must be >= 1, got {shares}")
+        raise DomainError("share_bounds", f"shares must be >= 1, got {shares}")
     k = max(1, min(shares, n))
     # Sizes differ by at most one, the larger shares first (numpy.array_split's cut).
     stops = np.cumsum([n // k + (1 if i < n % k else 0) for i in range(k)]).tolist()

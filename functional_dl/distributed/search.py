@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol
 
 from functional_dl import checkpoint
 from functional_dl.distributed.data_parallel import check_picklable
-from functional_dl.errors import ClusterError
+from functional_dl.errors import ClusterError, DomainError
 from functional_dl.random import fold_in, generator
 from functional_dl.train.loop import FitCheckpoint, FitResult, History
 from functional_dl.train.step import Logs
@@ -109,8 +109,8 @@ def _log_uniform(key: Key, /, *, low: float, high: float) -> float:
 
 def log_uniform(low: float, high: float) -> Sampler:
     """A sampler of values whose logarithm is uniform on ``[log low, log high)`` (learning rates)."""
-    if not 0 < low < high:
-        raise ValueError(f"log_uniform: need 0 < low < high, got {low}, {high}")
+    if not 0 < low < high < math.inf:
+        raise DomainError("log_uniform", f"need 0 < low < high (finite), got {low}, {high}")
     return partial(_log_uniform, low=low, high=high)
 
 
@@ -121,7 +121,7 @@ def _choice(key: Key, /, *, values: tuple[HParam, ...]) -> HParam:
 def choice(values: Sequence[HParam]) -> Sampler:
     """A sampler of one of ``values``, each equally likely."""
     if not values:
-        raise ValueError("choice: needs at least one value")
+        raise DomainError("choice", "needs at least one value, got none")
     return partial(_choice, values=tuple(values))
 
 

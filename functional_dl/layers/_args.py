@@ -4,47 +4,24 @@ A factory checks its arguments once, when the layer is made, so a bad size or fl
 where it was written, not as a NumPy error at the first call. Each helper returns the argument
 normalised (a Python ``int``, ``float`` or ``bool``) and raises
 :class:`~functional_dl.errors.DomainError` naming the layer, the argument and the value otherwise;
-:func:`float_dtype` raises :class:`~functional_dl.errors.DTypeError`.
+:func:`float_dtype` raises :class:`~functional_dl.errors.DTypeError`. The checks that are not about
+layers (:func:`positive_int`, :func:`flag`, :func:`real`) live in :mod:`functional_dl._argcheck`, which
+the optimizers, schedules and callbacks use too; they are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from functional_dl._argcheck import flag, positive_int, real
 from functional_dl.errors import DomainError, DTypeError
 from functional_dl.initializers import Initializer
 
 __all__ = ["check_options", "flag", "float_dtype", "initializer", "positive_int", "real"]
-
-
-def positive_int(value: object, what: str, layer: str, minimum: int = 1) -> int:
-    """``value`` as an ``int`` when it is an integer (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise DomainError(layer, f"{what} must be {kind}, got {value!r}")
-    return int(value)
-
-
-def flag(value: object, what: str, layer: str) -> bool:
-    """``value`` when it is a bool (a string such as ``"no"`` would otherwise count as true)."""
-    if not isinstance(value, bool | np.bool_):
-        raise DomainError(layer, f"{what} must be a bool, got {value!r}")
-    return bool(value)
-
-
-def real(value: object, what: str, layer: str) -> float:
-    """``value`` as a finite ``float`` when it is a real number (not a bool, not a numeric string)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise DomainError(layer, f"{what} must be a real number, got {value!r}")
-    result = float(value)
-    if not math.isfinite(result):
-        raise DomainError(layer, f"{what} must be finite, got {value!r}")
-    return result
 
 
 def float_dtype(dtype: npt.DTypeLike, layer: str) -> np.dtype[Any]:

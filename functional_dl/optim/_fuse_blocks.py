@@ -23,6 +23,7 @@ from typing import NamedTuple, TypeVar, cast
 
 from functional_dl import _recycle as recycle
 from functional_dl import threads
+from functional_dl.errors import MissingError
 from functional_dl.optim._fuse_groups import Layout, join, rebuild, select
 from functional_dl.optim.base import GradientTransformation, add_update
 from functional_dl.types import Array
@@ -80,7 +81,7 @@ class _BlockParams(Mapping[str, Array]):
 
     def __getitem__(self, group: str) -> Array:
         if group != self._group:
-            raise KeyError(group)
+            raise MissingError("fuse", f"this block holds the group {self._group!r} only, not {group!r}")
         return self._params[group][self._start : self._stop]
 
     def __iter__(self) -> Iterator[str]:

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from functional_dl._argcheck import bounded, flag
 from functional_dl.optim.base import GradientTransformation, check_slots, check_state, moment_zeros, widened
 from functional_dl.types import Array, Params
 
@@ -55,6 +56,19 @@ class ScaleByAdamState(NamedTuple):
     mu: Mapping[str, Array]
     nu: Mapping[str, Array]
     nu_max: Mapping[str, Array]
+
+
+def moment_decays(b1: float, b2: float, eps: float, where: str) -> tuple[float, float, float]:
+    """Adam-style ``b1``, ``b2`` (each in ``[0, 1)``, as PyTorch requires) and ``eps >= 0``, checked.
+
+    Raises:
+        DomainError: naming ``where`` for a value out of range or not a finite real number.
+    """
+    return (
+        bounded(b1, "b1", where, 0.0, 1.0, open_high=True),
+        bounded(b2, "b2", where, 0.0, 1.0, open_high=True),
+        bounded(eps, "eps", where, 0.0),
+    )
 
 
 def _moments_init(params: Params, /, *, amsgrad: bool = False) -> ScaleByAdamState:
@@ -199,7 +213,15 @@ def scale_by_adam(
         eps: added to the denominator outside the square root.
         eps_root: added inside the square root (keeps the gradient of the update finite).
         amsgrad: use the running maximum of ``v``.
+
+    Raises:
+        DomainError: for ``b1`` or ``b2`` outside ``[0, 1)``, a negative ``eps`` or ``eps_root``,
+            a non-bool ``amsgrad``, or a value that is not a finite real number.
     """
+    where = "scale_by_adam"
+    b1, b2, eps = moment_decays(b1, b2, eps, where)
+    eps_root = bounded(eps_root, "eps_root", where, 0.0)
+    amsgrad = flag(amsgrad, "amsgrad", where)
     return GradientTransformation(
         partial(_moments_init, amsgrad=amsgrad),
         partial(
@@ -271,7 +293,14 @@ def scale_by_nadam(
         mu_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay))           P_t = mu_1 ... mu_t
         u_t  = [(1 - mu_t) / (1 - P_t) g_t + mu_{t+1} / (1 - P_t mu_{t+1}) m_t]
                / (sqrt(v_t / (1 - b2^t)) + eps)
+
+    Raises:
+        DomainError: for ``b1`` or ``b2`` outside ``[0, 1)``, a negative ``eps`` or
+            ``momentum_decay``, or a value that is not a finite real number.
     """
+    where = "scale_by_nadam"
+    b1, b2, eps = moment_decays(b1, b2, eps, where)
+    momentum_decay = bounded(momentum_decay, "momentum_decay", where, 0.0)
     return GradientTransformation(
         _nadam_init,
         partial(
@@ -319,7 +348,13 @@ def scale_by_radam(
         u_t = m_t / (1 - b1^t)                                      if rho_t <= 5
         u_t = r_t * m_t / (1 - b1^t) * sqrt(1 - b2^t) / (sqrt(v_t) + eps)   otherwise
         r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+
+    Raises:
+        DomainError: for ``b1`` or ``b2`` outside ``[0, 1)``, a negative ``eps``,
+            or a value that is not a finite real number.
     """
+    where = "scale_by_radam"
+    b1, b2, eps = moment_decays(b1, b2, eps, where)
     return GradientTransformation(
         _moments_init, partial(_radam_update, b1=float(b1), b2=float(b2), eps=float(eps)), elementwise=True
     )

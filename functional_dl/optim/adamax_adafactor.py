@@ -34,7 +34,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from functional_dl._argcheck import bounded
 from functional_dl.errors import ParamsError
+from functional_dl.optim.adam import moment_decays
 from functional_dl.optim.base import GradientTransformation, check_slots, check_state, moment_zeros, widened
 from functional_dl.types import Array, Params
 
@@ -82,7 +84,13 @@ def scale_by_adamax(
 
         m_t = b1 m_{t-1} + (1 - b1) g_t,   u_t = max(b2 u_{t-1}, |g_t| + eps)
         out_t = m_t / ((1 - b1^t) u_t)
+
+    Raises:
+        DomainError: for ``b1`` or ``b2`` outside ``[0, 1)``, a negative ``eps``,
+            or a value that is not a finite real number.
     """
+    where = "scale_by_adamax"
+    b1, b2, eps = moment_decays(b1, b2, eps, where)
     return GradientTransformation(
         _adamax_init, partial(_adamax_update, b1=float(b1), b2=float(b2), eps=float(eps)), elementwise=True
     )
@@ -191,13 +199,17 @@ def scale_by_adafactor(
     rate (as :func:`~functional_dl.optim.aliases.adafactor` does).
 
     Not elementwise: the factored moments and both RMS terms couple a parameter's entries.
+
+    Raises:
+        DomainError: for a ``learning_rate`` that is not positive, ``d < 1``, ``beta2_decay > 0``,
+            a negative ``eps1`` or ``eps2``, or any of them not a finite real number.
     """
-    if not learning_rate > 0:
-        raise ValueError(f"scale_by_adafactor: learning_rate must be positive, got {learning_rate!r}")
-    if not d >= 1:
-        raise ValueError(f"scale_by_adafactor: the clipping threshold d must be >= 1, got {d!r}")
-    if not beta2_decay <= 0:
-        raise ValueError(f"scale_by_adafactor: beta2_decay must be <= 0, got {beta2_decay!r}")
+    where = "scale_by_adafactor"
+    learning_rate = bounded(learning_rate, "learning_rate", where, 0.0, open_low=True)
+    d = bounded(d, "the clipping threshold d", where, 1.0)
+    beta2_decay = bounded(beta2_decay, "beta2_decay", where, high=0.0)
+    eps1 = None if eps1 is None else bounded(eps1, "eps1", where, 0.0)
+    eps2 = bounded(eps2, "eps2", where, 0.0)
     return GradientTransformation(
         _adafactor_init,
         partial(

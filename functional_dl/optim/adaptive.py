@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from functional_dl._argcheck import bounded, flag
 from functional_dl.optim.base import GradientTransformation, check_slots, check_state, moment_zeros, widened
 from functional_dl.types import Array, Params
 
@@ -83,7 +84,15 @@ def scale_by_rms(
         v_t = alpha v_{t-1} + (1 - alpha) g_t^2
         u_t = g_t / (sqrt(v_t) + eps)
         centered:  m_t = alpha m_{t-1} + (1 - alpha) g_t,   u_t = g_t / (sqrt(v_t - m_t^2) + eps)
+
+    Raises:
+        DomainError: for ``alpha`` outside ``[0, 1]``, a negative ``eps``, a non-bool ``centered``,
+            or a value that is not a finite real number.
     """
+    where = "scale_by_rms"
+    alpha = bounded(alpha, "alpha", where, 0.0, 1.0)
+    eps = bounded(eps, "eps", where, 0.0)
+    centered = flag(centered, "centered", where)
     return GradientTransformation(
         partial(_rms_init, centered=centered),
         partial(_rms_update, alpha=float(alpha), eps=float(eps), centered=centered),
@@ -126,7 +135,13 @@ def scale_by_adagrad(
 
     Update rule: ``s_t = s_{t-1} + g_t^2`` (``s_0 = initial_accumulator_value``),
     ``u_t = g_t / (sqrt(s_t) + eps)``.
+
+    Raises:
+        DomainError: for a negative (or non-finite, or non-numeric) ``initial_accumulator_value`` or ``eps``.
     """
+    where = "scale_by_adagrad"
+    initial_accumulator_value = bounded(initial_accumulator_value, "initial_accumulator_value", where, 0.0)
+    eps = bounded(eps, "eps", where, 0.0)
     return GradientTransformation(
         partial(_adagrad_init, initial_accumulator_value=float(initial_accumulator_value)),
         partial(_adagrad_update, eps=float(eps)),
@@ -178,7 +193,14 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
         v_t = rho v_{t-1} + (1 - rho) g_t^2
         u_t = sqrt(a_{t-1} + eps) / sqrt(v_t + eps) * g_t
         a_t = rho a_{t-1} + (1 - rho) u_t^2
+
+    Raises:
+        DomainError: for ``rho`` outside ``[0, 1]``, a negative ``eps``, or a value that is not a finite
+            real number.
     """
+    where = "scale_by_adadelta"
+    rho = bounded(rho, "rho", where, 0.0, 1.0)
+    eps = bounded(eps, "eps", where, 0.0)
     return GradientTransformation(
         _adadelta_init, partial(_adadelta_update, rho=float(rho), eps=float(eps)), elementwise=True
     )

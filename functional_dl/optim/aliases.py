@@ -13,6 +13,11 @@ PyTorch user gets the same trajectory with the same numbers. Each ``learning_rat
 schedule (:mod:`functional_dl.optim.schedules`). In the update rules ``g`` is the gradient, ``p``
 the parameter, ``lr`` the learning rate and ``wd`` the weight decay.
 
+Every factory checks its hyperparameters when it is called (a NaN, a negative rate or decay, a beta
+outside its range, a bool where a number belongs, a string, ``None``): it raises
+:class:`~functional_dl.errors.DomainError` whose path names the optimizer and the part that refused
+the value (``"adam.scale_by_adam: b1 must be in [0, 1), got 1.5"``).
+
 float16 params: the adaptive optimizers (Adam, AdamW, AMSGrad, NAdam, RAdam, RMSprop, Adagrad,
 Adadelta) keep their moments in float32 (:func:`~functional_dl.optim.base.moment_zeros`), so a
 zero or tiny gradient gives a zero or tiny step rather than NaN; the step is cast back to float16.
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from functional_dl._argcheck import bounded, flag, within
+from functional_dl.errors import DomainError
 from functional_dl.optim.adam import scale_by_adam, scale_by_nadam, scale_by_radam
 from functional_dl.optim.adamax_adafactor import scale_by_adafactor, scale_by_adamax
 from functional_dl.optim.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
@@ -61,15 +68,25 @@ def _named_optimizer(*parts: GradientTransformation[Any] | None) -> Optimizer[ob
 
 
 def _decay(weight_decay: float, mask: Mask | None = None) -> GradientTransformation[Any] | None:
-    # Zero decay adds no transformation at all: plain optimizers pay nothing for the option.
-    return add_decayed_weights(weight_decay, mask) if weight_decay else None
+    # Zero decay adds no transformation at all: plain optimizers pay nothing for the option. It is
+    # built anyway, so that its arguments are checked whatever their value.
+    decay = add_decayed_weights(weight_decay, mask)
+    return decay if weight_decay else None
+
+
+def _momentum(
+    momentum: float, nesterov: bool = False, dampening: float = 0.0
+) -> GradientTransformation[Any] | None:
+    # Zero momentum adds no transformation (its arguments are checked all the same, as in _decay).
+    made = trace(momentum, nesterov, dampening)
+    return made if momentum else None
 
 
 def _decay_around(
     scaling: GradientTransformation[Any], weight_decay: float, *, decoupled: bool
 ) -> tuple[GradientTransformation[Any] | None, ...]:
     # L2 decay goes before the adaptive scaling (it is scaled too); decoupled decay after it.
-    if decoupled:
+    if flag(decoupled, "decoupled_weight_decay", "add_decayed_weights"):
         return (scaling, _decay(weight_decay))
     return (_decay(weight_decay), scaling)
 
@@ -93,6 +110,10 @@ def sgd(
 
     ``dampening`` acts only with momentum (as in PyTorch) and must be 0 with ``nesterov``.
 
+    Raises:
+        DomainError: for ``nesterov`` without momentum or with dampening, and for any bad
+            hyperparameter (see the module docstring).
+
     Example:
         >>> import numpy as np
         >>> opt = sgd(0.1, momentum=0.9)
@@ -101,16 +122,20 @@ def sgd(
         >>> params["w"]
         array([0.9])
     """
-    if nesterov and (not momentum or dampening):
-        raise ValueError(
-            f"sgd: Nesterov momentum requires a momentum and zero dampening, "
-            f"got momentum={momentum}, dampening={dampening}"
+    momentum = bounded(momentum, "momentum", "sgd", 0.0)
+    dampening = bounded(dampening, "dampening", "sgd", 0.0, 1.0)
+    if flag(nesterov, "nesterov", "sgd") and (not momentum or dampening):
+        raise DomainError(
+            "sgd",
+            "Nesterov momentum requires a momentum and zero dampening, "
+            f"got momentum={momentum}, dampening={dampening}",
         )
-    return _named_optimizer(
-        _decay(weight_decay),
-        trace(momentum, nesterov, dampening) if momentum else None,
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("sgd"):
+        return _named_optimizer(
+            _decay(weight_decay),
+            _momentum(momentum, nesterov, dampening),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def adam(
@@ -132,11 +157,12 @@ def adam(
 
     With ``amsgrad``, ``v_t`` in the denominator is ``max(v_1, ..., v_t)``.
     """
-    return _named_optimizer(
-        _decay(weight_decay),
-        scale_by_adam(b1, b2, eps, eps_root, amsgrad),
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("adam"):
+        return _named_optimizer(
+            _decay(weight_decay),
+            scale_by_adam(b1, b2, eps, eps_root, amsgrad),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def amsgrad(
@@ -151,7 +177,8 @@ def amsgrad(
 
     Update rule: Adam's, with ``v_t`` in the denominator replaced by ``max(v_1, ..., v_t)``.
     """
-    return adam(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, amsgrad=True)
+    with within("amsgrad"):
+        return adam(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, amsgrad=True)
 
 
 def adamw(
@@ -173,11 +200,12 @@ def adamw(
     ``mask`` chooses the parameters that decay (``weights_only`` spares biases and norm scales);
     ``None`` decays all of them, as PyTorch does.
     """
-    return _named_optimizer(
-        scale_by_adam(b1, b2, eps, 0.0, amsgrad),
-        _decay(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("adamw"):
+        return _named_optimizer(
+            scale_by_adam(b1, b2, eps, 0.0, amsgrad),
+            _decay(weight_decay, mask),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def nadam(
@@ -201,12 +229,13 @@ def nadam(
     With ``decoupled_weight_decay`` (PyTorch's NAdamW), ``d_t = g_t`` and ``lr wd p_{t-1}`` is
     subtracted from the parameter instead, as in AdamW.
     """
-    return _named_optimizer(
-        *_decay_around(
-            scale_by_nadam(b1, b2, eps, momentum_decay), weight_decay, decoupled=decoupled_weight_decay
-        ),
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("nadam"):
+        return _named_optimizer(
+            *_decay_around(
+                scale_by_nadam(b1, b2, eps, momentum_decay), weight_decay, decoupled=decoupled_weight_decay
+            ),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def radam(
@@ -230,10 +259,11 @@ def radam(
     With ``decoupled_weight_decay``, ``d_t = g_t`` and ``lr wd p_{t-1}`` is subtracted from the
     parameter instead, as in AdamW.
     """
-    return _named_optimizer(
-        *_decay_around(scale_by_radam(b1, b2, eps), weight_decay, decoupled=decoupled_weight_decay),
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("radam"):
+        return _named_optimizer(
+            *_decay_around(scale_by_radam(b1, b2, eps), weight_decay, decoupled=decoupled_weight_decay),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def rmsprop(
@@ -255,12 +285,13 @@ def rmsprop(
         b_t = momentum b_{t-1} + s_t                         (momentum > 0 only, else b_t = s_t)
         p_t = p_{t-1} - lr b_t
     """
-    return _named_optimizer(
-        _decay(weight_decay),
-        scale_by_rms(alpha, eps, centered),
-        trace(momentum) if momentum else None,
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("rmsprop"):
+        return _named_optimizer(
+            _decay(weight_decay),
+            scale_by_rms(alpha, eps, centered),
+            _momentum(momentum),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def adagrad(
@@ -281,13 +312,17 @@ def adagrad(
     ``lr_decay`` needs a numeric ``learning_rate`` (it is :func:`inverse_time_decay`).
     """
     lr: LR = learning_rate
-    if lr_decay:
+    if bounded(lr_decay, "lr_decay", "adagrad", 0.0):
         if callable(learning_rate):
-            raise ValueError("adagrad: lr_decay needs a numeric learning_rate; compose the schedule yourself")
-        lr = inverse_time_decay(learning_rate, lr_decay)
-    return _named_optimizer(
-        _decay(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(lr)
-    )
+            raise DomainError(
+                "adagrad", "lr_decay needs a numeric learning_rate; compose the schedule yourself"
+            )
+        with within("adagrad"):
+            lr = inverse_time_decay(learning_rate, lr_decay)
+    with within("adagrad"):
+        return _named_optimizer(
+            _decay(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(lr)
+        )
 
 
 def adadelta(
@@ -302,9 +337,10 @@ def adadelta(
         a_t = rho a_{t-1} + (1 - rho) s_t^2
         p_t = p_{t-1} - lr s_t
     """
-    return _named_optimizer(
-        _decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)
-    )
+    with within("adadelta"):
+        return _named_optimizer(
+            _decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)
+        )
 
 
 def lion(
@@ -322,11 +358,12 @@ def lion(
         p_t = p_{t-1} - lr (sign(b1 m_{t-1} + (1 - b1) g_t) + wd p_{t-1})
         m_t = b2 m_{t-1} + (1 - b2) g_t
     """
-    return _named_optimizer(
-        scale_by_lion(b1, b2),
-        _decay(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("lion"):
+        return _named_optimizer(
+            scale_by_lion(b1, b2),
+            _decay(weight_decay, mask),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def lamb(
@@ -345,12 +382,13 @@ def lamb(
         r_t = m_hat_t / (sqrt(v_hat_t) + eps) + wd p_{t-1}
         p_t = p_{t-1} - lr ||p_{t-1}|| / ||r_t|| r_t          (ratio 1 when either norm is 0)
     """
-    return _named_optimizer(
-        scale_by_adam(b1, b2, eps),
-        _decay(weight_decay, mask),
-        scale_by_trust_ratio(),
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("lamb"):
+        return _named_optimizer(
+            scale_by_adam(b1, b2, eps),
+            _decay(weight_decay, mask),
+            scale_by_trust_ratio(),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def lars(
@@ -372,12 +410,13 @@ def lars(
         m_t = momentum m_{t-1} + s_t                           (m_0 = 0; nesterov as in sgd)
         p_t = p_{t-1} - lr m_t
     """
-    return _named_optimizer(
-        _decay(weight_decay, mask),
-        scale_by_trust_ratio(trust_coefficient, eps),
-        trace(momentum, nesterov) if momentum else None,
-        scale_by_learning_rate(learning_rate),
-    )
+    with within("lars"):
+        return _named_optimizer(
+            _decay(weight_decay, mask),
+            scale_by_trust_ratio(trust_coefficient, eps),
+            _momentum(momentum, nesterov),
+            scale_by_learning_rate(learning_rate),
+        )
 
 
 def adamax(
@@ -396,9 +435,10 @@ def adamax(
         u_t = max(b2 u_{t-1}, |d_t| + eps)
         p_t = p_{t-1} - lr m_t / ((1 - b1^t) u_t)
     """
-    return _named_optimizer(
-        _decay(weight_decay), scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate)
-    )
+    with within("adamax"):
+        return _named_optimizer(
+            _decay(weight_decay), scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate)
+        )
 
 
 def adafactor(
@@ -422,9 +462,10 @@ def adafactor(
     (PyTorch's meaning), and the decoupled weight decay is ``lr wd p``.
     """
     if callable(learning_rate):
-        raise ValueError("adafactor: learning_rate must be a number (it caps the relative step size)")
-    return _named_optimizer(
-        scale_by_adafactor(learning_rate, beta2_decay=beta2_decay, eps1=eps1, eps2=eps2, d=d),
-        _decay(weight_decay),
-        scale_by_learning_rate(learning_rate),
-    )
+        raise DomainError("adafactor", "learning_rate must be a number (it caps the relative step size)")
+    with within("adafactor"):
+        return _named_optimizer(
+            scale_by_adafactor(learning_rate, beta2_decay=beta2_decay, eps1=eps1, eps2=eps2, d=d),
+            _decay(weight_decay),
+            scale_by_learning_rate(learning_rate),
+        )

@@ -317,8 +317,12 @@ def optimizer(transform: GradientTransformation[S]) -> Optimizer[S]:
         >>> state, params = opt.update(state, {"w": np.array([1.0, -1.0])})
         >>> params["w"], state.step
         (array([0.9, 2.1]), 1)
+
+    Raises:
+        DomainError: when ``transform`` is neither a transformation nor a named optimizer (whose
+            transformation is then used).
     """
-    return _optimizer_applying(transform, None)
+    return _optimizer_applying(transformation_of(transform, "optimizer"), None)
 
 
 def _optimizer_applying(

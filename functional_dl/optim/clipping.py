@@ -7,6 +7,7 @@ from functools import partial
 
 import numpy as np
 
+from functional_dl._argcheck import bounded
 from functional_dl.optim.base import EmptyState, GradientTransformation, check_state
 from functional_dl.optim.transforms import empty_init
 from functional_dl.params import global_norm
@@ -28,9 +29,11 @@ def clip(max_delta: float) -> GradientTransformation[EmptyState]:
     Update rule: ``u = min(max(g, -max_delta), max_delta)``.
 
     Like ``torch.nn.utils.clip_grad_value_``.
+
+    Raises:
+        DomainError: when ``max_delta`` is not a finite real number > 0.
     """
-    if not max_delta > 0:
-        raise ValueError(f"clip: max_delta must be positive, got {max_delta!r}")
+    max_delta = bounded(max_delta, "max_delta", "clip", 0.0, open_low=True)
     return GradientTransformation(
         empty_init, partial(_clip_update, max_delta=float(max_delta)), elementwise=True
     )
@@ -57,9 +60,12 @@ def clip_by_global_norm(max_norm: float, eps: float = 1e-6) -> GradientTransform
 
         n = sqrt(sum_k ||g_k||^2)
         u_k = g_k * min(1, max_norm / (n + eps))
+
+    Raises:
+        DomainError: when ``max_norm`` is not a finite real number > 0, or ``eps`` one >= 0.
     """
-    if not max_norm > 0:
-        raise ValueError(f"clip_by_global_norm: max_norm must be positive, got {max_norm!r}")
+    max_norm = bounded(max_norm, "max_norm", "clip_by_global_norm", 0.0, open_low=True)
+    eps = bounded(eps, "eps", "clip_by_global_norm", 0.0)
     return GradientTransformation(
         empty_init, partial(_global_update, max_norm=float(max_norm), eps=float(eps))
     )
@@ -81,9 +87,12 @@ def clip_by_block_norm(max_norm: float, eps: float = 1e-6) -> GradientTransforma
     """Rescale each parameter's update on its own so that its L2 norm is at most ``max_norm``.
 
     Update rule: ``u_k = g_k * min(1, max_norm / (||g_k|| + eps))`` for every key ``k``.
+
+    Raises:
+        DomainError: when ``max_norm`` is not a finite real number > 0, or ``eps`` one >= 0.
     """
-    if not max_norm > 0:
-        raise ValueError(f"clip_by_block_norm: max_norm must be positive, got {max_norm!r}")
+    max_norm = bounded(max_norm, "max_norm", "clip_by_block_norm", 0.0, open_low=True)
+    eps = bounded(eps, "eps", "clip_by_block_norm", 0.0)
     return GradientTransformation(
         empty_init, partial(_block_update, max_norm=float(max_norm), eps=float(eps))
     )

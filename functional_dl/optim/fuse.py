@@ -66,6 +66,7 @@ from functional_dl.optim.base import (
     _optimizer_applying,
     add_update,
     check_state,
+    transformation_of,
 )
 from functional_dl.optim.state_tree import find_states
 from functional_dl.types import Array, Params
@@ -299,8 +300,9 @@ def fuse(
     Raises:
         DomainError: when ``inner`` is not elementwise (a mask, a partition, a trust ratio, a
             clip by norm, or a transformation of your own that does not declare itself so), or
-            ``own_vector_from`` is not a positive integer.
+            ``own_vector_from`` is not a positive integer, or ``inner`` is not a transformation.
     """
+    inner = transformation_of(inner, "fuse")
     if isinstance(own_vector_from, bool) or not isinstance(own_vector_from, int) or own_vector_from < 1:
         raise DomainError("fuse", f"own_vector_from must be a positive integer, got {own_vector_from!r}")
     if not inner.elementwise:
@@ -383,8 +385,8 @@ def find_state(state: object, kind: type[T]) -> T:
     parameter ``"0.w"``, whether the optimizer is fused or not.
 
     Raises:
-        ValueError: when ``state`` holds no ``kind``.
+        ParamsError: (a ``ValueError``) when ``state`` holds no ``kind``.
     """
     for found in find_states(unfused(state), kind):
         return found
-    raise ValueError(f"find_state: no {kind.__name__} in this optimizer state")
+    raise ParamsError("find_state", f"no {kind.__name__} in this optimizer state")

@@ -19,7 +19,7 @@ from fnmatch import fnmatchcase
 from functools import partial
 from typing import Any, NamedTuple, TypeAlias
 
-from functional_dl.errors import ParamsError
+from functional_dl.errors import DomainError, ParamsError
 from functional_dl.optim.base import GradientTransformation, Optimizer, check_state, transformation_of
 from functional_dl.types import Array, Params
 
@@ -28,6 +28,7 @@ __all__ = [
     "Mask",
     "MaskedState",
     "PartitionState",
+    "check_mask",
     "key_pattern",
     "labels_by_pattern",
     "masked",
@@ -66,9 +67,15 @@ def key_pattern(*patterns: str) -> Callable[[str], bool]:
         >>> mask = key_pattern("encoder.*", "*.w")
         >>> [k for k in ["encoder.0.b", "head.w", "head.b"] if mask(k)]
         ['encoder.0.b', 'head.w']
+
+    Raises:
+        DomainError: when no pattern is given, or one is not a string.
     """
     if not patterns:
-        raise ValueError("key_pattern: give at least one pattern")
+        raise DomainError("key_pattern", "give at least one pattern, got none")
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise DomainError("key_pattern", f"each pattern must be a string, got {pattern!r}")
     return partial(_matches, patterns=tuple(patterns))
 
 
@@ -86,7 +93,14 @@ def labels_by_pattern(rules: Mapping[str, str]) -> Callable[[str], str]:
         >>> label = labels_by_pattern({"*.w": "decay", "*": "no_decay"})
         >>> label("0.w"), label("0.b")
         ('decay', 'no_decay')
+
+    Raises:
+        DomainError: when ``rules`` is not a mapping of strings to strings.
     """
+    if not isinstance(rules, Mapping) or not all(isinstance(x, str) for kv in rules.items() for x in kv):
+        raise DomainError(
+            "labels_by_pattern", f"rules must map patterns (str) to labels (str), got {rules!r}"
+        )
     return partial(_first_label, rules=tuple(rules.items()))
 
 
@@ -94,6 +108,14 @@ def _lookup(mapping: Mapping[str, Any], keys: Iterable[str], what: str, where: s
     missing = sorted(k for k in keys if k not in mapping)
     if missing:
         raise ParamsError(where, f"the {what} mapping has no entry for {missing}")
+
+
+def check_mask(mask: Mask | None, where: str) -> None:
+    """Raise :class:`DomainError` unless ``mask`` is ``None``, a function of the key or a mapping."""
+    if mask is not None and not callable(mask) and not isinstance(mask, Mapping):
+        raise DomainError(
+            where, f"mask must be a function key -> bool or a mapping key -> bool, got {mask!r}"
+        )
 
 
 def selected_keys(mask: Mask, keys: Iterable[str], where: str) -> frozenset[str]:
@@ -145,6 +167,10 @@ def masked(
     Update rule: ``u_k = inner(g)_k`` if ``mask`` selects ``k``, else ``u_k = g_k``. The inner
     transformation sees (and keeps state for) the selected parameters only.
 
+    Raises:
+        DomainError: when ``inner`` is not a transformation or ``mask`` neither a function nor a
+            mapping.
+
     Example:
         >>> import numpy as np
         >>> from functional_dl.optim.transforms import scale
@@ -155,6 +181,9 @@ def masked(
         (array([0., 0.]), array([1., 1.]))
     """
     inner = transformation_of(inner, "masked")
+    if mask is None:
+        raise DomainError("masked", "mask must be a function key -> bool or a mapping key -> bool, got None")
+    check_mask(mask, "masked")
     return GradientTransformation(partial(_masked_init, inner, mask), partial(_masked_update, inner, mask))
 
 
@@ -226,6 +255,8 @@ def partition(
 
     Raises:
         ParamsError: when a key has no label or a label has no transformation.
+        DomainError: when ``transforms`` is not a mapping or ``labels`` neither a function nor a
+            mapping.
 
     Example:
         >>> import numpy as np
@@ -238,6 +269,10 @@ def partition(
         >>> u["0.w"], u["0.b"]
         (array([2.]), array([1.]))
     """
+    if not isinstance(transforms, Mapping):
+        raise DomainError("partition", f"transforms must map labels to transformations, got {transforms!r}")
+    if not callable(labels) and not isinstance(labels, Mapping):
+        raise DomainError("partition", f"labels must be a function key -> label or a mapping, got {labels!r}")
     parts = {label: transformation_of(t, "partition", i) for i, (label, t) in enumerate(transforms.items())}
     return GradientTransformation(
         partial(_partition_init, parts, labels), partial(_partition_update, parts, labels)

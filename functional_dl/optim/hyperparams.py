@@ -30,7 +30,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from functional_dl.errors import ParamsError
+from functional_dl._argcheck import within
+from functional_dl.errors import ArgumentError, DomainError, MissingError, ParamsError
 from functional_dl.optim.base import GradientTransformation, Optimizer, Schedule, check_state
 from functional_dl.optim.plateau import ReduceOnPlateauState
 from functional_dl.optim.state_tree import find_states, replace_states
@@ -129,6 +130,11 @@ def inject_hyperparams(
         static: arguments passed through unchanged (masks, flags, anything not numeric).
         **hyperparams: numbers, or schedules ``count -> value`` evaluated at each step.
 
+    Raises:
+        ArgumentError: (a ``TypeError``) when a hyperparameter is neither a number nor a schedule.
+        DomainError: when ``factory`` is not callable, or refuses the starting values (its error,
+            under this path).
+
     Example:
         >>> import numpy as np
         >>> from functional_dl.optim import optimizer, sgd
@@ -139,15 +145,20 @@ def inject_hyperparams(
         >>> params["w"], current_learning_rate(state)
         (array([0.5]), 0.5)
     """
+    if not callable(factory):
+        raise DomainError(
+            "inject_hyperparams", f"factory must be a function returning a transformation, got {factory!r}"
+        )
     for name, value in hyperparams.items():
         if isinstance(value, bool) or not (callable(value) or isinstance(value, (int, float))):
-            raise TypeError(
-                f"inject_hyperparams: {name}={value!r} is not a number or a schedule; pass it in static="
+            raise ArgumentError(
+                "inject_hyperparams", f"{name}={value!r} is not a number or a schedule; pass it in static="
             )
     fixed = dict(static or {})
     hp = dict(hyperparams)
     # Elementwise exactly when what the factory builds is (built once here with the starting values).
-    elementwise = _instantiate(factory, fixed, _evaluate(hp, 0)).elementwise
+    with within("inject_hyperparams"):
+        elementwise = _instantiate(factory, fixed, _evaluate(hp, 0)).elementwise
     return GradientTransformation(
         partial(_inject_init, factory, fixed, hp),
         partial(_inject_update, factory, static=fixed, hyperparams=hp),
@@ -156,10 +167,17 @@ def inject_hyperparams(
 
 
 def current_hyperparams(state: object) -> dict[str, float]:
-    """The injected hyperparameters in force (of the outermost :func:`inject_hyperparams`)."""
+    """The injected hyperparameters in force (of the outermost :func:`inject_hyperparams`).
+
+    Raises:
+        ParamsError: (a ``ValueError``) when ``state`` holds no injected hyperparameters.
+    """
     for found in find_states(state, InjectHyperparamsState):
         return {k: float(v) for k, v in found.hyperparams.items()}
-    raise ValueError("no injected hyperparameters in this state: build the optimizer with inject_hyperparams")
+    raise ParamsError(
+        "current_hyperparams",
+        "no injected hyperparameters in this state: build the optimizer with inject_hyperparams",
+    )
 
 
 def set_hyperparams(state: S, **values: float) -> S:
@@ -169,7 +187,8 @@ def set_hyperparams(state: S, **values: float) -> S:
     the schedule takes over again after it). ``state`` itself is not modified.
 
     Raises:
-        KeyError: when no :func:`inject_hyperparams` in ``state`` holds one of the names.
+        MissingError: (a ``KeyError``) when no :func:`inject_hyperparams` in ``state`` holds one of
+            the names.
     """
     seen: set[str] = set()
 
@@ -182,9 +201,10 @@ def set_hyperparams(state: S, **values: float) -> S:
     new = replace_states(state, InjectHyperparamsState, replace)
     missing = values.keys() - seen
     if missing:
-        raise KeyError(
-            f"set_hyperparams: {sorted(missing)} are not injected hyperparameters of this optimizer; "
-            "build it with inject_hyperparams(factory, name=value, ...)"
+        raise MissingError(
+            "set_hyperparams",
+            f"{sorted(missing)} are not injected hyperparameters of this optimizer; "
+            "build it with inject_hyperparams(factory, name=value, ...)",
         )
     return new
 
@@ -196,8 +216,8 @@ def current_learning_rate(state: object) -> float:
     ``scale_by_learning_rate``; multiplied by the factor of every reduce-on-plateau in the state.
 
     Raises:
-        ValueError: when the state holds no learning rate, or several different ones (parameter
-            groups with their own rates: read those from the groups' states).
+        ParamsError: (a ``ValueError``) when the state holds no learning rate, or several different
+            ones (parameter groups with their own rates: read those from the groups' states).
     """
     factor = 1.0
     for plateau in find_states(state, ReduceOnPlateauState):
@@ -207,8 +227,9 @@ def current_learning_rate(state: object) -> float:
             return float(injected.hyperparams["learning_rate"]) * factor
     rates = {s.learning_rate for s in find_states(state, ScaleByLearningRateState)}
     if len(rates) != 1:
-        raise ValueError(
-            "current_learning_rate: expected one learning rate in the state, found "
-            + (f"{len(rates)}: {sorted(rates)}" if rates else "none")
+        raise ParamsError(
+            "current_learning_rate",
+            "expected one learning rate in the state, found "
+            + (f"{len(rates)}: {sorted(rates)}" if rates else "none"),
         )
     return rates.pop() * factor

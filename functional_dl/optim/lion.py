@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from functional_dl._argcheck import bounded
 from functional_dl.optim.base import GradientTransformation, check_slots, check_state
 from functional_dl.types import Array, Params
 
@@ -52,7 +53,13 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation[S
 
         u_t = sign(b1 m_{t-1} + (1 - b1) g_t)
         m_t = b2 m_{t-1} + (1 - b2) g_t
+
+    Raises:
+        DomainError: for ``b1`` or ``b2`` outside ``[0, 1]`` or not a finite real number.
     """
+    where = "scale_by_lion"
+    b1 = bounded(b1, "b1", where, 0.0, 1.0)
+    b2 = bounded(b2, "b2", where, 0.0, 1.0)
     return GradientTransformation(
         _lion_init, partial(_lion_update, b1=float(b1), b2=float(b2)), elementwise=True
     )

@@ -19,6 +19,10 @@ import math
 from functools import partial
 from typing import NamedTuple, TypeVar
 
+import numpy as np
+
+from functional_dl._argcheck import bounded, one_of, positive_int
+from functional_dl.errors import DomainError
 from functional_dl.optim.base import GradientTransformation, check_state
 from functional_dl.optim.state_tree import replace_states
 from functional_dl.types import Params
@@ -93,15 +97,23 @@ def reduce_on_plateau(
     ignored. A reduction smaller than ``eps`` is not made. This is
     ``torch.optim.lr_scheduler.ReduceLROnPlateau`` with ``lr = base_lr * scale`` (PyTorch
     compares ``eps`` with the change of the learning rate, here of the scale).
+
+    Raises:
+        DomainError: for a ``factor`` outside ``(0, 1)``, a negative or non-int ``patience`` or
+            ``cooldown``, a negative or non-finite ``threshold``, ``min_scale`` or ``eps``, or an
+            unknown ``threshold_mode`` or ``mode``.
     """
-    if not 0.0 < factor < 1.0:
-        raise ValueError(f"reduce_on_plateau: factor must be in (0, 1), got {factor!r}")
-    if threshold_mode not in ("rel", "abs") or mode not in ("min", "max"):
-        raise ValueError(f"reduce_on_plateau: bad threshold_mode {threshold_mode!r} or mode {mode!r}")
+    where = "reduce_on_plateau"
     config = PlateauConfig(
-        float(factor), int(patience), float(threshold), int(cooldown), float(min_scale),
-        threshold_mode == "rel", mode == "max", float(eps),
-    )  # fmt: skip
+        bounded(factor, "factor", where, 0.0, 1.0, open_low=True, open_high=True),
+        positive_int(patience, "patience", where, minimum=0),
+        bounded(threshold, "threshold", where, 0.0),
+        positive_int(cooldown, "cooldown", where, minimum=0),
+        bounded(min_scale, "min_scale", where, 0.0),
+        one_of(threshold_mode, "threshold_mode", where, ("rel", "abs")) == "rel",
+        one_of(mode, "mode", where, ("min", "max")) == "max",
+        bounded(eps, "eps", where, 0.0),
+    )
     return GradientTransformation(partial(_plateau_init, config), _plateau_update, elementwise=True)
 
 
@@ -138,8 +150,15 @@ def observe_loss(state: S, value: float) -> S:
         ...     state = observe_loss(state, loss)
         >>> state.inner[1].scale
         0.1
+
+    Raises:
+        DomainError: when ``value`` is not a real number, or is NaN.
     """
+    given: object = value  # typed float, but a 0-d array or a NumPy scalar is a fine loss too
+    scalar = isinstance(given, np.ndarray) and given.ndim == 0 and given.dtype.kind in "iuf"
+    if isinstance(given, bool) or not (scalar or isinstance(given, int | float | np.integer | np.floating)):
+        raise DomainError("observe_loss", f"the loss must be a real number, got {value!r}")
     x = float(value)
     if math.isnan(x):
-        raise ValueError("observe_loss: the loss is NaN")
+        raise DomainError("observe_loss", "the loss is NaN")
     return replace_states(state, ReduceOnPlateauState, partial(_observe, x))

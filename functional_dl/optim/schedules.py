@@ -5,6 +5,10 @@ PyTorch's ``lr_scheduler`` reports after ``count`` calls to ``scheduler.step()``
 returns a picklable ``functools.partial`` of a module-level function. Pass a schedule wherever a
 learning rate is accepted (``adam(cosine_decay(1e-3, 1000))``).
 
+Every factory checks its arguments when it is called: values are finite real numbers, step counts
+positive ints (``transition_begin`` a non-negative one), flags bools; anything else raises
+:class:`~functional_dl.errors.DomainError` naming the schedule, the argument and the value.
+
 Correspondence with ``torch.optim.lr_scheduler`` (``lr`` the base rate)::
 
     StepLR(step_size, gamma)            exponential_decay(lr, gamma, step_size, staircase=True)
@@ -22,6 +26,8 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import partial
 
+from functional_dl._argcheck import bounded, flag, one_of, positive_int, real, within
+from functional_dl.errors import DomainError
 from functional_dl.optim.base import Schedule
 
 __all__ = [
@@ -41,18 +47,13 @@ __all__ = [
 ]
 
 
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-
-
 def _constant(count: int, /, *, value: float) -> float:
     return value
 
 
 def constant_schedule(value: float) -> Schedule:
     """``v(t) = value``."""
-    return partial(_constant, value=float(value))
+    return partial(_constant, value=real(value, "value", "constant_schedule"))
 
 
 def _polynomial(count: int, /, *, init: float, end: float, power: float, steps: int, begin: int) -> float:
@@ -70,14 +71,14 @@ def polynomial_schedule(
         >>> [s(t) for t in range(6)]
         [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0]
     """
-    _positive("polynomial_schedule: transition_steps", transition_steps)
+    where = "polynomial_schedule"
     return partial(
         _polynomial,
-        init=float(init_value),
-        end=float(end_value),
-        power=float(power),
-        steps=int(transition_steps),
-        begin=int(transition_begin),
+        init=real(init_value, "init_value", where),
+        end=real(end_value, "end_value", where),
+        power=bounded(power, "power", where, 0.0),
+        steps=positive_int(transition_steps, "transition_steps", where),
+        begin=positive_int(transition_begin, "transition_begin", where, minimum=0),
     )
 
 
@@ -88,7 +89,8 @@ def linear_schedule(
 
     ``v(t) = init + (end - init) * clip(t - begin, 0, steps) / steps`` (polynomial of power 1).
     """
-    return polynomial_schedule(init_value, end_value, 1.0, transition_steps, transition_begin)
+    with within("linear_schedule"):
+        return polynomial_schedule(init_value, end_value, 1.0, transition_steps, transition_begin)
 
 
 def _exponential(
@@ -121,16 +123,15 @@ def exponential_decay(
         >>> [s(t) for t in range(5)]
         [1.0, 1.0, 0.5, 0.5, 0.25]
     """
-    _positive("exponential_decay: transition_steps", transition_steps)
-    _positive("exponential_decay: decay_rate", decay_rate)
+    where = "exponential_decay"
     return partial(
         _exponential,
-        init=float(init_value),
-        rate=float(decay_rate),
-        steps=int(transition_steps),
-        staircase=staircase,
-        begin=int(transition_begin),
-        end=None if end_value is None else float(end_value),
+        init=real(init_value, "init_value", where),
+        rate=bounded(decay_rate, "decay_rate", where, 0.0, open_low=True),
+        steps=positive_int(transition_steps, "transition_steps", where),
+        staircase=flag(staircase, "staircase", where),
+        begin=positive_int(transition_begin, "transition_begin", where, minimum=0),
+        end=None if end_value is None else real(end_value, "end_value", where),
     )
 
 
@@ -140,7 +141,12 @@ def _inverse_time(count: int, /, *, init: float, rate: float) -> float:
 
 def inverse_time_decay(init_value: float, decay_rate: float) -> Schedule:
     """``v(t) = init / (1 + decay_rate * t)``: ``torch.optim.Adagrad``'s ``lr_decay``."""
-    return partial(_inverse_time, init=float(init_value), rate=float(decay_rate))
+    where = "inverse_time_decay"
+    return partial(
+        _inverse_time,
+        init=real(init_value, "init_value", where),
+        rate=bounded(decay_rate, "decay_rate", where, 0.0),
+    )
 
 
 def _piecewise(count: int, /, *, init: float, boundaries: tuple[tuple[int, float], ...]) -> float:
@@ -160,8 +166,18 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
         >>> [round(s(t), 6) for t in range(6)]
         [1.0, 1.0, 0.1, 0.1, 0.05, 0.05]
     """
-    pairs = tuple(sorted((int(b), float(s)) for b, s in boundaries_and_scales.items()))
-    return partial(_piecewise, init=float(init_value), boundaries=pairs)
+    where = "piecewise_constant"
+    if not isinstance(boundaries_and_scales, Mapping):
+        raise DomainError(
+            where, f"boundaries_and_scales must map steps to scales, got {boundaries_and_scales!r}"
+        )
+    pairs = tuple(
+        sorted(
+            (positive_int(b, "each boundary", where, minimum=0), real(s, "each scale", where))
+            for b, s in boundaries_and_scales.items()
+        )
+    )
+    return partial(_piecewise, init=real(init_value, "init_value", where), boundaries=pairs)
 
 
 def _cosine(count: int, /, *, init: float, steps: int, end: float, exponent: float) -> float:
@@ -177,13 +193,13 @@ def cosine_decay(
     ``v(t) = end + (init - end) * (0.5 * (1 + cos(pi * min(t, T) / T)))^exponent`` with
     ``T = decay_steps`` (SGDR without restarts; PyTorch's ``CosineAnnealingLR`` for ``t <= T``).
     """
-    _positive("cosine_decay: decay_steps", decay_steps)
+    where = "cosine_decay"
     return partial(
         _cosine,
-        init=float(init_value),
-        steps=int(decay_steps),
-        end=float(end_value),
-        exponent=float(exponent),
+        init=real(init_value, "init_value", where),
+        steps=positive_int(decay_steps, "decay_steps", where),
+        end=real(end_value, "end_value", where),
+        exponent=bounded(exponent, "exponent", where, 0.0),
     )
 
 
@@ -203,19 +219,25 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
 
     ``v(t) = schedules[i](t - boundaries[i - 1])`` where ``i`` is the number of boundaries ``<= t``.
     """
-    if len(schedules) != len(boundaries) + 1:
-        raise ValueError(
-            "join_schedules: need one more schedule than boundaries, "
-            f"got {len(schedules)} and {len(boundaries)}"
+    where = "join_schedules"
+    if not isinstance(schedules, Sequence) or not all(callable(s) for s in schedules):
+        raise DomainError(where, f"schedules must be a sequence of schedules, got {schedules!r}")
+    if not isinstance(boundaries, Sequence):
+        raise DomainError(where, f"boundaries must be a sequence of steps, got {boundaries!r}")
+    steps = [positive_int(b, "each boundary", where, minimum=0) for b in boundaries]
+    if len(schedules) != len(steps) + 1:
+        raise DomainError(
+            where, f"need one more schedule than boundaries, got {len(schedules)} and {len(steps)}"
         )
-    if list(boundaries) != sorted(boundaries):
-        raise ValueError(f"join_schedules: boundaries must be increasing, got {list(boundaries)}")
-    return partial(_join, schedules=tuple(schedules), boundaries=tuple(int(b) for b in boundaries))
+    if steps != sorted(steps):
+        raise DomainError(where, f"boundaries must be increasing, got {steps}")
+    return partial(_join, schedules=tuple(schedules), boundaries=tuple(steps))
 
 
 def warmup_constant(init_value: float, peak_value: float, warmup_steps: int) -> Schedule:
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then constant."""
-    return linear_schedule(init_value, peak_value, warmup_steps)
+    with within("warmup_constant"):
+        return linear_schedule(init_value, peak_value, warmup_steps)
 
 
 def warmup_cosine_decay(
@@ -228,17 +250,19 @@ def warmup_cosine_decay(
         v(t) = init + (peak - init) t / W                                 t < W
         v(t) = end + (peak - end) 0.5 (1 + cos(pi min(t - W, D - W) / (D - W)))   t >= W
     """
-    if not 0 < warmup_steps < decay_steps:
-        raise ValueError(
-            f"warmup_cosine_decay: need 0 < warmup_steps < decay_steps, got {warmup_steps}, {decay_steps}"
+    where = "warmup_cosine_decay"
+    warmup_steps = positive_int(warmup_steps, "warmup_steps", where)
+    decay_steps = positive_int(decay_steps, "decay_steps", where)
+    if not warmup_steps < decay_steps:
+        raise DomainError(where, f"need 0 < warmup_steps < decay_steps, got {warmup_steps}, {decay_steps}")
+    with within(where):
+        return join_schedules(
+            [
+                linear_schedule(init_value, peak_value, warmup_steps),
+                cosine_decay(peak_value, decay_steps - warmup_steps, end_value),
+            ],
+            [warmup_steps],
         )
-    return join_schedules(
-        [
-            linear_schedule(init_value, peak_value, warmup_steps),
-            cosine_decay(peak_value, decay_steps - warmup_steps, end_value),
-        ],
-        [warmup_steps],
-    )
 
 
 def _restarts(count: int, /, *, init: float, period: int, mult: int, end: float) -> float:
@@ -261,11 +285,13 @@ def cosine_restarts(
     the current period (``first_period * period_mult^i``) and ``T_cur`` the steps since it began.
     PyTorch's ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)``.
     """
-    _positive("cosine_restarts: first_period", first_period)
-    if not (isinstance(period_mult, int) and period_mult >= 1):
-        raise ValueError(f"cosine_restarts: period_mult must be an int >= 1, got {period_mult!r}")
+    where = "cosine_restarts"
     return partial(
-        _restarts, init=float(init_value), period=int(first_period), mult=period_mult, end=float(end_value)
+        _restarts,
+        init=real(init_value, "init_value", where),
+        period=positive_int(first_period, "first_period", where),
+        mult=positive_int(period_mult, "period_mult", where),
+        end=real(end_value, "end_value", where),
     )
 
 
@@ -281,11 +307,12 @@ def _anneal(start: float, end: float, pct: float, cos: bool) -> float:
 
 def _one_cycle(count: int, /, *, phases: tuple[tuple[float, float, float], ...], cos: bool) -> float:
     start_step = 0.0
-    for i, (end_step, start_value, end_value) in enumerate(phases):
-        if count <= end_step or i == len(phases) - 1:
+    for end_step, start_value, end_value in phases[:-1]:
+        if count <= end_step:
             return _anneal(start_value, end_value, (count - start_step) / (end_step - start_step), cos)
         start_step = end_step
-    raise AssertionError("unreachable: the last phase always returns")
+    end_step, start_value, end_value = phases[-1]  # the last phase also takes any step past the end
+    return _anneal(start_value, end_value, (count - start_step) / (end_step - start_step), cos)
 
 
 def one_cycle(
@@ -305,11 +332,14 @@ def one_cycle(
     the initial value, symmetrically, then to the minimum). Each phase anneals with a half cosine
     (``anneal_strategy="cos"``) or a straight line (``"linear"``).
     """
-    _positive("one_cycle: total_steps", total_steps)
-    if not 0.0 < pct_start < 1.0:
-        raise ValueError(f"one_cycle: pct_start must be in (0, 1), got {pct_start!r}")
-    if anneal_strategy not in ("cos", "linear"):
-        raise ValueError(f"one_cycle: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+    where = "one_cycle"
+    total_steps = positive_int(total_steps, "total_steps", where)
+    max_value = real(max_value, "max_value", where)
+    pct_start = bounded(pct_start, "pct_start", where, 0.0, 1.0, open_low=True, open_high=True)
+    div_factor = bounded(div_factor, "div_factor", where, 0.0, open_low=True)
+    final_div_factor = bounded(final_div_factor, "final_div_factor", where, 0.0, open_low=True)
+    one_of(anneal_strategy, "anneal_strategy", where, ("cos", "linear"))
+    three_phase = flag(three_phase, "three_phase", where)
     initial = max_value / div_factor
     minimum = initial / final_div_factor
     rise = float(pct_start * total_steps) - 1.0

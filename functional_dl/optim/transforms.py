@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from functional_dl.errors import ParamsError
+from functional_dl._argcheck import bounded, flag, rate, real, text
+from functional_dl.errors import DomainError, ParamsError
 from functional_dl.optim.base import (
     EmptyState,
     GradientTransformation,
@@ -28,7 +29,7 @@ from functional_dl.optim.base import (
     check_state,
     transformation_of,
 )
-from functional_dl.optim.groups import Mask, selected_keys
+from functional_dl.optim.groups import Mask, check_mask, selected_keys
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -73,7 +74,11 @@ def scale(factor: float) -> GradientTransformation[EmptyState]:
         >>> t = scale(0.5)
         >>> t.update({"w": np.array([2.0])}, t.init({}), {})[0]["w"]
         array([1.])
+
+    Raises:
+        DomainError: when ``factor`` is not a finite real number.
     """
+    factor = real(factor, "factor", "scale")
     return GradientTransformation(empty_init, partial(_scale_update, factor=float(factor)), elementwise=True)
 
 
@@ -99,7 +104,12 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation[ScaleBySched
     """Multiply updates by a schedule of the step.
 
     Update rule: ``u_t = schedule(t - 1) * g_t`` (evaluated at the number of earlier steps).
+
+    Raises:
+        DomainError: when ``schedule`` is not callable.
     """
+    if not callable(schedule):
+        raise DomainError("scale_by_schedule", f"schedule must be a function of the step, got {schedule!r}")
     return GradientTransformation(
         _schedule_init, partial(_schedule_update, schedule=schedule), elementwise=True
     )
@@ -157,7 +167,11 @@ def scale_by_learning_rate(
     The state's ``learning_rate`` is the rate the next update will apply; read it with
     :func:`functional_dl.optim.current_learning_rate`. To *change* it between steps, build the
     optimizer with :func:`functional_dl.optim.inject_hyperparams`.
+
+    Raises:
+        DomainError: when ``learning_rate`` is neither a schedule nor a finite real number >= 0.
     """
+    learning_rate = rate(learning_rate, "learning_rate", "scale_by_learning_rate")
     if callable(learning_rate):
         return GradientTransformation(
             partial(_lr_init, learning_rate=learning_rate),
@@ -247,7 +261,9 @@ def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> Gradi
         dampening: the fraction of each gradient after the first kept *out* of the buffer.
 
     Raises:
-        ValueError: for ``nesterov`` with non-zero ``dampening`` (PyTorch refuses it too).
+        DomainError: for ``nesterov`` with non-zero ``dampening`` (PyTorch refuses it too), a
+            negative ``decay``, a ``dampening`` outside ``[0, 1]``, a non-bool ``nesterov``, or a
+            value that is not a finite real number.
 
     Example:
         >>> import numpy as np
@@ -257,8 +273,11 @@ def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> Gradi
         >>> u["w"], t.update({"w": np.array([2.0])}, state, {})[0]["w"]
         (array([2.]), array([2.8]))
     """
+    decay = bounded(decay, "decay", "trace", 0.0)
+    nesterov = flag(nesterov, "nesterov", "trace")
+    dampening = bounded(dampening, "dampening", "trace", 0.0, 1.0)
     if nesterov and dampening:
-        raise ValueError(f"trace: Nesterov momentum needs zero dampening, got dampening={dampening}")
+        raise DomainError("trace", f"Nesterov momentum needs zero dampening, got dampening={dampening}")
     if dampening:
         return GradientTransformation(
             _trace_init,
@@ -294,7 +313,13 @@ def add_decayed_weights(weight_decay: float, mask: Mask | None = None) -> Gradie
         mask: which parameters decay: a predicate on the key or a mapping ``key -> bool``
             (:func:`functional_dl.optim.weights_only` leaves biases and norm scales alone);
             ``None`` decays every parameter.
+
+    Raises:
+        DomainError: when ``weight_decay`` is negative or not a finite real number, or ``mask`` is
+            neither ``None``, a function of the key nor a mapping.
     """
+    weight_decay = bounded(weight_decay, "weight_decay", "add_decayed_weights", 0.0)
+    check_mask(mask, "add_decayed_weights")
     return GradientTransformation(
         empty_init,
         partial(_decay_update, weight_decay=float(weight_decay), mask=mask),
@@ -389,9 +414,13 @@ def named_chain(
         >>> sorted(state), state["lr"].learning_rate
         (['double', 'lr'], 0.1)
     """
-    names = [name for name, _ in transforms]
+    if not all(isinstance(part, tuple) and len(part) == 2 for part in transforms):
+        raise DomainError(
+            "named_chain", f"each part must be a (name, transformation) pair, got {transforms!r}"
+        )
+    names = [text(name, "each name", "named_chain") for name, _ in transforms]
     if len(set(names)) != len(names):
-        raise ValueError(f"named_chain: names must be unique, got {names}")
+        raise DomainError("named_chain", f"names must be unique, got {names}")
     parts = tuple((name, transformation_of(t, "named_chain", i)) for i, (name, t) in enumerate(transforms))
     return GradientTransformation(
         partial(_named_chain_init, parts),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
+from functional_dl._argcheck import bounded
 from functional_dl.optim.base import EmptyState, GradientTransformation, check_state
 from functional_dl.optim.transforms import empty_init
 from functional_dl.types import Array, Params
@@ -43,7 +44,13 @@ def scale_by_trust_ratio(
 
         u = trust_coefficient * ||p|| / (||g|| + eps) * g      if ||p|| > 0 and ||g|| > 0
         u = g                                                  otherwise
+
+    Raises:
+        DomainError: for a negative (or non-finite, or non-numeric) ``trust_coefficient`` or ``eps``.
     """
+    where = "scale_by_trust_ratio"
+    trust_coefficient = bounded(trust_coefficient, "trust_coefficient", where, 0.0)
+    eps = bounded(eps, "eps", where, 0.0)
     return GradientTransformation(
         empty_init, partial(_trust_update, trust_coefficient=float(trust_coefficient), eps=float(eps))
     )

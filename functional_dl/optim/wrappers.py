@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from functional_dl._argcheck import bounded, positive_int
 from functional_dl.optim.base import (
     GradientTransformation,
     Optimizer,
@@ -135,9 +136,11 @@ def accumulate_gradients(
     Update rule: on micro-steps ``1 .. every_k - 1`` of each group ``u = 0`` (the gradient is
     added to a running sum); on micro-step ``every_k``, ``u = inner(mean of the group's g)``.
     ``every_k`` micro-batches of size ``b`` then act like one batch of size ``every_k * b``.
+
+    Raises:
+        DomainError: when ``every_k`` is not a positive int, or ``inner`` not a transformation.
     """
-    if not (isinstance(every_k, int) and every_k >= 1):
-        raise ValueError(f"accumulate_gradients: every_k must be a positive int, got {every_k!r}")
+    every_k = positive_int(every_k, "every_k", "accumulate_gradients")
     inner = transformation_of(inner, "accumulate_gradients")
     return GradientTransformation(
         partial(_accumulate_init, inner), partial(_accumulate_update, inner, every_k), inner.elementwise
@@ -182,9 +185,11 @@ def ema_params(decay: float) -> GradientTransformation[EmaParamsState]:
     Update rule (``e_0 = p_0``, the initial params): ``e_t = decay * e_{t-1} + (1 - decay) * p_t``,
     ``u = g``. Read the average from the state (``EmaParamsState.ema``); it is what
     ``torch.optim.swa_utils.AveragedModel`` with an EMA averaging function holds.
+
+    Raises:
+        DomainError: when ``decay`` is not a real number in ``[0, 1]``.
     """
-    if not 0.0 <= decay <= 1.0:
-        raise ValueError(f"ema_params: decay must be in [0, 1], got {decay!r}")
+    decay = bounded(decay, "decay", "ema_params", 0.0, 1.0)
     return GradientTransformation(_ema_init, partial(_ema_update, decay=float(decay)), elementwise=True)
 
 
@@ -249,11 +254,13 @@ def lookahead(
 
     The params carried by the optimizer are the fast weights; right after each synchronisation
     they equal the slow weights (to rounding), which are also in the state (``slow``).
+
+    Raises:
+        DomainError: when ``sync_period`` is not a positive int, ``alpha`` not a real number in
+            ``[0, 1]``, or ``inner`` not a transformation.
     """
-    if not (isinstance(sync_period, int) and sync_period >= 1):
-        raise ValueError(f"lookahead: sync_period must be a positive int, got {sync_period!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"lookahead: alpha must be in [0, 1], got {alpha!r}")
+    sync_period = positive_int(sync_period, "sync_period", "lookahead")
+    alpha = bounded(alpha, "alpha", "lookahead", 0.0, 1.0)
     inner = transformation_of(inner, "lookahead")
     return GradientTransformation(
         partial(_lookahead_init, inner),

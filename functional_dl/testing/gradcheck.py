@@ -34,6 +34,7 @@ from functional_dl._flow import (
     map_leaves,
     replace_leaf,
 )
+from functional_dl.errors import ShapeError
 from functional_dl.params import cast
 from functional_dl.types import EVAL, Array, Context, Flow, Key, Layer, Params
 
@@ -150,7 +151,7 @@ def _dot(r: Flow | None, y: Flow) -> float:
 def _dx_entry(dx: object, path: Path) -> object:
     try:
         return leaf_at(dx, path)  # type: ignore[arg-type]  # whatever backward returned
-    except IndexError:
+    except ShapeError:
         raise AssertionError(f"dx has no entry for {leaf_name(path)}") from None
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Literal, NamedTuple, Protocol
 
+from functional_dl._argcheck import bounded, flag, one_of, positive_int, text
+from functional_dl.errors import DomainError, MissingError, ParamsError
 from functional_dl.losses import LossFn
 from functional_dl.optim.plateau import ReduceOnPlateauState, observe_loss
 from functional_dl.optim.state_tree import find_states
@@ -135,7 +137,20 @@ def validation(
     batch_size: int | None = None,
     prefix: str = "val_",
 ) -> Callback:
-    """Evaluate on held-out ``data`` after each epoch; adds ``val_loss`` and ``val_<metric>`` to the logs."""
+    """Evaluate on held-out ``data`` after each epoch; adds ``val_loss`` and ``val_<metric>`` to the logs.
+
+    Raises:
+        DomainError: when ``net`` or ``loss`` is not callable as such, ``metrics`` is not a mapping,
+            ``batch_size`` is neither ``None`` nor a positive int, or ``prefix`` not a string.
+    """
+    if not isinstance(net, Layer) or not callable(loss):
+        raise DomainError("validation", f"needs a layer and a loss function, got {net!r} and {loss!r}")
+    if metrics is not None and not isinstance(metrics, Mapping):
+        raise DomainError("validation", f"metrics must map names to metric functions, got {metrics!r}")
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size", "validation")
+    if not isinstance(prefix, str):
+        raise DomainError("validation", f"prefix must be a string, got {prefix!r}")
     return Callback(
         _no_state,
         partial(
@@ -172,7 +187,7 @@ class EarlyStoppingState(NamedTuple):
 
 def _monitored(callback: str, monitor: str, logs: Logs) -> float:
     if monitor not in logs:
-        raise KeyError(f"{callback}: no {monitor!r} in the logs {sorted(logs)} (add validation() first?)")
+        raise MissingError(callback, f"no {monitor!r} in the logs {sorted(logs)} (add validation() first?)")
     # float(): a NumPy scalar in the logs would change a state's structure, and so its checkpoint.
     return float(logs[monitor])
 
@@ -193,7 +208,7 @@ def _early_end(
     restore_best: bool,
 ) -> CallbackResult:
     if not isinstance(state, EarlyStoppingState):
-        raise TypeError(f"early_stopping: got a state of type {type(state).__name__}, not its own")
+        raise ParamsError("early_stopping", f"got a state of type {type(state).__name__}, not its own")
     value = sign * _monitored("early_stopping", monitor, end.logs)  # minimise ``value`` whatever the mode
     if value < state.best - min_delta:
         kept = end.train_state if restore_best else None
@@ -222,10 +237,18 @@ def early_stopping(
         mode: ``"min"`` if lower is better, ``"max"`` if higher is.
         min_delta: the smallest change that counts as an improvement.
         restore_best: on stopping, continue from (and return) the training state of the best epoch.
+
+    Raises:
+        DomainError: for a ``monitor`` that is not a non-empty string, a ``patience`` that is not a
+            positive int, an unknown ``mode``, a negative or non-finite ``min_delta``, or a
+            non-bool ``restore_best``.
     """
-    if patience < 1:
-        raise ValueError(f"early_stopping: patience must be >= 1, got {patience}")
-    sign = 1.0 if mode == "min" else -1.0
+    where = "early_stopping"
+    monitor = text(monitor, "monitor", where)
+    patience = positive_int(patience, "patience", where)
+    min_delta = bounded(min_delta, "min_delta", where, 0.0)
+    restore_best = flag(restore_best, "restore_best", where)
+    sign = 1.0 if one_of(mode, "mode", where, ("min", "max")) == "min" else -1.0
     on_end = partial(
         _early_end,
         monitor=monitor,
@@ -240,9 +263,10 @@ def early_stopping(
 def _plateau_init(train_state: object, /) -> None:
     opt_state = train_state.opt_state if isinstance(train_state, TrainState) else None
     if next(find_states(opt_state, ReduceOnPlateauState), None) is None:
-        raise ValueError(
-            "reduce_lr_on_plateau: the optimizer has no reduce_on_plateau transformation to drive; "
-            "build it as optimizer(chain(..., scale_by_learning_rate(lr), reduce_on_plateau(...)))"
+        raise ParamsError(
+            "reduce_lr_on_plateau",
+            "the optimizer has no reduce_on_plateau transformation to drive; "
+            "build it as optimizer(chain(..., scale_by_learning_rate(lr), reduce_on_plateau(...)))",
         )
 
 
@@ -250,7 +274,7 @@ def _plateau_end(state: object, end: EpochEnd, /, *, monitor: str) -> CallbackRe
     value = _monitored("reduce_lr_on_plateau", monitor, end.logs)
     ts = end.train_state
     if not isinstance(ts, TrainState):
-        raise TypeError(f"reduce_lr_on_plateau: got a train_state of type {type(ts).__name__}")
+        raise ParamsError("reduce_lr_on_plateau", f"got a train_state of type {type(ts).__name__}")
     return CallbackResult(None, {}, train_state=ts._replace(opt_state=observe_loss(ts.opt_state, value)))
 
 
@@ -271,8 +295,11 @@ def reduce_lr_on_plateau(monitor: str = "val_loss") -> Callback:
         monitor: the log entry to watch; put :func:`validation` first for ``"val_loss"``.
 
     Raises:
-        ValueError: (from ``fit``, before the first epoch) the optimizer has no reduce-on-plateau;
-            (after an epoch) the monitored value is NaN.
+        DomainError: when ``monitor`` is not a non-empty string.
+        ParamsError: (a ``ValueError``, from ``fit``, before the first epoch) the optimizer has no
+            reduce-on-plateau.
+        DomainError: (after an epoch) the monitored value is NaN.
+        MissingError: (after an epoch) the logs have no ``monitor``.
 
     Example::
 
@@ -281,6 +308,7 @@ def reduce_lr_on_plateau(monitor: str = "val_loss") -> Callback:
         fit(net, loss, opt, init_train_state(opt, params), data, key=key, epochs=50,
             batch_size=32, callbacks=[validation(net, loss, val), reduce_lr_on_plateau()])
     """
+    monitor = text(monitor, "monitor", "reduce_lr_on_plateau")
     return Callback(_plateau_init, partial(_plateau_end, monitor=monitor))
 
 
@@ -313,7 +341,10 @@ def save_checkpoints(path: str, *, every: int = 1) -> Callback:
         saved = checkpoint.load(path, template=init_fit_checkpoint(start, callbacks))
         fit(net, loss, opt, saved.train_state, data, key=key, callbacks=callbacks,
             callback_states=saved.callback_states, epochs=total - saved.train_state.epoch, ...)
+
+    Raises:
+        DomainError: when ``path`` is not a non-empty string or ``every`` not a positive int.
     """
-    if every < 1:
-        raise ValueError(f"save_checkpoints: every must be >= 1, got {every}")
+    path = text(path, "path", "save_checkpoints")
+    every = positive_int(every, "every", "save_checkpoints")
     return Callback(_no_state, partial(_save_end, path=path, every=every))

@@ -19,6 +19,7 @@ from functools import partial, reduce
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from functional_dl import checkpoint
+from functional_dl.errors import DomainError, ParamsError
 from functional_dl.losses import LossFn
 from functional_dl.optim.base import Optimizer, check_optimizer
 from functional_dl.optim.hyperparams import current_learning_rate
@@ -117,7 +118,7 @@ def _returned_state(returned: object, current: TrainState[S]) -> TrainState[S]:
     if not isinstance(returned, TrainState) or type(returned.opt_state.inner) is not type(
         current.opt_state.inner
     ):
-        raise TypeError("fit: a callback returned a train_state that is not one fit gave it")
+        raise ParamsError("fit", "a callback returned a train_state that is not one fit gave it")
     # An earlier state of this same run (the best so far): the same optimizer, so the same type.
     return cast(TrainState[S], returned)
 
@@ -200,7 +201,7 @@ def fit(
         what callbacks added, like ``"val_loss"``; NaN in the epochs without it).
 
     Raises:
-        ValueError: ``callback_states`` does not hold one state per callback.
+        DomainError: ``callback_states`` does not hold one state per callback.
 
     Example:
         >>> import numpy as np
@@ -229,9 +230,10 @@ def fit(
     if callback_states is None:
         cb_states = list(init_fit_checkpoint(train_state, callbacks).callback_states)
     elif len(callback_states) != len(callbacks):
-        raise ValueError(
-            f"fit: got {len(callback_states)} callback_states for {len(callbacks)} callbacks "
-            "(one state per callback, in the same order)"
+        raise DomainError(
+            "fit",
+            f"got {len(callback_states)} callback_states for {len(callbacks)} callbacks "
+            "(one state per callback, in the same order)",
         )
     else:
         cb_states = list(callback_states)

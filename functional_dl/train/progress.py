@@ -10,6 +10,7 @@ import importlib.util
 import sys
 from typing import Any, Literal, Protocol
 
+from functional_dl.errors import DomainError
 from functional_dl.train.step import Logs
 
 __all__ = ["Progress", "Reporter", "format_logs", "reporter"]
@@ -83,4 +84,4 @@ def reporter(progress: Progress) -> Reporter:
         return _Lines()
     if progress in ("auto", "bar"):
         return _Bar()
-    raise ValueError(f"progress must be 'auto', 'bar', 'lines' or 'none', got {progress!r}")
+    raise DomainError("fit", f"progress must be 'auto', 'bar', 'lines' or 'none', got {progress!r}")
