@@ -218,13 +218,14 @@ def _conv_cases() -> list[tuple[str, Layer[Any], tuple[int, ...]]]:
         ("max_pool2d remainder", L.max_pool2d(3), (2, 3, 10, 11)),
         ("max_pool2d one tap on an axis", L.max_pool2d((1, 2)), (2, 3, 5, 6)),
         ("max_pool2d padded", L.max_pool2d(3, stride=2, padding=1), (2, 3, 9, 8)),
-        ("relu", L.relu(), (4, 7)),
+        ("relu", L.relu(), (4, RECYCLE_FROM // 16)),  # 4 x 2**13 float32: recycled
+        ("relu small", L.relu(), (4, 7)),  # a plain np.maximum
     ]
 
 
 CONV_CASES = _conv_cases()
 #: Cases whose paths allocate plain arrays of their own: they check that this stays harmless.
-_OWN_ARRAYS = {"depthwise", "max_pool2d padded"}
+_OWN_ARRAYS = {"depthwise", "max_pool2d padded", "relu small"}
 
 
 @pytest.mark.parametrize("case", range(len(CONV_CASES)), ids=[c[0] for c in CONV_CASES])

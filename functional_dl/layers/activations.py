@@ -73,11 +73,17 @@ def identity() -> Layer[ElementwiseCache]:
 
 
 def _relu_value(x: Array, /) -> Array:
+    if x.nbytes < recycle.RECYCLE_FROM:  # small: malloc reuses it anyway, and a call less per step
+        out: Array = np.maximum(x, 0)
+        return out
     # Into recycled memory: a large activation would otherwise be fresh pages on every step.
     return np.maximum(x, 0, out=recycle.empty(x.shape, x.dtype))
 
 
 def _relu_grad(x: Array, y: Array, dy: Array, /) -> Array:
+    if dy.nbytes < recycle.RECYCLE_FROM:
+        out: Array = dy * (x > 0)
+        return out
     # dy * (x > 0), the mask in recycled memory too: a fresh one is fresh pages on every step.
     mask = np.greater(x, 0, out=recycle.empty(x.shape, np.bool_))
     return np.multiply(dy, mask, out=recycle.empty(dy.shape, dy.dtype))

@@ -270,9 +270,15 @@ def _fuse_applied(
 ) -> tuple[Params, FusedState[S]]:
     """``params + _fuse_update(...)``: the new params (new arrays) and the new state."""
     per_key, new_params, new_state = _fused(inner, updates, state, params, apply=True)
-    return {
-        k: new_params[k] if k in new_params else add_update(p, per_key[k]) for k, p in params.items()
-    }, new_state
+    out: dict[str, Array] = {}
+    for k, p in params.items():
+        if k in new_params:
+            out[k] = new_params[k]
+            continue
+        u = per_key[k]
+        # add_update's common case inline: small networks take this path for every key, every step.
+        out[k] = p + u if u.dtype == p.dtype else add_update(p, u)
+    return out, new_state
 
 
 def _describe(layout: Layout) -> str:

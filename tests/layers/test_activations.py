@@ -144,3 +144,15 @@ def test_flatten_and_reshape_shapes_and_errors() -> None:
 def test_bad_hyperparameters(build: Callable[[], object]) -> None:
     with pytest.raises(ValueError, match=r"^(softplus|hard_tanh|gelu):"):
         build()
+
+
+@pytest.mark.parametrize("n", [7, 1 << 16])  # below and above the size taken from recycled memory
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_equals_its_formula_on_both_sides_of_the_recycling_size(n: int, dtype: Any) -> None:
+    x = fdl.random.normal(fdl.random.key(0), (2, n), dtype)
+    dy = fdl.random.normal(fdl.random.key(1), (2, n), dtype)
+    y, cache = L.relu().forward({}, x)
+    dx, _ = L.relu().backward({}, cache, dy)
+    assert y.dtype == dx.dtype == dtype
+    assert y.tobytes() == np.maximum(x, 0).tobytes()
+    assert dx.tobytes() == (dy * (x > 0)).tobytes()
