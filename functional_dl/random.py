@@ -88,10 +88,12 @@ def fold_in(parent: Key, data: int) -> Key:
 
     Raises:
         KeyTypeError: ``parent`` is not a ``Key`` (see :func:`check_key`).
+        DomainError: ``data`` is not an integer ``>= 0`` (a float would be truncated, and two
+            different steps could share a key).
     """
     check_key(parent)
-    if data < 0:
-        raise DomainError("random.fold_in", f"data must be >= 0, got {data}")
+    if isinstance(data, bool) or not isinstance(data, int | np.integer) or data < 0:
+        raise DomainError("random.fold_in", f"data must be an integer >= 0, got {data!r}")
     # Offset folded-in children from split's small indices so fold_in(k, 0) != split(k)[0].
     return Key(parent.entropy, (*parent.path, 2**32 + int(data)))
 

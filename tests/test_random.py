@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functional_dl import random
+from functional_dl.errors import DomainError
 from functional_dl.testing import strategies as fst
 from functional_dl.types import Key
 
@@ -42,6 +44,12 @@ def test_fold_in_differs_from_split() -> None:
     assert random.fold_in(k, 0) != random.split(k)[0]
     assert random.fold_in(k, 3) == random.fold_in(k, 3)
     assert random.fold_in(k, 3) != random.fold_in(k, 4)
+
+
+@pytest.mark.parametrize("data", [-1, 2.5, 3.0, True, "3", None, np.float32(1.0)])
+def test_fold_in_refuses_what_is_not_a_non_negative_integer(data: Any) -> None:
+    with pytest.raises(DomainError, match=r"^random\.fold_in: data must be an integer >= 0, got "):
+        random.fold_in(random.key(0), data)
 
 
 def test_truncated_normal_is_bounded_with_unit_scale() -> None:
