@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from functional_dl._arraylike import foreign_array
 from functional_dl._fn import keymap, merge, valmap
-from functional_dl.errors import FrozenError, ParamsError
+from functional_dl.errors import DTypeError, FrozenError, ParamsError, ShapeError
 from functional_dl.types import Array, Params
 
 __all__ = [
@@ -158,45 +158,86 @@ def merge_params(*parts: Params) -> dict[str, Array]:
     return merged
 
 
+def _check_arrays(params: object, where: str) -> Params:
+    """``params`` when it is a mapping of NumPy arrays with str keys, else a ``ParamsError``.
+
+    The helpers below take what the library hands out (params, buffers, gradients): a list would
+    be concatenated by ``+``, and a masked array or an ``np.matrix`` gives ``+``, ``*`` and ``@``
+    other meanings, so each is refused rather than converted. One ``type`` test per key.
+    """
+    if not isinstance(params, Mapping):
+        raise ParamsError(where, f"expected a mapping of arrays, got {type(params).__name__}")
+    for name, value in params.items():
+        if type(value) is np.ndarray:
+            continue
+        if not isinstance(name, str):
+            raise ParamsError(where, f"keys must be str, got {name!r}")
+        if not isinstance(value, np.ndarray):
+            raise ParamsError(where, f"{name!r} must be a NumPy array, got {type(value).__name__}")
+        foreign = foreign_array(value)
+        if foreign is not None:
+            raise ParamsError(where, f"{name!r} must be a plain array, got {foreign}")
+    return params
+
+
 def tree_map(f: Callable[[Array], Array], params: Params) -> dict[str, Array]:
     """Apply ``f`` to every array."""
-    return valmap(f, params)
+    if not callable(f):
+        raise ParamsError("tree_map", f"f must be a function of an array, got {type(f).__name__}")
+    return valmap(f, _check_arrays(params, "tree_map"))
 
 
-def _same_keys(a: Params, b: Params, what: str) -> None:
+def _same_structure(a: Params, b: Params, what: str) -> None:
+    """Same keys and, key by key, the same shape: ``+`` would otherwise broadcast ``(3,)`` with ``(1,)``."""
+    _check_arrays(a, what)
+    _check_arrays(b, what)
     if a.keys() != b.keys():
         raise ParamsError(what, _key_diff(a.keys(), b.keys()))
+    for k in a:
+        if a[k].shape != b[k].shape:
+            raise ShapeError(what, f"{k!r} has shape {a[k].shape} in the first, {b[k].shape} in the second")
 
 
 def tree_add(a: Params, b: Params) -> dict[str, Array]:
-    """Elementwise ``a + b`` over two mappings with the same keys."""
-    _same_keys(a, b, "tree_add")
+    """Elementwise ``a + b`` over two mappings with the same keys and shapes."""
+    _same_structure(a, b, "tree_add")
     return {k: a[k] + b[k] for k in a}
 
 
 def tree_sub(a: Params, b: Params) -> dict[str, Array]:
-    """Elementwise ``a - b`` over two mappings with the same keys."""
-    _same_keys(a, b, "tree_sub")
+    """Elementwise ``a - b`` over two mappings with the same keys and shapes."""
+    _same_structure(a, b, "tree_sub")
     return {k: a[k] - b[k] for k in a}
 
 
 def tree_scale(params: Params, factor: float) -> dict[str, Array]:
     """Every array times the scalar ``factor`` (dtypes are kept: the scalar is weakly typed)."""
+    _check_arrays(params, "tree_scale")
+    if isinstance(factor, bool) or not isinstance(factor, int | float | np.integer | np.floating):
+        raise ParamsError("tree_scale", f"factor must be a real number, got {factor!r}")
     return {k: v * factor for k, v in params.items()}
 
 
 def zeros_like(params: Params) -> dict[str, Array]:
     """Zeros with the keys, shapes and dtypes of ``params``."""
-    return valmap(np.zeros_like, params)
+    return valmap(np.zeros_like, _check_arrays(params, "zeros_like"))
 
 
 def cast(params: Params, dtype: npt.DTypeLike) -> FrozenParams:
     """A frozen copy with every array converted to ``dtype`` (``cast(p, np.float64)`` for checks)."""
-    return adopt({k: np.array(v, dtype=dtype) for k, v in params.items()})
+    _check_arrays(params, "cast")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError("cast", f"dtype must be a NumPy floating dtype, got {dtype!r}") from None
+    if dt.kind != "f":
+        raise DTypeError("cast", f"dtype must be a floating dtype (params are floats), got {dt}")
+    return adopt({k: np.array(v, dtype=dt) for k, v in params.items()})
 
 
 def global_norm(params: Params) -> float:
     """The L2 norm of all arrays taken together: ``sqrt(sum_k ||p_k||^2)``."""
+    _check_arrays(params, "global_norm")
     total = 0.0
     for v in params.values():
         flat = v.ravel()
@@ -206,6 +247,7 @@ def global_norm(params: Params) -> float:
 
 def num_params(params: Params) -> int:
     """The total number of scalars in ``params``."""
+    _check_arrays(params, "num_params")
     return sum(int(v.size) for v in params.values())
 
 

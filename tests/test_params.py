@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functional_dl import params as P
-from functional_dl.errors import ParamsError
+from functional_dl.errors import DTypeError, ParamsError, ShapeError
 from functional_dl.testing import strategies as fst
+from tests.sweep import masked, matrix
 
 
 def _sample() -> P.FrozenParams:
@@ -120,3 +122,51 @@ def test_allclose_detects_differences() -> None:
     assert P.allclose(p, p)
     assert not P.allclose(p, {**p, "0.b": np.ones(2)})
     assert not P.allclose(p, {"0.w": p["0.w"]})
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda bad: P.tree_add(bad, {"w": np.ones(3)}),
+        lambda bad: P.tree_sub({"w": np.ones(3)}, bad),
+        lambda bad: P.tree_scale(bad, 2.0),
+        lambda bad: P.tree_map(np.negative, bad),
+        P.zeros_like,
+        lambda bad: P.cast(bad, np.float64),
+        P.global_norm,
+        P.num_params,
+    ],
+    ids=["tree_add", "tree_sub", "tree_scale", "tree_map", "zeros_like", "cast", "global_norm", "num_params"],
+)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"w": [1.0, 2.0, 3.0]},  # + would concatenate lists
+        {"w": masked(np.ones(3))},
+        {"w": matrix(np.ones(3))},
+        [("w", np.ones(3))],
+        None,
+    ],
+    ids=["list", "masked", "matrix", "pairs", "none"],
+)
+def test_the_tree_helpers_refuse_what_is_not_a_mapping_of_plain_arrays(call: Any, bad: Any) -> None:
+    with pytest.raises(ParamsError):
+        call(bad)
+
+
+def test_tree_add_and_sub_refuse_shapes_that_would_broadcast() -> None:
+    with pytest.raises(
+        ShapeError, match=r"^tree_add: 'w' has shape \(3,\) in the first, \(1,\) in the second"
+    ):
+        P.tree_add({"w": np.ones(3)}, {"w": np.ones(1)})
+    with pytest.raises(ShapeError, match=r"^tree_sub: "):
+        P.tree_sub({"w": np.ones((2, 1))}, {"w": np.ones((1, 2))})
+
+
+def test_tree_scale_and_cast_check_their_other_argument() -> None:
+    with pytest.raises(ParamsError, match=r"^tree_scale: factor must be a real number, got '2'"):
+        P.tree_scale({"w": np.ones(3)}, "2")  # type: ignore[arg-type]
+    with pytest.raises(DTypeError, match=r"^cast: dtype must be a floating dtype"):
+        P.cast({"w": np.ones(3)}, np.int32)
+    with pytest.raises(DTypeError, match=r"^cast: dtype must be a NumPy floating dtype"):
+        P.cast({"w": np.ones(3)}, "no such dtype")
