@@ -35,8 +35,6 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
-    is_array,
-    not_an_array,
     refuse_forward_keywords,
     wrong_cache,
 )
@@ -52,7 +50,7 @@ from functional_dl.layers._conv_gemm import (
     im2col,
     input_grad_cropped,
 )
-from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers, layout
+from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers, input_weight, layout
 from functional_dl.layers._windows import (
     Pads,
     check_fits,
@@ -144,20 +142,13 @@ def _weight(params: Params, channels: int, spec: ConvSpec, *, blame_input: bool)
     return w
 
 
+# The weight as the input's check asks for it: a channel count that fits no weight blames the input.
+_input_weight = partial(_weight, blame_input=True)
+
+
 def _check_input(params: Params, x: Array, spec: ConvSpec) -> Array:
     """Validate params and input (a few comparisons) and return the weight."""
-    nd = len(spec.kernel)
-    if type(x) is not np.ndarray or x.ndim != nd + 2:
-        if not is_array(x):
-            raise not_an_array(x, "the input", spec.name)
-        if x.ndim != nd + 2:
-            raise ShapeError(
-                spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
-            )
-    try:
-        w = _weight(params, x.shape[1], spec, blame_input=True)
-    except ShapeError as err:
-        raise ShapeError(spec.name, f"{err.detail}; input of shape {describe_shape(x.shape)}") from None
+    w = input_weight(params, x, spec, _input_weight, nd=len(spec.kernel), name=spec.name)
     check_same_dtype(x, w, spec.name)
     check_fits(x.shape[2:], spec.pads, spec.kernel, spec.dilation, spec.name)
     return w

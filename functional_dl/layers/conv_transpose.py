@@ -33,8 +33,6 @@ from functional_dl._checks import (
     check_keys,
     check_param,
     check_same_dtype,
-    is_array,
-    not_an_array,
     refuse_forward_keywords,
     wrong_cache,
 )
@@ -49,7 +47,7 @@ from functional_dl.layers._conv_gemm import (
     input_grad,
     weight_grad,
 )
-from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers, layout
+from functional_dl.layers._conv_options import ConvOptions, check_channels, initializers, input_weight, layout
 from functional_dl.layers._windows import Pads, crop, extents, pad, resolve_padding, to_tuple
 from functional_dl.types import EVAL, Array, Context, Layer, Params, Shape
 
@@ -148,24 +146,17 @@ def _weight(params: Params, channels: int, spec: ConvTransposeSpec, *, blame_inp
     return w
 
 
+# The weight as the input's check asks for it: a channel count that fits no weight blames the input.
+_input_weight = partial(_weight, blame_input=True)
+
+
 def _forward(
     params: Params, x: Array, ctx: Context = EVAL, /, *, spec: ConvTransposeSpec, **slips: object
 ) -> tuple[Array, ConvTransposeCache]:
     """``y = conv_transpose(x, w) + b``: ``(N, C_in, *S)`` to ``(N, C_out, *S_out)``."""
     if slips:  # forward(params, x, train=True): say what to pass instead
         refuse_forward_keywords(spec.name, slips)
-    nd = len(spec.kernel)
-    if type(x) is not np.ndarray or x.ndim != nd + 2:
-        if not is_array(x):
-            raise not_an_array(x, "the input", spec.name)
-        if x.ndim != nd + 2:
-            raise ShapeError(
-                spec.name, f"expected a {nd + 2}-D input {layout(nd)}, got shape {describe_shape(x.shape)}"
-            )
-    try:
-        w = _weight(params, x.shape[1], spec, blame_input=True)
-    except ShapeError as err:
-        raise ShapeError(spec.name, f"{err.detail}; input of shape {describe_shape(x.shape)}") from None
+    w = input_weight(params, x, spec, _input_weight, nd=len(spec.kernel), name=spec.name)
     check_same_dtype(x, w, spec.name)
     _out_sizes(x.shape[2:], spec)
     full = _full_sizes(x.shape[2:], spec)
